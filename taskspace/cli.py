@@ -1,0 +1,175 @@
+"""Command line: ``taskspace <command> ...``. The only place that parses strings.
+
+``main(argv)`` returns an exit code; errors a person can fix print one line and return 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from taskspace import __version__
+from taskspace.errors import TaskspaceError
+
+__all__ = ["main", "console_entry", "build_parser"]
+
+
+def _comma_ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 2,3, got '{text}'") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="taskspace", description="Transfer-learning task-space analysis with modular networks."
+    )
+    parser.add_argument("--version", action="version", version=f"taskspace {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    tasks = commands.add_parser("tasks", help="print the task ids of a task space, one a line")
+    tasks.add_argument("--space", default="default", help="default, digits or a TOML file (default: default)")
+    tasks.add_argument("--data-root", help="data folder (for image-folder datasets)")
+
+    data = commands.add_parser("data", help="check and prepare a dataset (CIFAR-10 by default)")
+    data.add_argument("--dataset", default="cifar10", help="cifar10, digits or an image folder")
+    data.add_argument("--data-root", help="folder holding cifar-10-batches-py (default: $TASKSPACE_DATA)")
+    data.add_argument("--download", action="store_true", help="download CIFAR-10 with torchvision first")
+    data.add_argument(
+        "--checksums", help="verify CIFAR-10 files: 'official' or a file of '<md5|sha256>  <name>' lines"
+    )
+
+    train = commands.add_parser("train", help="train one network on one task")
+    train.add_argument("--config", help="TOML file with any of the options below (flags win)")
+    train.add_argument("--task", help="task id, e.g. cat_vs_dog, or 'all' for every class")
+    train.add_argument("--out", required=True, help="output folder: config.json, model.pt, metrics.json")
+    train.add_argument("--data-root", help="data folder (default: $TASKSPACE_DATA)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    flags = {
+        "dataset": dict(help="cifar10 (default), digits or an image folder"),
+        "mode": dict(choices=["modular", "e2e", "finetune"], help="default: modular"),
+        "labels_per_class": dict(type=int, help="labels per class for the output module (default: all)"),
+        "epochs": dict(type=int, help="epochs per hidden module / end to end (default: 10)"),
+        "seed": dict(type=int, help="root seed (default: 0)"),
+        "architecture": dict(help="small_cnn (default), resnet18 or digits_cnn"),
+        "width": dict(type=int, help="channels of the first stage"),
+        "cut_points": dict(type=_comma_ints, help="stage boundaries between hidden modules, e.g. 2"),
+        "batch_size": dict(type=int, help="mini-batch size (default: 128)"),
+        "lr": dict(type=float, help="peak learning rate (default: 0.05)"),
+        "weight_decay": dict(type=float, help="SGD weight decay (default: 5e-4)"),
+        "objective": dict(help="hidden objective (default: upper_tri_alignment)"),
+        "kernel": dict(help="hidden kernel (default: cosine_relu)"),
+        "validation_fraction": dict(type=float, help="held-out share of training data (default: 0.1)"),
+        "init_from": dict(help="checkpoint to fine-tune from (with --mode finetune)"),
+        "device": dict(help="cpu (default), cuda or auto"),
+    }
+    for name, options in flags.items():
+        train.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **options)
+    train.add_argument("--no-augment", dest="augment", action="store_const", const=False, default=None,
+                       help="no random crop / flip")
+
+    demo = commands.add_parser("demo", help="the main job on the embedded 8x8 digits (no download)")
+    demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    demo.add_argument("--epochs", type=int, default=15, help="epochs per run (default: 15)")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code."""
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    try:
+        return _COMMANDS[arguments.command](arguments)
+    except TaskspaceError as error:
+        print(f"taskspace: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("taskspace: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+def console_entry() -> None:
+    sys.exit(main())
+
+
+def _run_tasks(arguments: argparse.Namespace) -> int:
+    from taskspace.tasks import TaskSpace
+
+    space = TaskSpace.resolve(arguments.space, data_root=arguments.data_root)
+    for task_id in space.ids:
+        print(task_id)
+    return 0
+
+
+def _run_data(arguments: argparse.Namespace) -> int:
+    from taskspace.data import (
+        CIFAR10_OFFICIAL_MD5,
+        download_cifar10,
+        load_dataset,
+        read_checksum_file,
+        read_cifar10,
+        resolve_data_root,
+    )
+
+    if arguments.dataset != "cifar10" and (arguments.download or arguments.checksums):
+        raise TaskspaceError("--download and --checksums apply to --dataset cifar10 only")
+    if arguments.download:
+        download_cifar10(resolve_data_root(arguments.data_root))
+    if arguments.dataset == "cifar10":
+        checksums = None
+        if arguments.checksums == "official":
+            checksums = CIFAR10_OFFICIAL_MD5
+        elif arguments.checksums:
+            checksums = read_checksum_file(arguments.checksums)
+        dataset = read_cifar10(arguments.data_root, checksums=checksums)
+    else:
+        dataset = load_dataset(arguments.dataset, data_root=arguments.data_root)
+    height, width, channels = dataset.train.images.shape[1:]
+    print(
+        f"{dataset.name}: {len(dataset.train)} train / {len(dataset.test)} test images, "
+        f"{height}x{width}x{channels}, {len(dataset.class_names)} classes: {', '.join(dataset.class_names)}"
+    )
+    return 0
+
+
+def _train_options(arguments: argparse.Namespace) -> dict[str, Any]:
+    from taskspace.config import load_toml_options
+
+    options: dict[str, Any] = load_toml_options(arguments.config) if arguments.config else {}
+    for name in ("task", "dataset", "mode", "labels_per_class", "epochs", "seed", "architecture", "width",
+                 "cut_points", "batch_size", "lr", "weight_decay", "objective", "kernel", "validation_fraction",
+                 "init_from", "device", "augment"):
+        value = getattr(arguments, name, None)
+        if value is not None:
+            options[name] = value
+    return options
+
+
+def _run_train(arguments: argparse.Namespace) -> int:
+    from taskspace.config import TrainConfig
+    from taskspace.training import train_task
+
+    config = TrainConfig.from_dict(_train_options(arguments))
+    metrics = train_task(
+        config, out_dir=arguments.out, data_root=arguments.data_root, show_progress=not arguments.quiet
+    )
+    print(
+        f"{metrics['task']} ({metrics['mode']}): test accuracy {metrics['test_accuracy']:.4f} "
+        f"in {metrics['train_seconds']:.1f} s -> {Path(arguments.out) / 'metrics.json'}"
+    )
+    return 0
+
+
+def _run_demo(arguments: argparse.Namespace) -> int:
+    from taskspace.demo import run_demo
+
+    run_demo(out_dir=Path(arguments.out), epochs=arguments.epochs, show_progress=not arguments.quiet)
+    return 0
+
+
+_COMMANDS = {"tasks": _run_tasks, "data": _run_data, "train": _run_train, "demo": _run_demo}

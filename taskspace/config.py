@@ -1,0 +1,181 @@
+"""Configuration as data: frozen dataclasses validated once, TOML in, JSON out, and a config hash.
+
+The CLI builds a :class:`TrainConfig` from a TOML file and its flags; library functions receive it
+explicitly. :meth:`TrainConfig.hash` names a configuration in run folders and checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from taskspace.errors import ConfigError, did_you_mean
+from taskspace.io import canonical_json
+
+__all__ = ["TrainConfig", "MODES", "load_toml_options"]
+
+MODES = ("modular", "e2e", "finetune")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides the result of one training run.
+
+    Attributes:
+        task: task id (``cat_vs_dog``) or ``all`` for every class of the dataset.
+        dataset: ``cifar10``, ``digits`` or an image folder.
+        mode: ``modular`` (pairwise kernel objective per hidden module, then the output module),
+            ``e2e`` (cross-entropy through the whole net) or ``finetune`` (``e2e`` starting from the
+            hidden modules of ``init_from``).
+        architecture: a registered architecture; ``None`` picks ``digits_cnn`` for the digits and
+            ``small_cnn`` otherwise.
+        width: channels of the first stage (``None``: the architecture's default).
+        cut_points: stage boundaries between hidden modules; empty = the whole trunk is one module.
+        epochs: passes over the training split for each hidden module (modular) or the net (e2e).
+        batch_size: mini-batch size (the pairwise objective sees batch_size² pairs).
+        lr: peak learning rate of the warm-up + cosine schedule (SGD with momentum).
+        momentum: SGD momentum.
+        weight_decay: L2 penalty of SGD.
+        warmup_epochs: epochs of linear warm-up before the cosine decay.
+        objective: pairwise objective of hidden modules (see ``taskspace.objectives``).
+        kernel: kernel of hidden modules (see ``taskspace.kernels``).
+        kernel_params: keyword arguments of the kernel (e.g. ``{"sigma": 1.0}`` for ``gaussian``).
+        labels_per_class: labels used by the output module (modular) or the whole net (e2e);
+            ``None`` = all training labels. Drawn from the training split only.
+        output_steps: L-BFGS iterations of the output module.
+        output_weight_decay: L2 penalty of the output module.
+        validation_fraction: share of the training data held out for checkpoint choice.
+        augment: random crop (pad 4) and horizontal flip while training.
+        seed: the one seed every random choice is derived from.
+        init_from: checkpoint whose hidden modules start a ``finetune`` run.
+        device: ``cpu``, ``cuda`` or ``auto``.
+    """
+
+    task: str
+    dataset: str = "cifar10"
+    mode: str = "modular"
+    architecture: str | None = None
+    width: int | None = None
+    cut_points: tuple[int, ...] = ()
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 1.0
+    objective: str = "upper_tri_alignment"
+    kernel: str = "cosine_relu"
+    kernel_params: dict[str, float] = field(default_factory=dict)
+    labels_per_class: int | None = None
+    output_steps: int = 200
+    output_weight_decay: float = 1e-4
+    validation_fraction: float = 0.1
+    augment: bool = True
+    seed: int = 0
+    init_from: str | None = None
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cut_points", tuple(int(point) for point in self.cut_points))
+        object.__setattr__(self, "kernel_params", dict(self.kernel_params))
+        if self.architecture is None:
+            object.__setattr__(self, "architecture", "digits_cnn" if self.dataset == "digits" else "small_cnn")
+        self._validate()
+
+    def _validate(self) -> None:
+        from taskspace.kernels import list_kernels
+        from taskspace.models import list_models
+        from taskspace.objectives import list_objectives
+
+        _choice("mode", self.mode, MODES)
+        _choice("architecture", str(self.architecture), list_models())
+        _choice("objective", self.objective, list_objectives())
+        _choice("kernel", self.kernel, list_kernels())
+        _choice("device", self.device, ("cpu", "cuda", "auto"))
+        _positive_int("epochs", self.epochs)
+        _positive_int("batch_size", self.batch_size, minimum=2)
+        _positive_int("output_steps", self.output_steps)
+        if self.width is not None:
+            _positive_int("width", self.width)
+        if self.labels_per_class is not None:
+            _positive_int("labels_per_class", self.labels_per_class)
+        for name in ("lr", "weight_decay", "output_weight_decay", "warmup_epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value != value or value < 0 or value == float("inf"):
+                raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+        if self.lr == 0:
+            raise ConfigError("lr must be > 0, got 0; use e.g. --lr 0.05")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
+        if not 0 <= self.validation_fraction < 1:
+            raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}; e.g. 0.1")
+        if self.mode == "finetune" and not self.init_from:
+            raise ConfigError("mode 'finetune' needs a source checkpoint; pass --init-from DIR/model.pt")
+        if self.mode != "finetune" and self.init_from:
+            raise ConfigError(f"--init-from is only used with --mode finetune, not '{self.mode}'")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        values = dataclasses.asdict(self)
+        values["cut_points"] = list(self.cut_points)
+        return values
+
+    def hash(self) -> str:
+        """Short SHA-256 of the canonical JSON of every field but ``device``."""
+        values = self.to_dict()
+        values.pop("device")
+        return hashlib.sha256(canonical_json(values).encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from a mapping; unknown keys raise :class:`ConfigError` with a suggestion."""
+        names = {item.name for item in dataclasses.fields(cls)}
+        for key in values:
+            if key not in names:
+                raise ConfigError(f"unknown option '{key}'{did_you_mean(key, names)}")
+        if "task" not in values or values["task"] is None:
+            raise ConfigError("no task given; pass --task ID (list them with `taskspace tasks`)")
+        cleaned = dict(values)
+        if "cut_points" in cleaned and cleaned["cut_points"] is not None:
+            cleaned["cut_points"] = tuple(cleaned["cut_points"])
+        try:
+            return cls(**cleaned)
+        except TypeError as error:
+            raise ConfigError(f"bad options ({error})") from None
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def load_toml_options(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read the options of a TOML config file (top-level keys, or the ``[train]`` table)."""
+    file = Path(path)
+    try:
+        document = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: '{file}'; check the path") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"config file '{file}' is not valid TOML ({error}); fix its syntax") from None
+    options = document.get("train", document)
+    if not isinstance(options, dict):
+        raise ConfigError(f"[train] in '{file}' must be a table of options")
+    return dict(options)
+
+
+def _choice(name: str, value: str, options: list[str] | tuple[str, ...]) -> None:
+    if value not in options:
+        raise ConfigError(
+            f"unknown {name} '{value}'{did_you_mean(str(value), options)} (choose from: {', '.join(options)})"
+        )
+
+
+def _positive_int(name: str, value: object, *, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")

@@ -1,0 +1,121 @@
+"""A network as a chain of modules: hidden modules cut from a list of stages, then an output module.
+
+F = F_out ∘ F_L ∘ … ∘ F_1 (method.md §1). Hidden module i is the run of stages between two cut points;
+the output module is φ followed by one linear layer, with φ the feature map of the cosine kernel
+(ReLU, global average pooling, L2 normalisation), so the whole net is an ordinary CNN with an
+L2-normalised penultimate layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from taskspace.errors import ConfigError
+from taskspace.kernels import get_kernel
+
+__all__ = ["FeatureMap", "OutputModule", "ModularNet"]
+
+
+class FeatureMap(nn.Module):
+    """φ of the ``cosine_relu`` kernel as a module: normalize(flatten(global_avg_pool(relu(u)))).
+
+    For 2-D input it is normalize(relu(u)); zero vectors stay zero, so φ never produces NaN.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kernel = get_kernel("cosine_relu")
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.kernel.feature_map(inputs)
+
+
+class OutputModule(nn.Module):
+    """F_out(u) = Wᵀ φ(u) + b."""
+
+    def __init__(self, feature_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.feature_map = FeatureMap()
+        self.linear = nn.Linear(feature_dim, num_classes)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.feature_map(inputs))
+
+
+class ModularNet(nn.Module):
+    """Hidden modules (runs of stages between cut points) followed by an output module.
+
+    Args:
+        stages: the architecture as a list of stages; the last stage outputs pre-activations.
+        feature_dim: width of the last stage's output (after pooling).
+        num_classes: outputs of the linear layer.
+        cut_points: stage indices where one hidden module ends and the next begins; ``()`` makes the
+            whole trunk one hidden module, as in the paper's CIFAR-10 runs.
+        spec: how the net was built (architecture name and arguments), stored in checkpoints.
+    """
+
+    def __init__(
+        self,
+        stages: Sequence[nn.Module],
+        *,
+        feature_dim: int,
+        num_classes: int,
+        cut_points: Sequence[int] = (),
+        spec: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        cuts = sorted(set(int(point) for point in cut_points))
+        if any(point <= 0 or point >= len(stages) for point in cuts):
+            raise ConfigError(
+                f"cut points {list(cut_points)} must lie strictly between 0 and {len(stages)} "
+                f"(the number of stages); e.g. --cuts {len(stages) // 2}"
+            )
+        bounds = [0, *cuts, len(stages)]
+        self.hidden = nn.ModuleList(
+            nn.Sequential(*stages[start:end]) for start, end in zip(bounds[:-1], bounds[1:], strict=True)
+        )
+        self.output = OutputModule(feature_dim, num_classes)
+        self.feature_dim = feature_dim
+        self.num_classes = num_classes
+        self.cut_points = tuple(cuts)
+        self.spec = dict(spec or {})
+
+    @property
+    def num_hidden(self) -> int:
+        return len(self.hidden)
+
+    def trunk(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Output of the last hidden module (pre-activations)."""
+        for module in self.hidden:
+            inputs = module(inputs)
+        return inputs
+
+    def features(self, inputs: torch.Tensor) -> torch.Tensor:
+        """φ of the trunk's output: unit-norm vectors of size ``feature_dim``."""
+        return self.output.feature_map(self.trunk(inputs))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.output(self.trunk(inputs))
+
+    def hidden_input(self, inputs: torch.Tensor, index: int) -> torch.Tensor:
+        """The input of hidden module ``index``: earlier modules run frozen, with no graph kept."""
+        with torch.no_grad():
+            for module in self.hidden[:index]:
+                inputs = module(inputs)
+        return inputs.detach()
+
+    def freeze_hidden(self, upto: int) -> None:
+        """Freeze hidden modules ``0..upto-1``: eval mode (BatchNorm running statistics), no gradients."""
+        for module in self.hidden[:upto]:
+            module.eval()
+            module.requires_grad_(False)
+
+    def new_output_module(self, num_classes: int) -> None:
+        """Replace the output module by a fresh one with ``num_classes`` outputs (for transfer)."""
+        self.output = OutputModule(self.feature_dim, num_classes)
+        self.num_classes = num_classes
+        self.spec["num_classes"] = num_classes

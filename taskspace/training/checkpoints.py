@@ -1,0 +1,101 @@
+"""Model checkpoints: the net's spec, weights, input normalisation and task, saved atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from taskspace import __version__
+from taskspace.errors import CheckpointError
+from taskspace.io import load_checkpoint, save_checkpoint
+from taskspace.models import ModularNet, get_model
+
+__all__ = ["CHECKPOINT_SCHEMA", "save_model", "load_model", "load_hidden_from"]
+
+CHECKPOINT_SCHEMA = 1
+
+
+def save_model(
+    path: str | os.PathLike[str],
+    net: ModularNet,
+    *,
+    normalization: dict[str, list[float]],
+    task_classes: tuple[str, ...],
+    config_hash: str,
+) -> None:
+    """Save ``net`` with everything needed to rebuild it and feed it data."""
+    save_checkpoint(
+        path,
+        {
+            "schema": CHECKPOINT_SCHEMA,
+            "taskspace_version": __version__,
+            "spec": dict(net.spec),
+            "state_dict": net.state_dict(),
+            "normalization": normalization,
+            "task_classes": list(task_classes),
+            "config_hash": config_hash,
+        },
+    )
+
+
+def _read(path: str | os.PathLike[str]) -> dict[str, Any]:
+    checkpoint = load_checkpoint(path)
+    if checkpoint.get("schema") != CHECKPOINT_SCHEMA or "spec" not in checkpoint:
+        raise CheckpointError(
+            f"'{path}' is not a taskspace model checkpoint (schema {checkpoint.get('schema')!r}, "
+            f"expected {CHECKPOINT_SCHEMA}); train it again with this version"
+        )
+    return checkpoint
+
+
+def load_model(path: str | os.PathLike[str]) -> tuple[ModularNet, dict[str, Any]]:
+    """Rebuild the saved net (eval mode) and return it with the checkpoint's metadata."""
+    checkpoint = _read(path)
+    spec = checkpoint["spec"]
+    net = get_model(
+        spec["architecture"],
+        num_classes=spec["num_classes"],
+        in_channels=spec["in_channels"],
+        width=spec["width"],
+        cut_points=spec["cut_points"],
+    )
+    try:
+        net.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError:
+        raise CheckpointError(f"weights in '{path}' do not fit their own spec {spec}; the file is damaged") from None
+    net.eval()
+    return net, checkpoint
+
+
+def load_hidden_from(net: ModularNet, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Copy the hidden modules of checkpoint ``path`` into ``net`` (its output module stays new).
+
+    Raises:
+        CheckpointError: the checkpoint was saved from another architecture, width, input or cut.
+    """
+    checkpoint = _read(path)
+    saved, wanted = checkpoint["spec"], net.spec
+    for key in ("architecture", "width", "in_channels", "cut_points"):
+        if saved.get(key) != wanted.get(key):
+            raise CheckpointError(
+                f"checkpoint '{Path(path)}' was saved from {key}={saved.get(key)!r}, but this run uses "
+                f"{key}={wanted.get(key)!r}; pass --{key.replace('_', '-')} {saved.get(key)} or another checkpoint"
+            )
+    hidden_state = {
+        name.removeprefix("hidden."): tensor
+        for name, tensor in checkpoint["state_dict"].items()
+        if name.startswith("hidden.")
+    }
+    try:
+        net.hidden.load_state_dict(hidden_state)
+    except RuntimeError:
+        raise CheckpointError(f"hidden weights in '{path}' do not fit this architecture; the file is damaged") from None
+    return checkpoint
+
+
+def state_size(net: torch.nn.Module) -> int:
+    """Number of parameters (for reports)."""
+    return sum(parameter.numel() for parameter in net.parameters())

@@ -1,0 +1,224 @@
+"""One training run from a :class:`TrainConfig` to a folder: config.json, model.pt, metrics.json.
+
+The folder is the unit of resuming: an interrupted run leaves its resume state under ``resume/`` and
+a rerun with the same config continues from there; a finished run (``metrics.json`` present) is not
+trained again. ``metrics.json`` is written last, so its presence means the run is complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from taskspace import __version__
+from taskspace.config import TrainConfig
+from taskspace.data import ImageDataset, load_dataset
+from taskspace.errors import ConfigError, TaskspaceError
+from taskspace.io import ensure_writable_dir, read_json, write_json
+from taskspace.kernels import get_kernel
+from taskspace.models import ModularNet, get_model
+from taskspace.objectives import get_objective
+from taskspace.tasks import Task, TaskSplits, sample_labels_per_class
+from taskspace.training.checkpoints import load_hidden_from, save_model
+from taskspace.training.seeds import derive_seed
+from taskspace.training.tensors import TensorSplit, channel_statistics, to_tensor_split
+from taskspace.training.trainers import (
+    OptimizerSettings,
+    evaluate_accuracy,
+    extract_features,
+    train_end_to_end,
+    train_hidden_module,
+    train_output_module,
+)
+
+__all__ = ["train_task", "build_model", "prepare_splits", "resolve_device", "fit_output_module"]
+
+CONFIG_FILE, MODEL_FILE, METRICS_FILE, RESUME_DIR = "config.json", "model.pt", "metrics.json", "resume"
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available; asking for CUDA without it is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' asked for but no CUDA GPU is available; use --device cpu")
+    return torch.device(name)
+
+
+def build_model(config: TrainConfig, *, num_classes: int, in_channels: int) -> ModularNet:
+    """The config's architecture with weights drawn from the config's seed (global RNG untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(config.seed, "init"))
+        return get_model(
+            str(config.architecture),
+            num_classes=num_classes,
+            in_channels=in_channels,
+            width=config.width,
+            cut_points=config.cut_points,
+        )
+
+
+def prepare_splits(config: TrainConfig, dataset: ImageDataset) -> TaskSplits:
+    """The task's splits, with the training split reduced to ``labels_per_class`` in e2e modes."""
+    task = Task.parse(config.task, class_names=dataset.class_names)
+    return task.select(dataset, validation_fraction=config.validation_fraction, seed=config.seed)
+
+
+def fit_output_module(
+    net: ModularNet,
+    train: TensorSplit,
+    *,
+    labels_per_class: int | None,
+    seed: int,
+    steps: int,
+    weight_decay: float,
+) -> dict[str, Any]:
+    """Train the output module on frozen features of all training labels or ``labels_per_class`` each."""
+    labels = train.labels.cpu().numpy()
+    if labels_per_class is None:
+        positions = np.arange(len(labels))
+    else:
+        positions = sample_labels_per_class(labels, labels_per_class, seed=derive_seed(seed, "few-labels"))
+    index = torch.from_numpy(positions).to(train.labels.device)
+    features = extract_features(net, train.images[index])
+    loss = train_output_module(
+        net, features=features, labels=train.labels[index], steps=steps, weight_decay=weight_decay
+    )
+    return {"output_labels": int(len(positions)), "output_train_loss": loss}
+
+
+def train_task(
+    config: TrainConfig,
+    *,
+    out_dir: str | os.PathLike[str],
+    data_root: str | os.PathLike[str] | None = None,
+    dataset: ImageDataset | None = None,
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """Train one network as ``config`` says and write it to ``out_dir``; returns the metrics.
+
+    A finished run with the same config is returned as is; a folder holding another config is refused.
+    """
+    folder = ensure_writable_dir(out_dir)
+    _check_folder(folder, config)
+    if (folder / METRICS_FILE).is_file():
+        return read_json(folder / METRICS_FILE)
+    write_json(folder / CONFIG_FILE, _config_record(config))
+
+    device = resolve_device(config.device)
+    if dataset is None:
+        dataset = load_dataset(config.dataset, data_root=data_root)
+    splits = prepare_splits(config, dataset)
+    if config.labels_per_class is not None:
+        # Fail now, not after training, when k exceeds a class.
+        sample_labels_per_class(splits.train.labels, config.labels_per_class, seed=0)
+    in_channels = int(dataset.train.images.shape[-1])
+    net = build_model(config, num_classes=splits.task.num_classes, in_channels=in_channels)
+    normalization: dict[str, list[float]]
+    if config.mode == "finetune":
+        source = load_hidden_from(net, str(config.init_from))
+        normalization = source["normalization"]
+    else:
+        mean, std = channel_statistics(splits.train.images)
+        normalization = {"mean": mean, "std": std}
+    net.to(device=device, memory_format=torch.channels_last)  # about 25% faster convolutions on CPU
+    train = to_tensor_split(splits.train, **normalization, device=device)
+    validation = to_tensor_split(splits.validation, **normalization, device=device)
+    test = to_tensor_split(splits.test, **normalization, device=device)
+    settings = OptimizerSettings(
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        warmup_epochs=config.warmup_epochs,
+        augment=config.augment,
+    )
+    resume = folder / RESUME_DIR
+    fingerprint = config.hash()
+    metrics: dict[str, Any] = {
+        "task": splits.task.id,
+        "mode": config.mode,
+        "config_hash": fingerprint,
+        "train_images": len(splits.train),
+        "validation_images": len(splits.validation),
+        "test_images": len(splits.test),
+        "seed": config.seed,
+    }
+    started = time.perf_counter()
+    if config.mode == "modular":
+        kernel = get_kernel(config.kernel, **config.kernel_params)
+        objective = get_objective(config.objective)
+        hidden_history = []
+        for index in range(net.num_hidden):
+            result = train_hidden_module(
+                net, index, train=train, validation=validation, kernel=kernel, objective=objective,
+                k_min=kernel.k_min, k_max=kernel.k_max, settings=settings, seed=config.seed,
+                state_path=resume / f"hidden{index}.pt", fingerprint=fingerprint, show_progress=show_progress,
+            )
+            hidden_history.append(
+                {"best_epoch": result.best_epoch, "best_validation_objective": result.best_score,
+                 "history": result.history}
+            )
+        metrics["hidden_modules"] = hidden_history
+        hidden_seconds = time.perf_counter() - started
+        metrics.update(
+            fit_output_module(
+                net, train, labels_per_class=config.labels_per_class, seed=config.seed,
+                steps=config.output_steps, weight_decay=config.output_weight_decay,
+            )
+        )
+        metrics["hidden_seconds"] = hidden_seconds
+        metrics["output_seconds"] = time.perf_counter() - started - hidden_seconds
+    else:
+        if config.labels_per_class is not None:
+            positions = sample_labels_per_class(
+                train.labels.cpu().numpy(), config.labels_per_class, seed=derive_seed(config.seed, "few-labels")
+            )
+            index = torch.from_numpy(positions).to(device)
+            train = type(train)(train.images[index], train.labels[index])
+        result = train_end_to_end(
+            net, train=train, validation=validation, settings=settings, seed=config.seed,
+            state_path=resume / "e2e.pt", fingerprint=fingerprint, phase=config.mode, show_progress=show_progress,
+        )
+        metrics["best_epoch"] = result.best_epoch
+        metrics["history"] = result.history
+    metrics["train_seconds"] = time.perf_counter() - started
+    metrics["validation_accuracy"] = evaluate_accuracy(net, validation) if len(validation) else None
+    metrics["test_accuracy"] = evaluate_accuracy(net, test)
+    net.cpu()
+    save_model(
+        folder / MODEL_FILE, net, normalization=normalization, task_classes=splits.task.classes,
+        config_hash=fingerprint,
+    )
+    write_json(folder / METRICS_FILE, metrics)
+    shutil.rmtree(resume, ignore_errors=True)
+    return metrics
+
+
+def _config_record(config: TrainConfig) -> dict[str, Any]:
+    return {"config": config.to_dict(), "config_hash": config.hash(), "taskspace_version": __version__,
+            "torch_version": torch.__version__}
+
+
+def _check_folder(folder: Path, config: TrainConfig) -> None:
+    config_file = folder / CONFIG_FILE
+    if not config_file.is_file():
+        if (folder / METRICS_FILE).is_file():
+            raise TaskspaceError(f"'{folder}' holds metrics but no {CONFIG_FILE}; choose an empty --out folder")
+        return
+    try:
+        saved_hash = read_json(config_file).get("config_hash")
+    except (TaskspaceError, AttributeError):
+        saved_hash = None
+    if saved_hash != config.hash():
+        raise TaskspaceError(
+            f"'{folder}' holds a run with another config (hash {saved_hash}, this one {config.hash()}); "
+            "choose another --out folder or delete that one"
+        )

@@ -1,0 +1,109 @@
+"""Tasks, task spaces, splits and few-label subsets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from taskspace.data import CIFAR10_CLASSES, ImageDataset, ImageSplit
+from taskspace.errors import ConfigError
+from taskspace.tasks import BinaryTask, Task, TaskSpace, sample_labels_per_class, stratified_holdout
+
+
+def _toy_dataset(per_class: int = 20, test_per_class: int = 5) -> ImageDataset:
+    names = ("a", "b", "c")
+    train_labels = np.repeat(np.arange(3), per_class)
+    test_labels = np.repeat(np.arange(3), test_per_class)
+    train_images = np.arange(len(train_labels), dtype=np.uint8)[:, None, None, None].repeat(2, axis=1).repeat(2, 2)
+    test_images = np.zeros((len(test_labels), 2, 2, 1), dtype=np.uint8)
+    return ImageDataset("toy", names, ImageSplit(train_images, train_labels), ImageSplit(test_images, test_labels))
+
+
+def test_binary_task_id_and_parse_round_trip():
+    task = BinaryTask("cat", "dog")
+    assert task.id == "cat_vs_dog"
+    assert Task.parse("cat_vs_dog", class_names=CIFAR10_CLASSES) == task
+    assert Task.parse("all", class_names=CIFAR10_CLASSES).num_classes == 10
+
+
+def test_unknown_class_suggests_the_close_name():
+    with pytest.raises(ConfigError, match=r"unknown class 'atuomobile'; did you mean 'automobile'\?"):
+        Task.parse("atuomobile_vs_truck", class_names=CIFAR10_CLASSES)
+
+
+def test_same_class_twice_is_refused():
+    with pytest.raises(ConfigError, match="names class 'cat' twice"):
+        BinaryTask("cat", "cat")
+
+
+def test_default_space_is_the_15_pairs_of_six_classes():
+    space = TaskSpace.default()
+    assert len(space.tasks) == 15
+    assert space.dataset == "cifar10"
+    assert set(space.classes) == {"automobile", "cat", "deer", "dog", "horse", "truck"}
+    assert "cat_vs_dog" in space.ids and "automobile_vs_truck" in space.ids
+
+
+def test_space_from_toml_classes_and_pairs(tmp_path):
+    classes_file = tmp_path / "space.toml"
+    classes_file.write_text('dataset = "cifar10"\nclasses = ["airplane", "ship", "frog"]\n')
+    assert TaskSpace.resolve(str(classes_file)).ids == ("airplane_vs_ship", "airplane_vs_frog", "ship_vs_frog")
+    pairs_file = tmp_path / "pairs.toml"
+    pairs_file.write_text('pairs = [["cat", "dog"], ["deer", "horse"]]\n')
+    assert TaskSpace.resolve(str(pairs_file)).ids == ("cat_vs_dog", "deer_vs_horse")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('classes = ["cat", "dgo"]', "did you mean 'dog'"),
+        ('classes = ["cat"]', "at least two classes"),
+        ('pairs = [["cat", "cat"]]', "twice"),
+        ('classes = ["cat", "dog"]\npairs = [["cat", "dog"]]', "exactly one of"),
+        ('colours = ["red"]', "unknown key"),
+        ("classes = [", "not valid TOML"),
+    ],
+)
+def test_bad_space_files_give_one_clear_line(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        TaskSpace.resolve(str(path))
+    assert "\n" not in str(caught.value)
+
+
+def test_unknown_space_name():
+    with pytest.raises(ConfigError, match="did you mean 'digits'"):
+        TaskSpace.resolve("digit")
+
+
+def test_select_carves_validation_from_training_and_remaps_labels():
+    dataset = _toy_dataset()
+    splits = Task(("c", "a")).select(dataset, validation_fraction=0.25, seed=3)
+    assert set(np.unique(splits.train.labels)) == {0, 1}
+    # class "c" (original 2) became label 0
+    assert np.all(dataset.train.labels[splits.train_indices][splits.train.labels == 0] == 2)
+    assert len(splits.validation) == 10 and len(splits.train) == 30 and len(splits.test) == 10
+    assert not set(splits.train_indices) & set(splits.validation_indices)
+    again = Task(("c", "a")).select(dataset, validation_fraction=0.25, seed=3)
+    assert np.array_equal(splits.validation_indices, again.validation_indices)
+    other = Task(("c", "a")).select(dataset, validation_fraction=0.25, seed=4)
+    assert not np.array_equal(splits.validation_indices, other.validation_indices)
+
+
+def test_stratified_holdout_holds_out_the_share_of_every_class():
+    labels = np.repeat([0, 1], [100, 50])
+    kept, held = stratified_holdout(labels, fraction=0.1, seed=0)
+    assert np.bincount(labels[held]).tolist() == [10, 5]
+    assert len(kept) + len(held) == 150
+
+
+def test_few_labels_are_balanced_deterministic_and_bounded():
+    labels = np.repeat([0, 1, 2], [7, 9, 8])
+    chosen = sample_labels_per_class(labels, 3, seed=1)
+    assert np.bincount(labels[chosen]).tolist() == [3, 3, 3]
+    assert np.array_equal(chosen, sample_labels_per_class(labels, 3, seed=1))
+    with pytest.raises(ConfigError, match="more than the 7 training images"):
+        sample_labels_per_class(labels, 8, seed=1)
+    with pytest.raises(ConfigError, match="at least 1"):
+        sample_labels_per_class(labels, 0, seed=1)
