@@ -9,13 +9,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from taskspace.errors import ConfigError, did_you_mean
-from taskspace.io import canonical_json
+from taskspace.io import canonical_json, read_toml
 
 __all__ = ["TrainConfig", "MODES", "load_toml_options"]
 
@@ -64,7 +63,7 @@ class TrainConfig:
     cut_points: tuple[int, ...] = ()
     epochs: int = 10
     batch_size: int = 128
-    lr: float = 0.05
+    lr: float = 0.5
     momentum: float = 0.9
     weight_decay: float = 5e-4
     warmup_epochs: float = 1.0
@@ -109,7 +108,7 @@ class TrainConfig:
             if not isinstance(value, int | float) or value != value or value < 0 or value == float("inf"):
                 raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
         if self.lr == 0:
-            raise ConfigError("lr must be > 0, got 0; use e.g. --lr 0.05")
+            raise ConfigError("lr must be > 0, got 0; use e.g. --lr 0.5")
         if not 0 <= self.momentum < 1:
             raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
         if not 0 <= self.validation_fraction < 1:
@@ -157,12 +156,7 @@ class TrainConfig:
 def load_toml_options(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read the options of a TOML config file (top-level keys, or the ``[train]`` table)."""
     file = Path(path)
-    try:
-        document = tomllib.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: '{file}'; check the path") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"config file '{file}' is not valid TOML ({error}); fix its syntax") from None
+    document = read_toml(file, what="config file")
     options = document.get("train", document)
     if not isinstance(options, dict):
         raise ConfigError(f"[train] in '{file}' must be a table of options")

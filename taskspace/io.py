@@ -14,6 +14,7 @@ import io
 import json
 import os
 import tempfile
+import tomllib
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from taskspace.errors import CheckpointError, DataError, TaskspaceError
+from taskspace.errors import CheckpointError, ConfigError, DataError, TaskspaceError
 
 __all__ = [
     "atomic_path",
@@ -36,6 +37,7 @@ __all__ = [
     "ensure_writable_dir",
     "canonical_json",
     "sha256_of_file",
+    "read_toml",
 ]
 
 
@@ -173,3 +175,14 @@ def sha256_of_file(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -
         while chunk := handle.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def read_toml(path: str | os.PathLike[str], *, what: str) -> dict[str, Any]:
+    """Read a TOML file; a missing or malformed ``what`` ("config file", ...) raises :class:`ConfigError`."""
+    file = Path(path)
+    try:
+        return tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{what} not found: '{file}'; check the path") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{what} '{file}' is not valid TOML ({error}); fix its syntax") from None

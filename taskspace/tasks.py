@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 from taskspace.data import ImageDataset, ImageSplit, dataset_class_names
 from taskspace.errors import ConfigError, did_you_mean
+from taskspace.io import read_toml
 
 __all__ = [
     "Task",
@@ -272,12 +272,7 @@ class TaskSpace:
     def from_toml(cls, path: str | os.PathLike[str]) -> TaskSpace:
         """Read a space from TOML: ``dataset`` plus either ``classes = [...]`` or ``pairs = [[a, b], ...]``."""
         file = Path(path)
-        try:
-            document = tomllib.loads(file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"task space file not found: '{file}'; check the path") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-            raise ConfigError(f"task space file '{file}' is not valid TOML ({error}); fix its syntax") from None
+        document = read_toml(file, what="task space file")
         dataset = document.get("dataset", "cifar10")
         if not isinstance(dataset, str):
             raise ConfigError(f"'dataset' in '{file}' must be a string, e.g. dataset = \"cifar10\"")

@@ -18,7 +18,7 @@ import torch
 
 from taskspace import __version__
 from taskspace.config import TrainConfig
-from taskspace.data import ImageDataset, load_dataset
+from taskspace.data import ImageDataset, dataset_class_names, load_dataset
 from taskspace.errors import ConfigError, TaskspaceError
 from taskspace.io import ensure_writable_dir, read_json, write_json
 from taskspace.kernels import get_kernel
@@ -105,6 +105,8 @@ def train_task(
 
     A finished run with the same config is returned as is; a folder holding another config is refused.
     """
+    class_names = dataset.class_names if dataset else dataset_class_names(config.dataset, data_root=data_root)
+    Task.parse(config.task, class_names=class_names)  # a bad task fails before any data is read
     folder = ensure_writable_dir(out_dir)
     _check_folder(folder, config)
     if (folder / METRICS_FILE).is_file():

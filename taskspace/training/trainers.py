@@ -95,6 +95,38 @@ def _epoch_runner(
     return train_one_epoch
 
 
+def _fit_with_sgd(
+    *,
+    trainable: nn.Module,
+    loss_of_batch: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    validate: Callable[[], float] | None,
+    train: TensorSplit,
+    settings: OptimizerSettings,
+    seed: int,
+    phase: str,
+    state_path: Path | None,
+    fingerprint: str,
+    description: str,
+    show_progress: bool,
+) -> LoopResult:
+    optimizer = _sgd(trainable, settings)
+    with ProgressBar(description, enabled=show_progress) as bar:
+        return run_epochs(
+            trainable=trainable,
+            optimizer=optimizer,
+            epochs=settings.epochs,
+            train_one_epoch=_epoch_runner(
+                split=train, settings=settings, optimizer=optimizer, loss_of_batch=loss_of_batch, bar=bar
+            ),
+            validate=validate,
+            seed=seed,
+            phase=phase,
+            state_path=state_path,
+            fingerprint=fingerprint,
+            progress=bar.epoch_done,
+        )
+
+
 def train_hidden_module(
     net: ModularNet,
     index: int,
@@ -130,22 +162,12 @@ def train_hidden_module(
             batch_size=settings.batch_size,
         )
 
-    optimizer = _sgd(module, settings)
-    with ProgressBar(f"hidden module {index}", enabled=show_progress) as bar:
-        result = run_epochs(
-            trainable=module,
-            optimizer=optimizer,
-            epochs=settings.epochs,
-            train_one_epoch=_epoch_runner(
-                split=train, settings=settings, optimizer=optimizer, loss_of_batch=negative_objective, bar=bar
-            ),
-            validate=validate if validation is not None and len(validation) > 1 else None,
-            seed=seed,
-            phase=f"hidden{index}",
-            state_path=state_path,
-            fingerprint=fingerprint,
-            progress=bar.epoch_done,
-        )
+    result = _fit_with_sgd(
+        trainable=module, loss_of_batch=negative_objective,
+        validate=validate if validation is not None and len(validation) > 1 else None,
+        train=train, settings=settings, seed=seed, phase=f"hidden{index}", state_path=state_path,
+        fingerprint=fingerprint, description=f"hidden module {index}", show_progress=show_progress,
+    )
     net.freeze_hidden(index + 1)
     return result
 
@@ -168,22 +190,12 @@ def train_end_to_end(
     def cross_entropy(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return functional.cross_entropy(net(images), labels)
 
-    optimizer = _sgd(net, settings)
-    with ProgressBar("end to end", enabled=show_progress) as bar:
-        result = run_epochs(
-            trainable=net,
-            optimizer=optimizer,
-            epochs=settings.epochs,
-            train_one_epoch=_epoch_runner(
-                split=train, settings=settings, optimizer=optimizer, loss_of_batch=cross_entropy, bar=bar
-            ),
-            validate=(lambda: evaluate_accuracy(net, validation)) if validation is not None and len(validation) else None,
-            seed=seed,
-            phase=phase,
-            state_path=state_path,
-            fingerprint=fingerprint,
-            progress=bar.epoch_done,
-        )
+    result = _fit_with_sgd(
+        trainable=net, loss_of_batch=cross_entropy,
+        validate=(lambda: evaluate_accuracy(net, validation)) if validation is not None and len(validation) else None,
+        train=train, settings=settings, seed=seed, phase=phase, state_path=state_path,
+        fingerprint=fingerprint, description="end to end", show_progress=show_progress,
+    )
     net.eval()
     return result
 
