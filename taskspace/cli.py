@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,11 +73,41 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-augment", dest="augment", action="store_const", const=False, default=None,
                        help="no random crop / flip")
 
+    matrix = commands.add_parser("matrix", help="train the zoo if needed and score every source on every target")
+    _grid_arguments(matrix)
+    matrix.add_argument("--estimators", default=None,
+                        help="comma-separated estimator names (default: all; see --list-estimators)")
+    matrix.add_argument("--list-estimators", action="store_true", help="print the estimator names and exit")
+
+    truth = commands.add_parser("truth", help="measure the ground truth: accuracy after transferring")
+    _grid_arguments(truth)
+    truth.add_argument("--protocols", default="frozen_k10,frozen_all",
+                       help="comma-separated: frozen_kK, frozen_all, finetune (default: frozen_k10,frozen_all)")
+
+    evaluate = commands.add_parser("evaluate", help="how well each estimator predicts each ground truth")
+    evaluate.add_argument("run", help="a run folder with matrix.json and truth.csv")
+    evaluate.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default: 2000)")
+    evaluate.add_argument("--include-diagonal", action="store_true", help="keep source = target in the ranking")
+
     demo = commands.add_parser("demo", help="the main job on the embedded 8x8 digits (no download)")
     demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
     demo.add_argument("--epochs", type=int, default=15, help="epochs per run (default: 15)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
+
+
+def _grid_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="run folder (zoo, scores, truth, matrices)")
+    parser.add_argument("--space", default=None, help="default (default), digits or a TOML file")
+    parser.add_argument("--data-root", help="data folder (default: $TASKSPACE_DATA)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs of each source network (default: 10)")
+    parser.add_argument("--seed", type=int, default=None, help="root seed (default: 0)")
+    parser.add_argument("--score-samples", type=int, default=None,
+                        help="target training images the estimators see (default: all)")
+    parser.add_argument("--finetune-epochs", type=int, default=None, help="fine-tuning ground truth (default: 2)")
+    parser.add_argument("--executor", default="serial", help="serial (default), process or ray")
+    parser.add_argument("--workers", type=int, default=None, help="parallel workers (default: CPU count)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -172,4 +203,94 @@ def _run_demo(arguments: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"tasks": _run_tasks, "data": _run_data, "train": _run_train, "demo": _run_demo}
+def _open_grid(arguments: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from taskspace.runner import GridConfig, open_run
+    from taskspace.runner.executors import EXECUTORS
+
+    EXECUTORS.get(arguments.executor)
+    options: dict[str, Any] = {}
+    if arguments.space is not None:
+        options["space"] = arguments.space
+    if arguments.seed is not None:
+        options["seed"] = arguments.seed
+    if arguments.score_samples is not None:
+        options["score_samples"] = arguments.score_samples
+    if arguments.finetune_epochs is not None:
+        options["finetune_epochs"] = arguments.finetune_epochs
+    train: dict[str, Any] = {}
+    if arguments.epochs is not None:
+        train["epochs"] = arguments.epochs
+    if arguments.seed is not None:
+        train["seed"] = arguments.seed
+    run_file = Path(arguments.out) / "run.json"
+    if run_file.is_file():
+        # Reopen with the recorded config; an option that changes it makes open_run refuse to mix.
+        recorded = open_run(arguments.out, None, data_root=arguments.data_root).grid
+        grid = dataclasses.replace(recorded, **options, train={**recorded.train, **train})
+    else:
+        grid = GridConfig(train={"epochs": 10, "seed": 0, **train}, **options)
+    return open_run(arguments.out, grid, data_root=arguments.data_root)
+
+
+def _run_matrix(arguments: argparse.Namespace) -> int:
+    from taskspace.runner import compute_matrix
+    from taskspace.scoring import list_estimators
+
+    if arguments.list_estimators:
+        print("\n".join(list_estimators()))
+        return 0
+    names = arguments.estimators.split(",") if arguments.estimators else list_estimators()
+    from taskspace.scoring import get_estimator
+
+    for name in names:
+        get_estimator(name)
+    context = _open_grid(arguments)
+    matrices = compute_matrix(context, estimators=names, executor=arguments.executor, workers=arguments.workers,
+                              show_progress=not arguments.quiet)
+    print(f"{len(matrices)} matrices of {len(context.space.ids)}x{len(context.space.ids)} tasks -> "
+          f"{Path(arguments.out) / 'matrix.csv'} (+ .json, .npz)")
+    return 0
+
+
+def _run_truth(arguments: argparse.Namespace) -> int:
+    from taskspace.runner import compute_truth
+    from taskspace.runner.context import parse_protocol
+
+    protocols = [name for name in arguments.protocols.split(",") if name]
+    for protocol in protocols:
+        parse_protocol(protocol)
+    context = _open_grid(arguments)
+    rows = compute_truth(context, protocols=protocols, executor=arguments.executor, workers=arguments.workers,
+                         show_progress=not arguments.quiet)
+    print(f"{len(rows)} ground-truth accuracies -> {Path(arguments.out) / 'truth.csv'}")
+    return 0
+
+
+def _run_evaluate(arguments: argparse.Namespace) -> int:
+    from taskspace.analysis import evaluate, write_evaluation_csv
+    from taskspace.matrix import read_matrix_set
+    from taskspace.runner import read_truth_csv
+
+    folder = Path(arguments.run)
+    if not (folder / "matrix.json").is_file():
+        raise TaskspaceError(f"no matrix.json in '{folder}'; run `taskspace matrix --out {folder}` first")
+    estimates = read_matrix_set(folder / "matrix.json")
+    truths = read_truth_csv(folder / "truth.csv")
+    rows = evaluate(estimates, truths, resamples=arguments.resamples,
+                    exclude_diagonal=not arguments.include_diagonal)
+    write_evaluation_csv(folder / "evaluation.csv", rows)
+    print(f"{'estimator':<22} {'protocol':<12} {'kendall_tau [95% CI]':<26} {'weighted_tau':>12} {'regret':>8}")
+    for row in sorted(rows, key=lambda r: (r["protocol"], -_sortable(r["kendall_tau"]))):
+        interval = f"{row['kendall_tau']:.3f} [{row['kendall_tau_low']:.3f}, {row['kendall_tau_high']:.3f}]"
+        print(f"{row['estimator']:<22} {row['protocol']:<12} {interval:<26} {row['weighted_tau']:>12.3f} "
+              f"{row['top1_regret']:>8.4f}")
+    print(f"-> {folder / 'evaluation.csv'}")
+    return 0
+
+
+def _sortable(value: float) -> float:
+    return value if value == value else -2.0
+
+
+_COMMANDS = {"tasks": _run_tasks, "data": _run_data, "train": _run_train, "matrix": _run_matrix,
+             "truth": _run_truth, "evaluate": _run_evaluate, "demo": _run_demo}

@@ -26,6 +26,7 @@ __all__ = [
     "train_hidden_module",
     "train_end_to_end",
     "train_output_module",
+    "fit_linear",
     "extract_features",
     "evaluate_accuracy",
     "mean_objective",
@@ -215,12 +216,18 @@ def train_output_module(
     steps: int,
     weight_decay: float,
 ) -> float:
-    """Fit the output module's linear layer on frozen features with full-batch L-BFGS.
+    """Fit the output module's linear layer on frozen features (see :func:`fit_linear`)."""
+    return fit_linear(net.output.linear, features=features, labels=labels, steps=steps, weight_decay=weight_decay)
+
+
+def fit_linear(
+    linear: nn.Linear, *, features: torch.Tensor, labels: torch.Tensor, steps: int, weight_decay: float
+) -> float:
+    """Fit ``linear`` on fixed features with full-batch L-BFGS.
 
     Minimises mean cross-entropy + ``weight_decay``·‖W‖². Deterministic: it starts from zero weights
     and uses no randomness. Returns the final training loss.
     """
-    linear = net.output.linear
     with torch.no_grad():
         linear.weight.zero_()
         linear.bias.zero_()
@@ -231,16 +238,18 @@ def train_output_module(
     )
     features = features.detach()
 
+    def objective() -> torch.Tensor:
+        return functional.cross_entropy(linear(features), labels) + weight_decay * linear.weight.pow(2).sum()
+
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
-        loss = functional.cross_entropy(linear(features), labels) + weight_decay * linear.weight.pow(2).sum()
+        loss = objective()
         loss.backward()
         return loss
 
     optimizer.step(closure)
     with torch.no_grad():
-        final = functional.cross_entropy(linear(features), labels) + weight_decay * linear.weight.pow(2).sum()
-    return float(final)
+        return float(objective())
 
 
 @torch.no_grad()

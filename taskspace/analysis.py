@@ -1,0 +1,131 @@
+"""How well an estimate predicts the measured truth: rank correlations per target, regret, bootstrap.
+
+For each target the sources are ranked by the estimator and by the ground truth (the diagonal, a
+target's own module, is left out by default: it is not a transfer). Per target: Kendall τ, weighted
+τ (top ranks weigh more; scipy.stats.weightedtau), Spearman ρ and the top-1 regret (accuracy of the
+best source minus that of the source the estimator ranks first). Over targets: the mean, with a
+percentile bootstrap interval that resamples targets.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from taskspace.errors import TaskspaceError
+from taskspace.io import write_text
+from taskspace.matrix import TransferabilityMatrix
+
+__all__ = [
+    "TargetAgreement",
+    "per_target_agreement",
+    "evaluate",
+    "write_evaluation_csv",
+    "EVALUATION_COLUMNS",
+]
+
+EVALUATION_COLUMNS = (
+    "estimator", "protocol", "kendall_tau", "kendall_tau_low", "kendall_tau_high", "weighted_tau",
+    "weighted_tau_low", "weighted_tau_high", "spearman", "top1_regret", "top1_regret_low", "top1_regret_high",
+    "targets",
+)
+
+
+@dataclass(frozen=True)
+class TargetAgreement:
+    """Agreement of an estimate with the truth on one target."""
+
+    target: str
+    kendall_tau: float
+    weighted_tau: float
+    spearman: float
+    top1_regret: float
+
+
+def per_target_agreement(
+    estimate: TransferabilityMatrix, truth: TransferabilityMatrix, *, exclude_diagonal: bool = True
+) -> list[TargetAgreement]:
+    """One :class:`TargetAgreement` per target the two matrices share."""
+    sources = [s for s in estimate.sources if s in truth.sources]
+    targets = [t for t in estimate.targets if t in truth.targets]
+    if len(sources) < 2 or not targets:
+        raise TaskspaceError("estimate and truth share fewer than two sources or no target; compare the same run")
+    rows = []
+    for target in targets:
+        kept = [s for s in sources if not (exclude_diagonal and s == target)]
+        predicted = np.array([estimate.score(s, target) for s in kept])
+        measured = np.array([truth.score(s, target) for s in kept])
+        if not estimate.greater_is_better:
+            predicted = -predicted
+        valid = np.isfinite(predicted) & np.isfinite(measured)
+        predicted, measured = predicted[valid], measured[valid]
+        if len(predicted) < 2:
+            rows.append(TargetAgreement(target, math.nan, math.nan, math.nan, math.nan))
+            continue
+        rows.append(
+            TargetAgreement(
+                target=target,
+                kendall_tau=_finite_or_nan(stats.kendalltau(predicted, measured).statistic),
+                weighted_tau=_finite_or_nan(stats.weightedtau(predicted, measured).statistic),
+                spearman=_finite_or_nan(stats.spearmanr(predicted, measured).statistic),
+                top1_regret=float(measured.max() - measured[int(np.argmax(predicted))]),
+            )
+        )
+    return rows
+
+
+def _finite_or_nan(value: Any) -> float:
+    number = float(value)
+    return number if math.isfinite(number) else math.nan
+
+
+def _mean_with_interval(values: np.ndarray, *, rng: np.random.Generator, resamples: int) -> tuple[float, float, float]:
+    finite = values[np.isfinite(values)]
+    if len(finite) == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(finite.mean())
+    if len(finite) == 1 or resamples == 0:
+        return mean, math.nan, math.nan
+    draws = rng.integers(0, len(finite), size=(resamples, len(finite)))
+    means = finite[draws].mean(axis=1)
+    return mean, float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def evaluate(
+    estimates: Mapping[str, TransferabilityMatrix],
+    truths: Mapping[str, TransferabilityMatrix],
+    *,
+    resamples: int = 2000,
+    seed: int = 0,
+    exclude_diagonal: bool = True,
+) -> list[dict[str, Any]]:
+    """One row per (estimator, protocol): mean per-target agreement with 95% bootstrap intervals."""
+    rows = []
+    for estimator, estimate in estimates.items():
+        for protocol, truth in truths.items():
+            agreements = per_target_agreement(estimate, truth, exclude_diagonal=exclude_diagonal)
+            row: dict[str, Any] = {"estimator": estimator, "protocol": protocol, "targets": len(agreements)}
+            for metric in ("kendall_tau", "weighted_tau", "top1_regret"):
+                values = np.array([getattr(agreement, metric) for agreement in agreements])
+                # The same resampled targets for every row, so intervals of two estimators are paired.
+                rng = np.random.default_rng(seed)
+                mean, low, high = _mean_with_interval(values, rng=rng, resamples=resamples)
+                row.update({metric: mean, f"{metric}_low": low, f"{metric}_high": high})
+            spearman = np.array([agreement.spearman for agreement in agreements])
+            row["spearman"] = float(np.nanmean(spearman)) if np.isfinite(spearman).any() else math.nan
+            rows.append(row)
+    return rows
+
+
+def write_evaluation_csv(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write the rows of :func:`evaluate` as ``evaluation.csv`` (columns :data:`EVALUATION_COLUMNS`)."""
+    lines = [",".join(EVALUATION_COLUMNS)]
+    for row in rows:
+        lines.append(",".join(repr(row[c]) if isinstance(row[c], float) else str(row[c]) for c in EVALUATION_COLUMNS))
+    write_text(path, "\n".join(lines) + "\n")

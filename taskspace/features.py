@@ -1,0 +1,103 @@
+"""Forward passes of a frozen source network over target data, cached by content hash.
+
+For one (source checkpoint, target images) pair this computes, with forward passes only, the
+source trunk's features φ (unit norm, what the kernel scores see) and the source classifier's logits
+(what LEEP and NCE need). The cache key hashes the checkpoint file, the target's image bytes and
+labels, and the input normalisation, so a cached entry can never be stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from taskspace.data import ImageSplit
+from taskspace.errors import DataError
+from taskspace.io import read_npz, sha256_of_file, write_npz
+from taskspace.models import ModularNet
+from taskspace.training.tensors import to_tensor_split
+
+__all__ = ["SourceOutputs", "source_outputs", "outputs_cache_key", "cached_source_outputs"]
+
+_CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class SourceOutputs:
+    """What a frozen source network says about target images.
+
+    Attributes:
+        features: float32 (n, d), φ of the trunk's output (rows of unit norm, or zero).
+        logits: float32 (n, c_source), the source classifier's outputs.
+        labels: int64 (n,), the target labels.
+    """
+
+    features: np.ndarray
+    logits: np.ndarray
+    labels: np.ndarray
+
+    def probabilities(self) -> np.ndarray:
+        """Softmax of the logits, float64 (n, c_source)."""
+        shifted = self.logits.astype(np.float64) - self.logits.max(axis=1, keepdims=True)
+        exponentials = np.exp(shifted)
+        return exponentials / exponentials.sum(axis=1, keepdims=True)
+
+    def subset(self, positions: np.ndarray) -> SourceOutputs:
+        return SourceOutputs(self.features[positions], self.logits[positions], self.labels[positions])
+
+
+@torch.no_grad()
+def source_outputs(
+    net: ModularNet, split: ImageSplit, *, normalization: dict[str, list[float]], batch_size: int = 500
+) -> SourceOutputs:
+    """Features and logits of ``net`` (eval mode) on every image of ``split``."""
+    net.eval()
+    tensors = to_tensor_split(split, **normalization)
+    features, logits = [], []
+    for start in range(0, len(tensors), batch_size):
+        trunk = net.trunk(tensors.images[start : start + batch_size])
+        features.append(net.output.feature_map(trunk))
+        logits.append(net.output.linear(features[-1]))
+    empty = torch.zeros((0, net.feature_dim))
+    return SourceOutputs(
+        features=torch.cat(features or [empty]).numpy().astype(np.float32),
+        logits=torch.cat(logits or [torch.zeros((0, net.num_classes))]).numpy().astype(np.float32),
+        labels=np.asarray(split.labels, dtype=np.int64),
+    )
+
+
+def outputs_cache_key(*, checkpoint_digest: str, split: ImageSplit, normalization: dict[str, list[float]]) -> str:
+    """SHA-256 over the checkpoint's digest, the target images and labels, and the normalisation."""
+    digest = hashlib.sha256()
+    digest.update(f"format={_CACHE_FORMAT};checkpoint={checkpoint_digest};".encode())
+    digest.update(repr(split.images.shape).encode())
+    digest.update(np.ascontiguousarray(split.images).tobytes())
+    digest.update(np.ascontiguousarray(split.labels, dtype=np.int64).tobytes())
+    digest.update(repr((normalization["mean"], normalization["std"])).encode())
+    return digest.hexdigest()
+
+
+def cached_source_outputs(
+    checkpoint: str | os.PathLike[str], split: ImageSplit, *, cache_dir: str | os.PathLike[str]
+) -> SourceOutputs:
+    """:func:`source_outputs` of the checkpoint's net on ``split``, read from or written to ``cache_dir``."""
+    from taskspace.training.checkpoints import load_model
+
+    net, saved = load_model(checkpoint)
+    normalization = saved["normalization"]
+    key = outputs_cache_key(checkpoint_digest=sha256_of_file(checkpoint), split=split, normalization=normalization)
+    path = Path(cache_dir) / f"{key}.npz"
+    if path.is_file():
+        try:
+            arrays = read_npz(path)
+            return SourceOutputs(arrays["features"], arrays["logits"], arrays["labels"])
+        except (DataError, KeyError):
+            pass  # a damaged cache entry is recomputed and overwritten
+    outputs = source_outputs(net, split, normalization=normalization)
+    write_npz(path, {"features": outputs.features, "logits": outputs.logits, "labels": outputs.labels})
+    return outputs

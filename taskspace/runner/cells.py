@@ -1,0 +1,215 @@
+"""Cells: the units of work of a grid, each written atomically and skipped when already done.
+
+- :class:`TrainCell` trains one source network (the zoo).
+- :class:`ScoreCell` scores one source on one target with every requested estimator (forward passes).
+- :class:`TruthCell` measures one ground truth: target test accuracy after reusing the source.
+
+Each cell derives its seed from the grid's root seed and its own name, so the order in which cells
+run, and the executor that runs them, does not change any result.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from taskspace.errors import TaskspaceError
+from taskspace.features import SourceOutputs, cached_source_outputs
+from taskspace.io import read_json, write_json
+from taskspace.runner.context import RunContext, parse_protocol
+from taskspace.tasks import sample_labels_per_class
+from taskspace.training import train_task
+from taskspace.training.seeds import derive_seed
+from taskspace.training.trainers import fit_linear
+
+__all__ = ["Cell", "TrainCell", "ScoreCell", "TruthCell", "score_path", "truth_path", "pair_name"]
+
+
+def pair_name(source: str, target: str) -> str:
+    return f"{source}__{target}"
+
+
+def score_path(context: RunContext, source: str, target: str) -> Path:
+    return context.run_dir / "scores" / f"{pair_name(source, target)}.json"
+
+
+def truth_path(context: RunContext, protocol: str, source: str, target: str) -> Path:
+    return context.run_dir / "truth" / protocol / f"{pair_name(source, target)}.json"
+
+
+class Cell:
+    """One unit of work; ``run`` must be idempotent and write its result atomically."""
+
+    name: str
+
+    def is_done(self, context: RunContext) -> bool:
+        raise NotImplementedError
+
+    def run(self, context: RunContext) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class TrainCell(Cell):
+    """Train the modular network of one source task into ``zoo/<task>``."""
+
+    task: str
+
+    @property
+    def name(self) -> str:
+        return f"train {self.task}"
+
+    def is_done(self, context: RunContext) -> bool:
+        return (context.source_dir(self.task) / "metrics.json").is_file()
+
+    def run(self, context: RunContext) -> None:
+        config = context.grid.source_config(self.task, context.space.dataset)
+        train_task(config, out_dir=context.source_dir(self.task), dataset=context.dataset())
+
+
+def _target_outputs(context: RunContext, source: str, target: str, split: str) -> SourceOutputs:
+    splits = context.splits(target)
+    return cached_source_outputs(
+        context.checkpoint(source), getattr(splits, split), cache_dir=context.run_dir / "features"
+    )
+
+
+def score_positions(context: RunContext, target: str, count: int) -> np.ndarray:
+    """The target training images the estimators see: the same for every source of a target."""
+    samples = context.grid.score_samples
+    if samples is None or samples >= count:
+        return np.arange(count)
+    rng = np.random.default_rng(derive_seed(context.grid.seed, "score-samples", target))
+    return np.sort(rng.choice(count, size=samples, replace=False))
+
+
+@dataclass(frozen=True)
+class ScoreCell(Cell):
+    """Score ``source`` on ``target`` with ``estimators``; keeps scores already in the cell's file."""
+
+    source: str
+    target: str
+    estimators: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"score {self.source} -> {self.target}"
+
+    def _existing(self, context: RunContext) -> dict[str, Any]:
+        path = score_path(context, self.source, self.target)
+        if not path.is_file():
+            return {}
+        try:
+            return read_json(path)
+        except TaskspaceError:
+            return {}  # damaged: computed again
+
+    def is_done(self, context: RunContext) -> bool:
+        return set(self.estimators) <= set(self._existing(context).get("scores", {}))
+
+    def run(self, context: RunContext) -> None:
+        from taskspace.scoring import get_estimator
+
+        record = self._existing(context) or {"scores": {}, "seconds": {}, "errors": {}}
+        started = time.perf_counter()
+        outputs = _target_outputs(context, self.source, self.target, "train")
+        outputs = outputs.subset(score_positions(context, self.target, len(outputs.labels)))
+        record["extract_seconds"] = time.perf_counter() - started
+        record["samples"] = int(len(outputs.labels))
+        source_metrics = read_json(context.source_dir(self.source) / "metrics.json")
+        probabilities = outputs.probabilities()
+        for name in self.estimators:
+            if name in record["scores"]:
+                continue
+            estimator = get_estimator(name)
+            began = time.perf_counter()
+            try:
+                value = float(
+                    estimator(
+                        outputs.features.astype(np.float64),
+                        outputs.labels,
+                        source_probs=probabilities,
+                        source_accuracy=float(source_metrics["test_accuracy"]),
+                    )
+                )
+            except TaskspaceError as error:
+                value = math.nan
+                record["errors"][name] = str(error)
+            record["seconds"][name] = time.perf_counter() - began
+            record["scores"][name] = None if math.isnan(value) else value
+        write_json(score_path(context, self.source, self.target), record)
+
+
+@dataclass(frozen=True)
+class TruthCell(Cell):
+    """Target test accuracy after reusing ``source`` under ``protocol``."""
+
+    protocol: str
+    source: str
+    target: str
+
+    @property
+    def name(self) -> str:
+        return f"truth {self.protocol} {self.source} -> {self.target}"
+
+    def is_done(self, context: RunContext) -> bool:
+        return truth_path(context, self.protocol, self.source, self.target).is_file()
+
+    def run(self, context: RunContext) -> None:
+        kind, labels_per_class = parse_protocol(self.protocol)
+        started = time.perf_counter()
+        if kind == "frozen":
+            record = self._frozen(context, labels_per_class)
+        else:
+            record = self._finetune(context)
+        record.update({"protocol": self.protocol, "source": self.source, "target": self.target,
+                       "diagonal": self.source == self.target, "seconds": time.perf_counter() - started})
+        write_json(truth_path(context, self.protocol, self.source, self.target), record)
+
+    def _frozen(self, context: RunContext, labels_per_class: int | None) -> dict[str, Any]:
+        config = context.grid.source_config(self.target, context.space.dataset)
+        train = _target_outputs(context, self.source, self.target, "train")
+        test = _target_outputs(context, self.source, self.target, "test")
+        draws = 1 if labels_per_class is None else context.grid.probe_draws
+        accuracies = []
+        for draw in range(draws):
+            if labels_per_class is None:
+                positions = np.arange(len(train.labels))
+            else:
+                seed = derive_seed(context.grid.seed, "probe", self.target, labels_per_class, draw)
+                positions = sample_labels_per_class(train.labels, labels_per_class, seed=seed)
+            accuracies.append(
+                probe_accuracy(train.subset(positions), test, steps=config.output_steps,
+                               weight_decay=config.output_weight_decay)
+            )
+        return {"accuracy": float(np.mean(accuracies)), "draws": accuracies}
+
+    def _finetune(self, context: RunContext) -> dict[str, Any]:
+        config = context.grid.source_config(self.target, context.space.dataset).replace(
+            mode="finetune",
+            epochs=context.grid.finetune_epochs,
+            lr=context.grid.finetune_lr,
+            init_from=str(context.checkpoint(self.source)),
+            seed=derive_seed(context.grid.seed, "finetune", self.target) % (2**31),
+            warmup_epochs=0.0,
+        )
+        folder = context.run_dir / "truth" / self.protocol / "runs" / pair_name(self.source, self.target)
+        metrics = train_task(config, out_dir=folder, dataset=context.dataset())
+        return {"accuracy": float(metrics["test_accuracy"]), "train_seconds": metrics["train_seconds"]}
+
+
+def probe_accuracy(train: SourceOutputs, test: SourceOutputs, *, steps: int, weight_decay: float) -> float:
+    """Test accuracy of a new output module fitted on frozen source features (forward passes only)."""
+    classes = int(max(train.labels.max(), test.labels.max())) + 1
+    linear = torch.nn.Linear(train.features.shape[1], classes)
+    fit_linear(linear, features=torch.from_numpy(train.features), labels=torch.from_numpy(train.labels),
+               steps=steps, weight_decay=weight_decay)
+    with torch.no_grad():
+        predictions = linear(torch.from_numpy(test.features)).argmax(dim=1).numpy()
+    return float((predictions == test.labels).mean())

@@ -1,0 +1,107 @@
+"""Executors run a list of independent cells: serially, in a local process pool, or on Ray.
+
+Cells are independent within a stage and derive their own seeds, so every executor produces the same
+files. Worker processes split the machine's cores between them (``torch.set_num_threads``) instead of
+oversubscribing them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+from taskspace.errors import ConfigError, TaskspaceError
+from taskspace.registry import Registry
+from taskspace.runner.cells import Cell
+from taskspace.runner.context import RunContext
+
+__all__ = ["EXECUTORS", "list_executors", "run_cells"]
+
+Runner = Callable[[Sequence[Cell], RunContext, int, Callable[[Cell], None]], None]
+EXECUTORS: Registry[Runner] = Registry("executor")
+
+
+def list_executors() -> list[str]:
+    return EXECUTORS.names()
+
+
+def run_cells(
+    cells: Sequence[Cell],
+    context: RunContext,
+    *,
+    executor: str = "serial",
+    workers: int | None = None,
+    on_done: Callable[[Cell], None] | None = None,
+) -> int:
+    """Run every cell that is not done yet; returns how many ran."""
+    pending = [cell for cell in cells if not cell.is_done(context)]
+    if not pending:
+        return 0
+    runner = EXECUTORS.get(executor)
+    count = workers if workers is not None else max(1, (os.cpu_count() or 1))
+    if count < 1:
+        raise ConfigError(f"workers must be at least 1, got {count}")
+    runner(pending, context, count, on_done or (lambda cell: None))
+    return len(pending)
+
+
+def _run_one(cell: Cell, context: RunContext, threads: int | None = None) -> str:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    cell.run(context)
+    return cell.name
+
+
+@EXECUTORS.register("serial")
+def _serial(cells: Sequence[Cell], context: RunContext, workers: int, on_done: Callable[[Cell], None]) -> None:
+    for cell in cells:
+        _run_one(cell, context)
+        on_done(cell)
+
+
+def _threads_per_worker(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+@EXECUTORS.register("process")
+def _process_pool(
+    cells: Sequence[Cell], context: RunContext, workers: int, on_done: Callable[[Cell], None]
+) -> None:
+    import multiprocessing
+
+    # "spawn": a forked copy of a process that already started torch's thread pools can deadlock.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_run_one, cell, context, _threads_per_worker(workers)): cell for cell in cells}
+        for future in as_completed(futures):
+            future.result()
+            on_done(futures[future])
+
+
+@EXECUTORS.register("ray")
+def _ray(cells: Sequence[Cell], context: RunContext, workers: int, on_done: Callable[[Cell], None]) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise TaskspaceError(
+            "the ray executor needs Ray; install it with `pip install 'taskspace[ray]'` or use --executor process"
+        ) from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}})
+    try:
+        remote = ray.remote(num_cpus=1)(_run_one)
+        threads = max(1, int(ray.available_resources().get("CPU", workers)) // workers) if started_here else 1
+        pending = {remote.remote(cell, context, threads): cell for cell in cells}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for reference in ready:
+                ray.get(reference)
+                on_done(pending.pop(reference))
+    finally:
+        if started_here:
+            ray.shutdown()

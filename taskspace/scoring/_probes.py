@@ -1,0 +1,142 @@
+"""Probe estimators: leave-one-out k-nearest-neighbour and cross-validated linear-probe accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from taskspace.errors import DataError
+from taskspace.scoring._common import unit_rows, subsample
+from taskspace.scoring._registry import register_estimator
+from taskspace.scoring._validation import check_features_labels, check_positive_float, check_positive_int
+
+__all__ = ["knn", "linear_probe"]
+
+#: Rows of the similarity matrix computed at once by :func:`knn` (bounds its memory to BLOCK x m).
+BLOCK = 512
+
+
+@register_estimator("knn", citation="Cover & Hart, 'Nearest neighbor pattern classification', IEEE T-IT 1967")
+def knn(
+    features: np.ndarray,
+    labels: np.ndarray,
+    *,
+    k: int = 5,
+    max_samples: int | None = 5000,
+    seed: int | None = 0,
+) -> float:
+    """Leave-one-out accuracy of a k-nearest-neighbour classifier with cosine similarity.
+
+    Each sample is classified by a majority vote of its ``k`` most cosine-similar other samples (rows
+    normalised with norms clamped at 1e-12; the sample itself is excluded). A tied vote goes to the
+    tied class with the most similar neighbour; ties in similarity are broken by sample order. With
+    more than ``max_samples`` samples a subsample drawn with ``np.random.default_rng(seed)`` is used
+    (the cost is O(m^2 d) for ``m`` kept samples; memory O(512 m)). ``k`` is capped at ``m - 1``.
+
+    Cited: Cover & Hart, "Nearest neighbor pattern classification", IEEE Trans. Inf. Theory 1967.
+
+    Shape:
+        features: ``(n, d)`` target features.
+        labels: ``(n,)`` integer target labels, at least 2 classes.
+
+    Args:
+        features: target features from the frozen source module.
+        labels: target labels.
+        k: number of neighbours (default 5).
+        max_samples: subsample cap (``None``: use all samples).
+        seed: seed of the subsample.
+
+    Returns:
+        Higher is better: an accuracy in ``[0, 1]``.
+
+    Raises:
+        DataError: invalid features or labels.
+        ConfigError: ``k < 1`` or ``max_samples < 2``.
+    """
+    k = check_positive_int(k, "k")
+    if max_samples is not None:
+        max_samples = check_positive_int(max_samples, "max_samples", minimum=2)
+    features, target = check_features_labels(features, labels)
+    codes = target.codes
+    kept = subsample(features.shape[0], max_samples, seed)
+    if kept is not None:
+        features, codes = features[kept], codes[kept]
+    unit = unit_rows(features)
+    m = unit.shape[0]
+    k = min(k, m - 1)
+    class_ids = np.arange(target.n_classes)
+    correct = 0
+    for start in range(0, m, BLOCK):
+        rows = np.arange(start, min(start + BLOCK, m))
+        similarity = unit[rows] @ unit.T
+        similarity[np.arange(rows.shape[0]), rows] = -np.inf  # leave the sample itself out
+        neighbours = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+        neighbour_codes = codes[neighbours]  # (b, k), nearest first
+        votes = (neighbour_codes[:, :, None] == class_ids).sum(axis=1)  # (b, C)
+        winners = votes == votes.max(axis=1, keepdims=True)
+        # the first (nearest) neighbour whose class is among the tied winners decides
+        first = np.argmax(np.take_along_axis(winners, neighbour_codes, axis=1), axis=1)
+        predicted = neighbour_codes[np.arange(rows.shape[0]), first]
+        correct += int(np.sum(predicted == codes[rows]))
+    return correct / m
+
+
+@register_estimator(
+    "linear_probe",
+    citation="Kornblith, Shlens & Le, 'Do Better ImageNet Models Transfer Better?', CVPR 2019 "
+    "(logistic-regression probe on frozen features)",
+)
+def linear_probe(
+    features: np.ndarray,
+    labels: np.ndarray,
+    *,
+    n_splits: int = 3,
+    C: float = 1.0,
+    max_iter: int = 1000,
+    seed: int | None = 0,
+) -> float:
+    """Cross-validated accuracy of a logistic-regression probe on the (standardised) features.
+
+    ``StratifiedKFold(n_splits, shuffle=True, random_state=seed)`` splits the samples; on each split a
+    ``StandardScaler`` + ``LogisticRegression(C=C, max_iter=max_iter)`` pipeline is fitted on the
+    training folds and scored on the held-out fold; the score is the mean held-out accuracy. The number
+    of splits is lowered to the size of the smallest class if that is smaller (at least 2 needed).
+
+    Cited: Kornblith, Shlens & Le, "Do Better ImageNet Models Transfer Better?", CVPR 2019.
+
+    Shape:
+        features: ``(n, d)`` target features.
+        labels: ``(n,)`` integer target labels, at least 2 classes, each with at least 2 samples.
+
+    Args:
+        features: target features from the frozen source module.
+        labels: target labels.
+        n_splits: number of cross-validation folds (>= 2).
+        C: inverse L2 regularisation strength of the logistic regression.
+        max_iter: iteration cap of the solver (lbfgs).
+        seed: seed of the fold shuffle.
+
+    Returns:
+        Higher is better: an accuracy in ``[0, 1]``. Time: ``n_splits`` logistic-regression fits.
+
+    Raises:
+        DataError: invalid features or labels, or a class with fewer than 2 samples.
+        ConfigError: ``n_splits < 2``, ``C <= 0`` or ``max_iter < 1``.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    n_splits = check_positive_int(n_splits, "n_splits", minimum=2)
+    C = check_positive_float(C, "C")
+    max_iter = check_positive_int(max_iter, "max_iter")
+    features, target = check_features_labels(features, labels)
+    smallest = int(target.counts.min())
+    if smallest < 2:
+        raise DataError(
+            f"linear_probe needs at least 2 samples per class for cross-validation, but a class has "
+            f"{smallest}; add samples or use another estimator"
+        )
+    folds = StratifiedKFold(n_splits=min(n_splits, smallest), shuffle=True, random_state=seed)
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
+    return float(np.mean(cross_val_score(model, features, target.codes, cv=folds)))

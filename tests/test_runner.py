@@ -1,0 +1,96 @@
+"""The grid on the embedded digits: resumable cells, executors that agree, runs that never mix."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from taskspace.errors import TaskspaceError
+from taskspace.matrix import read_matrix_set
+from taskspace.runner import GridConfig, compute_matrix, compute_truth, open_run, read_truth_csv
+
+SPACE = """dataset = "digits"
+pairs = [["3", "8"], ["1", "7"], ["0", "6"], ["5", "9"]]
+"""
+ESTIMATORS = ("alignment", "alignment_centered", "logme", "leep", "source_accuracy")
+
+
+@pytest.fixture()
+def space_file(tmp_path):
+    path = tmp_path / "space.toml"
+    path.write_text(SPACE)
+    return str(path)
+
+
+def _grid(space_file, **options):
+    return GridConfig(space=space_file, train={"epochs": 3, "seed": 0}, **options)
+
+
+def test_matrix_and_truth_on_digits(tmp_path, space_file):
+    context = open_run(tmp_path / "run", _grid(space_file))
+    matrices = compute_matrix(context, estimators=ESTIMATORS)
+    assert set(matrices) == set(ESTIMATORS)
+    ids = ("3_vs_8", "1_vs_7", "0_vs_6", "5_vs_9")
+    for matrix in matrices.values():
+        assert matrix.sources == ids and matrix.targets == ids
+        assert np.isfinite(matrix.scores).all()
+    # source_accuracy never looks at the target: constant along each row
+    baseline = matrices["source_accuracy"].scores
+    assert np.allclose(baseline, baseline[:, :1])
+    assert read_matrix_set(tmp_path / "run" / "matrix.npz")["logme"].equals(matrices["logme"])
+    rows = compute_truth(context, protocols=("frozen_k5", "frozen_all"))
+    assert len(rows) == 2 * 16
+    truth = read_truth_csv(tmp_path / "run" / "truth.csv")
+    assert set(truth) == {"frozen_k5", "frozen_all"}
+    # the diagonal is computed and marked
+    assert (tmp_path / "run" / "truth.csv").read_text().count(",true") == 2 * 4
+    assert 0.5 <= np.nanmean(truth["frozen_all"].scores) <= 1.0
+
+
+def test_rerun_skips_finished_cells_and_other_config_is_refused(tmp_path, space_file):
+    context = open_run(tmp_path / "run", _grid(space_file))
+    compute_matrix(context, estimators=("alignment",))
+    stamp = (tmp_path / "run" / "scores" / "3_vs_8__1_vs_7.json").stat().st_mtime_ns
+    compute_matrix(context, estimators=("alignment",))
+    assert (tmp_path / "run" / "scores" / "3_vs_8__1_vs_7.json").stat().st_mtime_ns == stamp
+    with pytest.raises(TaskspaceError, match="another config"):
+        open_run(tmp_path / "run", _grid(space_file, seed=1))
+
+
+@pytest.mark.parametrize("executor", ["process", "ray"])
+def test_parallel_executors_give_the_serial_matrix(tmp_path, space_file, executor):
+    if executor == "ray":
+        pytest.importorskip("ray")
+    serial = compute_matrix(open_run(tmp_path / "serial", _grid(space_file)), estimators=ESTIMATORS)
+    parallel = compute_matrix(open_run(tmp_path / executor, _grid(space_file)), estimators=ESTIMATORS,
+                              executor=executor, workers=2)
+    for name in ESTIMATORS:
+        np.testing.assert_allclose(parallel[name].scores, serial[name].scores, rtol=1e-5, atol=1e-6)
+
+
+def test_sigkilled_matrix_run_resumes_to_the_identical_matrix(tmp_path, space_file):
+    command = [sys.executable, "-m", "taskspace", "matrix", "--space", space_file, "--epochs", "3",
+               "--estimators", ",".join(ESTIMATORS), "--quiet"]
+    subprocess.run([*command, "--out", str(tmp_path / "straight")], check=True, capture_output=True)
+    process = subprocess.Popen([*command, "--out", str(tmp_path / "killed")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = tmp_path / "killed" / "zoo" / "1_vs_7" / "metrics.json"
+    deadline = time.time() + 300
+    while not marker.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    killed_midway = process.poll() is None
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert killed_midway, "the run finished before it could be killed"
+    assert not (tmp_path / "killed" / "matrix.csv").exists()
+    subprocess.run([*command, "--out", str(tmp_path / "killed")], check=True, capture_output=True)
+    straight = read_matrix_set(tmp_path / "straight" / "matrix.json")
+    resumed = read_matrix_set(tmp_path / "killed" / "matrix.json")
+    for name in ESTIMATORS:
+        assert resumed[name].equals(straight[name]), name
