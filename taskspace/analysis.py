@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,15 +69,18 @@ def per_target_agreement(
         if len(predicted) < 2:
             rows.append(TargetAgreement(target, math.nan, math.nan, math.nan, math.nan))
             continue
-        rows.append(
-            TargetAgreement(
-                target=target,
-                kendall_tau=_finite_or_nan(stats.kendalltau(predicted, measured).statistic),
-                weighted_tau=_finite_or_nan(stats.weightedtau(predicted, measured).statistic),
-                spearman=_finite_or_nan(stats.spearmanr(predicted, measured).statistic),
-                top1_regret=float(measured.max() - measured[int(np.argmax(predicted))]),
+        with warnings.catch_warnings():
+            # A constant column has no ranking: the correlations are NaN, which is what we report.
+            warnings.simplefilter("ignore", stats.ConstantInputWarning)
+            rows.append(
+                TargetAgreement(
+                    target=target,
+                    kendall_tau=_finite_or_nan(stats.kendalltau(predicted, measured).statistic),
+                    weighted_tau=_finite_or_nan(stats.weightedtau(predicted, measured).statistic),
+                    spearman=_finite_or_nan(stats.spearmanr(predicted, measured).statistic),
+                    top1_regret=float(measured.max() - measured[int(np.argmax(predicted))]),
+                )
             )
-        )
     return rows
 
 

@@ -24,7 +24,7 @@ from taskspace.training.tensors import to_tensor_split
 
 __all__ = ["SourceOutputs", "source_outputs", "outputs_cache_key", "cached_source_outputs"]
 
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,14 @@ class SourceOutputs:
         features: float32 (n, d), φ of the trunk's output (rows of unit norm, or zero).
         logits: float32 (n, c_source), the source classifier's outputs.
         labels: int64 (n,), the target labels.
+        pre_activations: float32 (n, d), the trunk's output globally average-pooled, before φ's ReLU
+            and normalisation (signed: it keeps what the ReLU discards).
     """
 
     features: np.ndarray
     logits: np.ndarray
     labels: np.ndarray
+    pre_activations: np.ndarray
 
     def probabilities(self) -> np.ndarray:
         """Softmax of the logits, float64 (n, c_source)."""
@@ -48,7 +51,8 @@ class SourceOutputs:
         return exponentials / exponentials.sum(axis=1, keepdims=True)
 
     def subset(self, positions: np.ndarray) -> SourceOutputs:
-        return SourceOutputs(self.features[positions], self.logits[positions], self.labels[positions])
+        return SourceOutputs(self.features[positions], self.logits[positions], self.labels[positions],
+                             self.pre_activations[positions])
 
 
 @torch.no_grad()
@@ -58,16 +62,18 @@ def source_outputs(
     """Features and logits of ``net`` (eval mode) on every image of ``split``."""
     net.eval()
     tensors = to_tensor_split(split, **normalization)
-    features, logits = [], []
+    features, logits, pooled = [], [], []
     for start in range(0, len(tensors), batch_size):
         trunk = net.trunk(tensors.images[start : start + batch_size])
         features.append(net.output.feature_map(trunk))
         logits.append(net.output.linear(features[-1]))
+        pooled.append(trunk.mean(dim=(2, 3)) if trunk.dim() == 4 else trunk.flatten(1))
     empty = torch.zeros((0, net.feature_dim))
     return SourceOutputs(
         features=torch.cat(features or [empty]).numpy().astype(np.float32),
         logits=torch.cat(logits or [torch.zeros((0, net.num_classes))]).numpy().astype(np.float32),
         labels=np.asarray(split.labels, dtype=np.int64),
+        pre_activations=torch.cat(pooled or [empty]).numpy().astype(np.float32),
     )
 
 
@@ -95,9 +101,10 @@ def cached_source_outputs(
     if path.is_file():
         try:
             arrays = read_npz(path)
-            return SourceOutputs(arrays["features"], arrays["logits"], arrays["labels"])
+            return SourceOutputs(arrays["features"], arrays["logits"], arrays["labels"], arrays["pre_activations"])
         except (DataError, KeyError):
             pass  # a damaged cache entry is recomputed and overwritten
     outputs = source_outputs(net, split, normalization=normalization)
-    write_npz(path, {"features": outputs.features, "logits": outputs.logits, "labels": outputs.labels})
+    write_npz(path, {"features": outputs.features, "logits": outputs.logits, "labels": outputs.labels,
+                     "pre_activations": outputs.pre_activations})
     return outputs

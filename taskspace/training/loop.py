@@ -9,6 +9,7 @@ same weights as an uninterrupted one.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ class LoopResult:
     best_epoch: int
     best_score: float
     history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0  # wall time of all epochs, earlier interrupted sessions included
 
 
 def run_epochs(
@@ -65,6 +67,7 @@ def run_epochs(
     best_epoch = -1
     best_state: dict[str, Any] | None = None
     history: list[dict[str, float]] = []
+    earlier_seconds = 0.0
     if state_path is not None and state_path.is_file():
         saved = load_checkpoint(state_path)
         if saved.get("fingerprint") != fingerprint or saved.get("phase") != phase:
@@ -79,6 +82,8 @@ def run_epochs(
         best_epoch = int(saved["best_epoch"])
         best_state = saved["best_state"]
         history = list(saved["history"])
+        earlier_seconds = float(saved.get("seconds", 0.0))
+    started = time.perf_counter()
 
     for epoch in range(start_epoch, epochs):
         trainable.train()
@@ -103,6 +108,7 @@ def run_epochs(
                     "best_epoch": best_epoch,
                     "best_state": best_state,
                     "history": history,
+                    "seconds": earlier_seconds + time.perf_counter() - started,
                 },
             )
         if progress is not None:
@@ -110,4 +116,5 @@ def run_epochs(
 
     if best_state is not None:
         trainable.load_state_dict(best_state)
-    return LoopResult(best_epoch=best_epoch, best_score=best_score, history=history)
+    return LoopResult(best_epoch=best_epoch, best_score=best_score, history=history,
+                      seconds=earlier_seconds + time.perf_counter() - started)

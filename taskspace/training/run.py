@@ -153,23 +153,24 @@ def train_task(
         "test_images": len(splits.test),
         "seed": config.seed,
     }
-    started = time.perf_counter()
     if config.mode == "modular":
         kernel = get_kernel(config.kernel, **config.kernel_params)
         objective = get_objective(config.objective)
         hidden_history = []
+        hidden_seconds = 0.0
         for index in range(net.num_hidden):
             result = train_hidden_module(
                 net, index, train=train, validation=validation, kernel=kernel, objective=objective,
                 k_min=kernel.k_min, k_max=kernel.k_max, settings=settings, seed=config.seed,
                 state_path=resume / f"hidden{index}.pt", fingerprint=fingerprint, show_progress=show_progress,
             )
+            hidden_seconds += result.seconds
             hidden_history.append(
                 {"best_epoch": result.best_epoch, "best_validation_objective": result.best_score,
                  "history": result.history}
             )
         metrics["hidden_modules"] = hidden_history
-        hidden_seconds = time.perf_counter() - started
+        output_started = time.perf_counter()
         metrics.update(
             fit_output_module(
                 net, train, labels_per_class=config.labels_per_class, seed=config.seed,
@@ -177,7 +178,8 @@ def train_task(
             )
         )
         metrics["hidden_seconds"] = hidden_seconds
-        metrics["output_seconds"] = time.perf_counter() - started - hidden_seconds
+        metrics["output_seconds"] = time.perf_counter() - output_started
+        metrics["train_seconds"] = hidden_seconds + metrics["output_seconds"]
     else:
         if config.labels_per_class is not None:
             positions = sample_labels_per_class(
@@ -191,7 +193,7 @@ def train_task(
         )
         metrics["best_epoch"] = result.best_epoch
         metrics["history"] = result.history
-    metrics["train_seconds"] = time.perf_counter() - started
+        metrics["train_seconds"] = result.seconds
     metrics["validation_accuracy"] = evaluate_accuracy(net, validation) if len(validation) else None
     metrics["test_accuracy"] = evaluate_accuracy(net, test)
     net.cpu()
