@@ -43,7 +43,8 @@ def run_transfer_demo(*, out_dir: Path, epochs: int, seed: int, show_progress: b
 
     rows = evaluate(matrices, read_truth_csv(out_dir / "truth.csv"), resamples=1000, seed=seed)
     write_evaluation_csv(out_dir / "evaluation.csv", rows)
-    print(f"\nHow well each estimator ranks the sources of each target (mean Kendall tau over {len(context.space.ids)} targets):")
+    targets = len(context.space.ids)
+    print(f"\nHow well each estimator ranks the sources of a target (mean Kendall tau over {targets} targets):")
     protocols = sorted({row["protocol"] for row in rows})
     print(f"{'estimator':<22}" + "".join(f"{protocol:>14}" for protocol in protocols))
     for name in sorted(matrices):

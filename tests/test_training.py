@@ -39,7 +39,8 @@ def _splits(digits, task="3_vs_8", **options):
     config = TrainConfig(task=task, dataset="digits", **options)
     splits = prepare_splits(config, digits)
     mean, std = channel_statistics(splits.train.images)
-    return config, to_tensor_split(splits.train, mean=mean, std=std), to_tensor_split(splits.validation, mean=mean, std=std)
+    train = to_tensor_split(splits.train, mean=mean, std=std)
+    return config, train, to_tensor_split(splits.validation, mean=mean, std=std)
 
 
 def _settings(epochs=1):
@@ -196,3 +197,16 @@ def test_output_module_is_trained_on_frozen_features_only(digits):
     fit_output_module(net, train, labels_per_class=1, seed=0, steps=20, weight_decay=1e-4)
     assert all(torch.equal(value, before[name]) for name, value in net.hidden.state_dict().items())
     assert np.isfinite(net.output.linear.weight.detach().numpy()).all()
+
+
+@pytest.mark.slow
+def test_modular_and_e2e_training_on_real_cifar(tmp_path, cifar_root):
+    modular = train_task(TrainConfig(task="automobile_vs_horse", epochs=2), out_dir=tmp_path / "modular",
+                         data_root=cifar_root)
+    assert modular["train_images"] == 9000 and modular["validation_images"] == 1000
+    assert modular["test_images"] == 2000
+    assert modular["test_accuracy"] > 0.8
+    few = train_task(TrainConfig(task="automobile_vs_horse", epochs=2, labels_per_class=1),
+                     out_dir=tmp_path / "one-label", data_root=cifar_root)
+    assert few["output_labels"] == 2
+    assert few["test_accuracy"] > 0.6
