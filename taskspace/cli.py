@@ -107,6 +107,8 @@ def _grid_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--finetune-epochs", type=int, default=None, help="fine-tuning ground truth (default: 2)")
     parser.add_argument("--executor", default="serial", help="serial (default), process or ray")
     parser.add_argument("--workers", type=int, default=None, help="parallel workers (default: CPU count)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per cell; equal values give bit-identical results across executors")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -246,7 +248,7 @@ def _run_matrix(arguments: argparse.Namespace) -> int:
         get_estimator(name)
     context = _open_grid(arguments)
     matrices = compute_matrix(context, estimators=names, executor=arguments.executor, workers=arguments.workers,
-                              show_progress=not arguments.quiet)
+                              threads=arguments.threads, show_progress=not arguments.quiet)
     print(f"{len(matrices)} matrices of {len(context.space.ids)}x{len(context.space.ids)} tasks -> "
           f"{Path(arguments.out) / 'matrix.csv'} (+ .json, .npz)")
     return 0
@@ -261,7 +263,7 @@ def _run_truth(arguments: argparse.Namespace) -> int:
         parse_protocol(protocol)
     context = _open_grid(arguments)
     rows = compute_truth(context, protocols=protocols, executor=arguments.executor, workers=arguments.workers,
-                         show_progress=not arguments.quiet)
+                         threads=arguments.threads, show_progress=not arguments.quiet)
     print(f"{len(rows)} ground-truth accuracies -> {Path(arguments.out) / 'truth.csv'}")
     return 0
 

@@ -1,8 +1,9 @@
 """Executors run a list of independent cells: serially, in a local process pool, or on Ray.
 
-Cells are independent within a stage and derive their own seeds, so every executor produces the same
-files. Worker processes split the machine's cores between them (``torch.set_num_threads``) instead of
-oversubscribing them.
+Cells are independent within a stage and derive their own seeds. Results are bit-identical across
+executors when every cell runs with the same number of torch threads (``threads``): training sums in
+a different order with another thread count, which moves scores by about 1e-4 relative. Without
+``threads``, worker processes split the machine's cores between them instead of oversubscribing them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from taskspace.runner.context import RunContext
 
 __all__ = ["EXECUTORS", "list_executors", "run_cells"]
 
-Runner = Callable[[Sequence[Cell], RunContext, int, Callable[[Cell], None]], None]
+Runner = Callable[[Sequence[Cell], RunContext, int, int | None, Callable[[Cell], None]], None]
 EXECUTORS: Registry[Runner] = Registry("executor")
 
 
@@ -33,9 +34,20 @@ def run_cells(
     *,
     executor: str = "serial",
     workers: int | None = None,
+    threads: int | None = None,
     on_done: Callable[[Cell], None] | None = None,
 ) -> int:
-    """Run every cell that is not done yet; returns how many ran."""
+    """Run every cell that is not done yet; returns how many ran.
+
+    Args:
+        cells: independent cells of one stage.
+        context: the run.
+        executor: ``serial``, ``process`` or ``ray``.
+        workers: parallel workers (default: the CPU count); ignored by ``serial``.
+        threads: torch threads of every cell (default: all cores for ``serial``, the cores split
+            between workers otherwise). Equal values give bit-identical results across executors.
+        on_done: called after each finished cell.
+    """
     pending = [cell for cell in cells if not cell.is_done(context)]
     if not pending:
         return 0
@@ -43,23 +55,31 @@ def run_cells(
     count = workers if workers is not None else max(1, (os.cpu_count() or 1))
     if count < 1:
         raise ConfigError(f"workers must be at least 1, got {count}")
-    runner(pending, context, count, on_done or (lambda cell: None))
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads must be at least 1, got {threads}")
+    runner(pending, context, count, threads, on_done or (lambda cell: None))
     return len(pending)
 
 
 def _run_one(cell: Cell, context: RunContext, threads: int | None = None) -> str:
-    if threads is not None:
-        import torch
+    import torch
 
+    previous = torch.get_num_threads()
+    if threads is not None:
         torch.set_num_threads(threads)
-    cell.run(context)
+    try:
+        cell.run(context)
+    finally:
+        torch.set_num_threads(previous)
     return cell.name
 
 
 @EXECUTORS.register("serial")
-def _serial(cells: Sequence[Cell], context: RunContext, workers: int, on_done: Callable[[Cell], None]) -> None:
+def _serial(
+    cells: Sequence[Cell], context: RunContext, workers: int, threads: int | None, on_done: Callable[[Cell], None]
+) -> None:
     for cell in cells:
-        _run_one(cell, context)
+        _run_one(cell, context, threads)
         on_done(cell)
 
 
@@ -69,20 +89,23 @@ def _threads_per_worker(workers: int) -> int:
 
 @EXECUTORS.register("process")
 def _process_pool(
-    cells: Sequence[Cell], context: RunContext, workers: int, on_done: Callable[[Cell], None]
+    cells: Sequence[Cell], context: RunContext, workers: int, threads: int | None, on_done: Callable[[Cell], None]
 ) -> None:
     import multiprocessing
 
     # "spawn": a forked copy of a process that already started torch's thread pools can deadlock.
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_run_one, cell, context, _threads_per_worker(workers)): cell for cell in cells}
+        per_cell = threads or _threads_per_worker(workers)
+        futures = {pool.submit(_run_one, cell, context, per_cell): cell for cell in cells}
         for future in as_completed(futures):
             future.result()
             on_done(futures[future])
 
 
 @EXECUTORS.register("ray")
-def _ray(cells: Sequence[Cell], context: RunContext, workers: int, on_done: Callable[[Cell], None]) -> None:
+def _ray(
+    cells: Sequence[Cell], context: RunContext, workers: int, threads: int | None, on_done: Callable[[Cell], None]
+) -> None:
     try:
         import ray
     except ImportError:
@@ -95,8 +118,8 @@ def _ray(cells: Sequence[Cell], context: RunContext, workers: int, on_done: Call
                  runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}})
     try:
         remote = ray.remote(num_cpus=1)(_run_one)
-        threads = max(1, int(ray.available_resources().get("CPU", workers)) // workers) if started_here else 1
-        pending = {remote.remote(cell, context, threads): cell for cell in cells}
+        per_cell = threads or (_threads_per_worker(workers) if started_here else 1)
+        pending = {remote.remote(cell, context, per_cell): cell for cell in cells}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for reference in ready:

@@ -64,7 +64,14 @@ def open_run(run_dir: str | Path, grid: GridConfig | None, *, data_root: str | N
 
 
 def _run_stage(
-    cells: Sequence[Cell], context: RunContext, *, executor: str, workers: int | None, what: str, show_progress: bool
+    cells: Sequence[Cell],
+    context: RunContext,
+    *,
+    executor: str,
+    workers: int | None,
+    threads: int | None,
+    what: str,
+    show_progress: bool,
 ) -> float:
     started = time.perf_counter()
     pending = [cell for cell in cells if not cell.is_done(context)]
@@ -74,7 +81,7 @@ def _run_stage(
 
         bar = tqdm(total=len(pending), desc=what, unit="cell", file=sys.stderr)
     try:
-        run_cells(pending, context, executor=executor, workers=workers,
+        run_cells(pending, context, executor=executor, workers=workers, threads=threads,
                   on_done=(lambda cell: bar.update(1)) if bar is not None else None)
     finally:
         if bar is not None:
@@ -83,10 +90,11 @@ def _run_stage(
 
 
 def train_zoo(context: RunContext, *, executor: str = "serial", workers: int | None = None,
-              show_progress: bool = False) -> float:
+              threads: int | None = None, show_progress: bool = False) -> float:
     """Train every source network that is missing; returns the wall time of the stage."""
     cells = [TrainCell(task_id) for task_id in context.space.ids]
-    return _run_stage(cells, context, executor=executor, workers=workers, what="zoo", show_progress=show_progress)
+    return _run_stage(cells, context, executor=executor, workers=workers, threads=threads, what="zoo",
+                      show_progress=show_progress)
 
 
 def compute_matrix(
@@ -95,6 +103,7 @@ def compute_matrix(
     estimators: Sequence[str],
     executor: str = "serial",
     workers: int | None = None,
+    threads: int | None = None,
     show_progress: bool = False,
 ) -> dict[str, TransferabilityMatrix]:
     """Scores of every source on every target; writes ``matrix.csv``, ``matrix.json``, ``matrix.npz``."""
@@ -102,11 +111,12 @@ def compute_matrix(
 
     for name in estimators:
         get_estimator(name)  # unknown names fail before any work
-    zoo_seconds = train_zoo(context, executor=executor, workers=workers, show_progress=show_progress)
+    zoo_seconds = train_zoo(context, executor=executor, workers=workers, threads=threads,
+                            show_progress=show_progress)
     ids = context.space.ids
     cells = [ScoreCell(source, target, tuple(estimators)) for source in ids for target in ids]
-    score_seconds = _run_stage(cells, context, executor=executor, workers=workers, what="scores",
-                               show_progress=show_progress)
+    score_seconds = _run_stage(cells, context, executor=executor, workers=workers, threads=threads,
+                               what="scores", show_progress=show_progress)
     records = {(s, t): read_json(score_path(context, s, t)) for s in ids for t in ids}
     provenance = _provenance(context)
     provenance.update({"zoo_seconds_this_call": zoo_seconds, "score_seconds_this_call": score_seconds})
@@ -129,18 +139,19 @@ def compute_truth(
     protocols: Sequence[str],
     executor: str = "serial",
     workers: int | None = None,
+    threads: int | None = None,
     show_progress: bool = False,
 ) -> list[dict[str, Any]]:
     """Ground-truth accuracy of every (source, target) under each protocol; writes ``truth.csv``."""
     for protocol in protocols:
         parse_protocol(protocol)
-    train_zoo(context, executor=executor, workers=workers, show_progress=show_progress)
+    train_zoo(context, executor=executor, workers=workers, threads=threads, show_progress=show_progress)
     ids = context.space.ids
     rows: list[dict[str, Any]] = []
     for protocol in protocols:
         cells = [TruthCell(protocol, s, t) for s in ids for t in ids]
-        _run_stage(cells, context, executor=executor, workers=workers, what=f"truth {protocol}",
-                   show_progress=show_progress)
+        _run_stage(cells, context, executor=executor, workers=workers, threads=threads,
+                   what=f"truth {protocol}", show_progress=show_progress)
         for source in ids:
             for target in ids:
                 record = read_json(truth_path(context, protocol, source, target))
