@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         "architecture": dict(help="small_cnn (default), resnet18 or digits_cnn"),
         "width": dict(type=int, help="channels of the first stage"),
         "cut_points": dict(type=_comma_ints, help="stage boundaries between hidden modules, e.g. 2"),
-        "batch_size": dict(type=int, help="mini-batch size (default: 128)"),
+        "batch_size": dict(type=int, help="mini-batch size (default: 128; 32 for the digits)"),
         "lr": dict(type=float, help="peak learning rate (default: 0.5)"),
         "weight_decay": dict(type=float, help="SGD weight decay (default: 5e-4)"),
         "objective": dict(help="hidden objective (default: upper_tri_alignment)"),

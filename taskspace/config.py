@@ -36,7 +36,9 @@ class TrainConfig:
         width: channels of the first stage (``None``: the architecture's default).
         cut_points: stage boundaries between hidden modules; empty = the whole trunk is one module.
         epochs: passes over the training split for each hidden module (modular) or the net (e2e).
-        batch_size: mini-batch size (the pairwise objective sees batch_size² pairs).
+        batch_size: mini-batch size (the pairwise objective sees batch_size² pairs); ``None`` picks 32
+            for the digits (a few hundred images per task: 128 would leave BatchNorm's running
+            statistics unsettled after the handful of steps an epoch has) and 128 otherwise.
         lr: peak learning rate of the warm-up + cosine schedule (SGD with momentum).
         momentum: SGD momentum.
         weight_decay: L2 penalty of SGD.
@@ -62,7 +64,7 @@ class TrainConfig:
     width: int | None = None
     cut_points: tuple[int, ...] = ()
     epochs: int = 10
-    batch_size: int = 128
+    batch_size: int | None = None
     lr: float = 0.5
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -84,6 +86,8 @@ class TrainConfig:
         object.__setattr__(self, "kernel_params", dict(self.kernel_params))
         if self.architecture is None:
             object.__setattr__(self, "architecture", "digits_cnn" if self.dataset == "digits" else "small_cnn")
+        if self.batch_size is None:
+            object.__setattr__(self, "batch_size", 32 if self.dataset == "digits" else 128)
         self._validate()
 
     def _validate(self) -> None:
