@@ -71,12 +71,19 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str = "") -> Iterator[P
         yield temporary_path
         with open(temporary_path, "rb+") as written:
             os.fsync(written.fileno())
+        os.chmod(temporary_path, 0o666 & ~_current_umask())  # mkstemp made it 0600
         os.replace(temporary_path, target)
     except BaseException:
         with contextlib.suppress(OSError):
             temporary_path.unlink()
         raise
     _fsync_folder(target.parent)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_folder(folder: Path) -> None:
