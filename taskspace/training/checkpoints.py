@@ -6,8 +6,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from taskspace import __version__
 from taskspace.errors import CheckpointError
 from taskspace.io import load_checkpoint, save_checkpoint
@@ -78,7 +76,12 @@ def load_hidden_from(net: ModularNet, path: str | os.PathLike[str]) -> dict[str,
     """
     checkpoint = _read(path)
     saved, wanted = checkpoint["spec"], net.spec
-    for key in ("architecture", "width", "in_channels", "cut_points"):
+    if saved.get("in_channels") != wanted.get("in_channels"):
+        raise CheckpointError(
+            f"checkpoint '{Path(path)}' takes images with {saved.get('in_channels')} channels, this dataset has "
+            f"{wanted.get('in_channels')}; fine-tune from a checkpoint trained on the same kind of images"
+        )
+    for key in ("architecture", "width", "cut_points"):
         if saved.get(key) != wanted.get(key):
             raise CheckpointError(
                 f"checkpoint '{Path(path)}' was saved from {key}={saved.get(key)!r}, but this run uses "
@@ -95,7 +98,3 @@ def load_hidden_from(net: ModularNet, path: str | os.PathLike[str]) -> dict[str,
         raise CheckpointError(f"hidden weights in '{path}' do not fit this architecture; the file is damaged") from None
     return checkpoint
 
-
-def state_size(net: torch.nn.Module) -> int:
-    """Number of parameters (for reports)."""
-    return sum(parameter.numel() for parameter in net.parameters())
