@@ -11,7 +11,7 @@ import torch
 
 from taskspace.kernels import get_kernel
 from taskspace.objectives import get_objective
-from taskspace.scoring import alignment, alignment_centered, alignment_minibatch
+from taskspace.scoring import alignment, alignment_centered, alignment_minibatch, alignment_whitened
 
 
 def _dense_upper_alignment(
@@ -188,3 +188,62 @@ def test_centered_hand_cases() -> None:
     assert alignment_centered(features, [0, 1, 0, 1]) == pytest.approx(0.0, abs=1e-15)
     # constant features carry nothing after centring -> 0, no NaN
     assert alignment_centered(np.ones((4, 3)), [0, 0, 1, 1]) == 0.0
+
+
+# --- alignment_whitened ------------------------------------------------------------------------------
+
+
+def _dense_whitened_cka(features: np.ndarray, labels: np.ndarray) -> float:
+    """The definition: Ledoit-Wolf whitening by explicit inverse square root, then n x n centred CKA."""
+    from scipy.linalg import sqrtm
+    from sklearn.covariance import ledoit_wolf
+
+    unit = features / np.maximum(np.linalg.norm(features, axis=1), 1e-12)[:, None]
+    centred = unit - unit.mean(axis=0)
+    covariance, _ = ledoit_wolf(centred, assume_centered=True)
+    whitened = centred @ np.linalg.inv(np.real(sqrtm(covariance)))
+    n = len(labels)
+    centring = np.eye(n) - np.ones((n, n)) / n
+    kc = centring @ (whitened @ whitened.T) @ centring
+    lc = centring @ (labels[:, None] == labels[None, :]).astype(float) @ centring
+    return float(np.sum(kc * lc) / (np.linalg.norm(kc) * np.linalg.norm(lc)))
+
+
+@pytest.mark.parametrize(("n", "d", "n_classes"), [(60, 5, 2), (40, 12, 3), (20, 30, 2)])
+def test_whitened_equals_dense_definition(n: int, d: int, n_classes: int) -> None:
+    features, labels = _random_case(n, d, n_classes, seed=n + d)
+    assert alignment_whitened(features, labels) == pytest.approx(_dense_whitened_cka(features, labels), rel=1e-9)
+
+
+def test_whitened_is_invariant_to_rotation_and_row_scaling() -> None:
+    features, labels = _random_case(80, 6, 2, seed=5)
+    rotation, _ = np.linalg.qr(np.random.default_rng(6).normal(size=(6, 6)))
+    scales = np.random.default_rng(7).uniform(0.5, 4.0, size=(80, 1))
+    assert alignment_whitened(features @ rotation * scales, labels) == pytest.approx(
+        alignment_whitened(features, labels), rel=1e-9
+    )
+
+
+def test_whitened_has_no_floor_where_the_paper_score_has_one() -> None:
+    # A source that merged the target's two classes: both classes come from ONE non-negative
+    # distribution. The paper's uncentred score stays near its floor of about 0.707 (it cannot tell this
+    # source from a useful one); the whitened score falls to about 0, and a separating source scores high.
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 500)
+    merged = np.abs(rng.normal(size=(1000, 16)))
+    assert alignment(merged, labels) > 0.69
+    assert alignment_whitened(merged, labels) < 0.02
+    separating = merged.copy()
+    separating[:, 0] += 3.0 * labels
+    # one separating direction of 16: whitening gives every direction unit variance, so the score is
+    # bounded by about 1/sqrt(16) here; what matters is the contrast with the merged source
+    assert alignment_whitened(separating, labels) > 0.15
+    assert alignment_whitened(separating, labels) > 10 * alignment_whitened(merged, labels)
+
+
+def test_whitened_degenerate_inputs() -> None:
+    assert alignment_whitened(np.ones((6, 3)), [0, 1, 0, 1, 0, 1]) == 0.0
+    assert alignment_whitened(np.zeros((6, 3)), [0, 1, 0, 1, 0, 1]) == 0.0
+    # fewer samples than dimensions stays finite and bounded (shrinkage keeps the covariance invertible)
+    features, labels = _random_case(10, 40, 2, seed=3)
+    assert 0.0 <= alignment_whitened(features, labels) <= 1.0

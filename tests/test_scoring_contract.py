@@ -17,6 +17,7 @@ REQUIRED = {
     "alignment",
     "alignment_minibatch",
     "alignment_centered",
+    "alignment_whitened",
     "logme",
     "leep",
     "nce",

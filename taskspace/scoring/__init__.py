@@ -16,7 +16,7 @@ registry (scikit-learn and scipy.stats are imported when an estimator that uses 
 
 from __future__ import annotations
 
-from taskspace.scoring._alignment import alignment, alignment_centered, alignment_minibatch
+from taskspace.scoring._alignment import alignment, alignment_centered, alignment_minibatch, alignment_whitened
 from taskspace.scoring._baselines import source_accuracy
 from taskspace.scoring._gbc import gbc
 from taskspace.scoring._hscore import hscore
@@ -33,6 +33,7 @@ __all__ = [
     "alignment",
     "alignment_centered",
     "alignment_minibatch",
+    "alignment_whitened",
     "gbc",
     "get_estimator",
     "hscore",
