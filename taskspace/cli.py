@@ -89,6 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default: 2000)")
     evaluate.add_argument("--include-diagonal", action="store_true", help="keep source = target in the ranking")
 
+    recommend = commands.add_parser("recommend", help="rank the zoo's sources for a target task, with reasons")
+    recommend.add_argument("--target", required=True, help="a task id, in the zoo or new (e.g. airplane_vs_ship)")
+    recommend.add_argument("--run", required=True, help="a run folder made by `taskspace matrix`")
+    recommend.add_argument("--k", type=int, default=3, help="sources to recommend (default: 3)")
+    recommend.add_argument("--estimator", help="score to rank by (default: alignment_whitened if the run has it)")
+    recommend.add_argument("--protocol", help="ground truth the accuracy prediction maps to (default: frozen_all)")
+    recommend.add_argument("--measure", action="store_true",
+                           help="new target: also measure each source's frozen-trunk accuracy on it")
+    recommend.add_argument("--all", action="store_true", help="print every source, not only the top k")
+    recommend.add_argument("--data-root", help="data folder (default: $TASKSPACE_DATA)")
+
     demo = commands.add_parser("demo", help="the main job on the embedded 8x8 digits (no download)")
     demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
     demo.add_argument("--epochs", type=int, default=15, help="epochs per run (default: 15)")
@@ -290,9 +301,42 @@ def _run_evaluate(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _run_recommend(arguments: argparse.Namespace) -> int:
+    from taskspace.recommend import recommend
+    from taskspace.runner import open_run
+
+    if arguments.k < 1:
+        raise TaskspaceError(f"--k must be at least 1, got {arguments.k}")
+    context = open_run(arguments.run, None, data_root=arguments.data_root)
+    result = recommend(context, arguments.target, k=arguments.k, estimator=arguments.estimator,
+                       protocol=arguments.protocol, measure=arguments.measure)
+    where = "in the zoo" if result.in_zoo else f"new task, {len(result.ranking)} modules scored by forward passes in {result.score_seconds:.1f} s"
+    quality = f"; mean Kendall τ {result.estimator_kendall_tau:.3f} vs {result.protocol} on this run" if result.estimator_kendall_tau is not None else ""
+    print(f"{result.target} ({where}): sources ranked by {result.estimator}{quality}")
+    if result.fit is not None:
+        fit = result.fit
+        print(f"predicted {result.protocol} accuracy = {fit.intercept:.3f} + {fit.slope:.3f} x score "
+              f"(R² {fit.r2:.2f} over {fit.cells} cells of other targets; {fit.level:.0%} interval)")
+    print(f"{'rank':>4}  {'source':<22} {'score':>9}  {'predicted [interval]':<22} {'measured':>8}  reason")
+    rows = result.ranking if arguments.all else result.top
+    for row in rows:
+        predicted = (f"{row.predicted_accuracy:.3f} [{row.predicted_low:.3f}, {row.predicted_high:.3f}]"
+                     if row.predicted_accuracy == row.predicted_accuracy else "n/a (no ground truth)")
+        measured = f"{row.measured_accuracy:.4f}" if row.measured_accuracy is not None else "-"
+        print(f"{row.rank:>4}  {row.source:<22} {row.score:>9.4f}  {predicted:<22} {measured:>8}  {row.reason}")
+    best, worst = result.measured_best(), result.measured_worst()
+    if best is not None and worst is not None:
+        first = result.ranking[0]
+        print(f"measured ({result.measured_protocol}): recommended {first.source} {first.measured_accuracy:.4f}; "
+              f"best {best.source} {best.measured_accuracy:.4f} (rank {best.rank}); "
+              f"worst {worst.source} {worst.measured_accuracy:.4f} (rank {worst.rank})")
+    print(f"-> {Path(arguments.run) / 'recommendations' / f'{result.target}__{result.estimator}.json'}")
+    return 0
+
+
 def _sortable(value: float) -> float:
     return value if value == value else -2.0
 
 
 _COMMANDS = {"tasks": _run_tasks, "data": _run_data, "train": _run_train, "matrix": _run_matrix,
-             "truth": _run_truth, "evaluate": _run_evaluate, "demo": _run_demo}
+             "truth": _run_truth, "evaluate": _run_evaluate, "recommend": _run_recommend, "demo": _run_demo}

@@ -3,13 +3,18 @@
 A :class:`Task` names the classes it separates; its id joins them with ``_vs_`` (``cat_vs_dog``). A
 :class:`TaskSpace` is a dataset plus a tuple of tasks: by default the 15 binary CIFAR-10 tasks over
 automobile, cat, deer, dog, horse and truck.
+
+A space may also sort its classes into named groups (vehicles, pets, hoofed). A task's group is then the
+set of its classes' groups: ``cat_vs_dog`` is ``pets`` and ``automobile_vs_deer`` is ``hoofed|vehicles``.
+These known groups are what a structure found in a transferability matrix is compared against.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +31,8 @@ __all__ = [
     "TaskSpace",
     "DEFAULT_CLASSES",
     "DIGITS_CLASSES",
+    "DEFAULT_GROUPS",
+    "GROUP_SEPARATOR",
     "sample_labels_per_class",
     "stratified_holdout",
 ]
@@ -34,6 +41,14 @@ __all__ = [
 DEFAULT_CLASSES: tuple[str, ...] = ("automobile", "cat", "deer", "dog", "horse", "truck")
 #: Six digit classes for the embedded demo space (15 pairs, like the default space).
 DIGITS_CLASSES: tuple[str, ...] = ("0", "1", "3", "5", "8", "9")
+#: The class groups of the default space: its 15 tasks fall into 6 task groups.
+DEFAULT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("vehicles", ("automobile", "truck")),
+    ("pets", ("cat", "dog")),
+    ("hoofed", ("deer", "horse")),
+)
+#: Joins the class groups of a task that spans several, in sorted order: ``hoofed|vehicles``.
+GROUP_SEPARATOR = "|"
 _SEPARATOR = "_vs_"
 ALL_CLASSES = "all"
 
@@ -208,12 +223,24 @@ def sample_labels_per_class(labels: np.ndarray, labels_per_class: int, *, seed: 
     return np.sort(np.concatenate(chosen))
 
 
+ClassGroups = tuple[tuple[str, tuple[str, ...]], ...]
+
+
 @dataclass(frozen=True)
 class TaskSpace:
-    """A dataset and the tasks defined on it."""
+    """A dataset, the tasks defined on it and, optionally, named groups of its classes.
+
+    Args:
+        dataset: the dataset's name, e.g. ``cifar10``.
+        tasks: the tasks; ids must be unique.
+        groups: ``(group, classes)`` pairs, e.g. ``(("pets", ("cat", "dog")), ...)``, or a mapping
+            ``{"pets": ["cat", "dog"]}`` (stored as pairs so the space stays hashable). Each class is in
+            at most one group and every grouped class is used by some task. Empty: no groups.
+    """
 
     dataset: str
     tasks: tuple[Task, ...]
+    groups: ClassGroups = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tasks", tuple(self.tasks))
@@ -223,6 +250,7 @@ class TaskSpace:
         duplicates = sorted({task_id for task_id in ids if ids.count(task_id) > 1})
         if duplicates:
             raise ConfigError(f"task space lists {', '.join(duplicates)} twice; list each task once")
+        object.__setattr__(self, "groups", _normalise_groups(self.groups, self.classes))
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -232,6 +260,11 @@ class TaskSpace:
     def classes(self) -> tuple[str, ...]:
         """Every class used by some task, in first-seen order."""
         return tuple(dict.fromkeys(name for task in self.tasks for name in task.classes))
+
+    @property
+    def group_names(self) -> tuple[str, ...]:
+        """The class groups' names, in the order given."""
+        return tuple(name for name, _ in self.groups)
 
     def validate(self, class_names: Sequence[str]) -> None:
         for task in self.tasks:
@@ -244,24 +277,73 @@ class TaskSpace:
                 return task
         raise ConfigError(f"task '{task_id}' is not in this task space{did_you_mean(task_id, self.ids)}")
 
+    def class_group(self, class_name: str) -> str:
+        """The group of ``class_name``.
+
+        Raises:
+            ConfigError: the space has no groups, or the class is in none of them.
+        """
+        for name, members in self.groups:
+            if class_name in members:
+                return name
+        if not self.groups:
+            raise ConfigError("this task space has no class groups; add a [groups] table to its TOML file")
+        raise ConfigError(
+            f"class '{class_name}' is in no group (groups: {', '.join(self.group_names)}); "
+            "add it to one in the space's [groups] table"
+        )
+
+    def task_group(self, task: Task | str) -> str:
+        """A task's group label: its classes' groups, distinct and sorted, joined by ``|``.
+
+        A binary task within one group gets that group (``cat_vs_dog`` → ``pets``); one across two groups
+        gets the unordered pair (``automobile_vs_deer`` → ``hoofed|vehicles``).
+
+        Args:
+            task: a task of this space or its id.
+
+        Raises:
+            ConfigError: an unknown task id, no groups, or a class of the task in no group.
+        """
+        classes = (self.task(task) if isinstance(task, str) else task).classes
+        return GROUP_SEPARATOR.join(sorted({self.class_group(name) for name in classes}))
+
+    def task_groups(self) -> dict[str, str]:
+        """``{task id: group label}`` for every task, in task order (see :meth:`task_group`)."""
+        return {task.id: self.task_group(task) for task in self.tasks}
+
     @classmethod
-    def from_classes(cls, dataset: str, classes: Iterable[str]) -> TaskSpace:
+    def from_classes(
+        cls,
+        dataset: str,
+        classes: Iterable[str],
+        *,
+        groups: ClassGroups | Mapping[str, Sequence[str]] = (),
+    ) -> TaskSpace:
         """Every pair of ``classes`` as a binary task (``len(classes)`` choose 2 tasks)."""
         names = tuple(classes)
         if len(names) < 2:
             raise ConfigError(f"a task space from classes needs at least two classes, got {list(names)}")
         Task(names)  # rejects repeated classes with a clear message
-        return cls(dataset, tuple(BinaryTask(a, b) for a, b in itertools.combinations(names, 2)))
+        return cls(dataset, tuple(BinaryTask(a, b) for a, b in itertools.combinations(names, 2)), groups)
 
     @classmethod
-    def from_pairs(cls, dataset: str, pairs: Iterable[Sequence[str]]) -> TaskSpace:
+    def from_pairs(
+        cls,
+        dataset: str,
+        pairs: Iterable[Sequence[str]],
+        *,
+        groups: ClassGroups | Mapping[str, Sequence[str]] = (),
+    ) -> TaskSpace:
         """One task per listed pair (or tuple) of classes."""
-        return cls(dataset, tuple(BinaryTask(*pair) if len(pair) == 2 else Task(tuple(pair)) for pair in pairs))
+        tasks = tuple(BinaryTask(*pair) if len(pair) == 2 else Task(tuple(pair)) for pair in pairs)
+        return cls(dataset, tasks, groups)
 
     @classmethod
     def default(cls) -> TaskSpace:
-        """The paper's space: the 15 binary CIFAR-10 tasks over :data:`DEFAULT_CLASSES`."""
-        return cls.from_classes("cifar10", DEFAULT_CLASSES)
+        """The paper's space: the 15 binary CIFAR-10 tasks over :data:`DEFAULT_CLASSES`, grouped by
+        :data:`DEFAULT_GROUPS` into 6 task groups (3 within a group, 3 across two)."""
+        return cls.from_classes("cifar10", DEFAULT_CLASSES, groups=DEFAULT_GROUPS)
 
     @classmethod
     def digits(cls) -> TaskSpace:
@@ -270,16 +352,17 @@ class TaskSpace:
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str]) -> TaskSpace:
-        """Read a space from TOML: ``dataset`` plus either ``classes = [...]`` or ``pairs = [[a, b], ...]``."""
+        """Read a space from TOML: ``dataset`` plus either ``classes = [...]`` or ``pairs = [[a, b], ...]``,
+        and optionally a ``[groups]`` table of class lists (``vehicles = ["automobile", "truck"]``)."""
         file = Path(path)
         document = read_toml(file, what="task space file")
         dataset = document.get("dataset", "cifar10")
         if not isinstance(dataset, str):
             raise ConfigError(f"'dataset' in '{file}' must be a string, e.g. dataset = \"cifar10\"")
-        unknown = set(document) - {"dataset", "classes", "pairs"}
+        unknown = set(document) - {"dataset", "classes", "pairs", "groups"}
         if unknown:
             raise ConfigError(
-                f"unknown key(s) {', '.join(sorted(unknown))} in '{file}'; use dataset, classes or pairs"
+                f"unknown key(s) {', '.join(sorted(unknown))} in '{file}'; use dataset, classes, pairs or groups"
             )
         if ("classes" in document) == ("pairs" in document):
             raise ConfigError(f"task space file '{file}' needs exactly one of 'classes' or 'pairs'")
@@ -290,6 +373,12 @@ class TaskSpace:
             if not isinstance(raw_pairs, list):
                 raise ConfigError(f"'pairs' in '{file}' must be a list of class lists, e.g. [[\"cat\", \"dog\"]]")
             space = cls.from_pairs(dataset, [_string_list(pair, "pairs", file) for pair in raw_pairs])
+        if "groups" in document:
+            groups = _groups_table(document["groups"], file)
+            try:
+                space = dataclasses.replace(space, groups=groups)
+            except ConfigError as error:
+                raise ConfigError(f"[groups] in '{file}': {error}") from None
         return space
 
     @classmethod
@@ -308,6 +397,54 @@ class TaskSpace:
             )
         space.validate(dataset_class_names(space.dataset, data_root=data_root))
         return space
+
+
+def _normalise_groups(
+    groups: ClassGroups | Mapping[str, Sequence[str]] | None, space_classes: Sequence[str]
+) -> ClassGroups:
+    """Check class groups against the space's classes and return them as ``(name, classes)`` pairs."""
+    if groups is None:
+        return ()
+    pairs = list(groups.items()) if isinstance(groups, Mapping) else list(groups)
+    normalised: list[tuple[str, tuple[str, ...]]] = []
+    owner: dict[str, str] = {}
+    for entry in pairs:
+        if not (isinstance(entry, Sequence) and len(entry) == 2 and isinstance(entry[0], str)):
+            raise ConfigError(
+                f"class group {entry!r} is not a (name, classes) pair; "
+                "write groups like {\"pets\": [\"cat\", \"dog\"]}"
+            )
+        name, members = entry[0], entry[1]
+        if not isinstance(members, (list, tuple)) or not all(isinstance(member, str) for member in members):
+            raise ConfigError(f"group '{name}' must list class names (strings), e.g. {name} = [\"cat\", \"dog\"]")
+        members = tuple(members)
+        if not name or GROUP_SEPARATOR in name:
+            raise ConfigError(f"group name {name!r} is empty or contains '{GROUP_SEPARATOR}'; rename the group")
+        if name in {existing for existing, _ in normalised}:
+            raise ConfigError(f"group '{name}' is listed twice; list each group once")
+        if not members:
+            raise ConfigError(f"group '{name}' lists no class; name at least one class or drop the group")
+        for member in members:
+            if member not in space_classes:
+                raise ConfigError(
+                    f"group '{name}' names class '{member}', which no task of the space uses"
+                    f"{did_you_mean(member, space_classes)} (classes: {', '.join(space_classes)})"
+                )
+            if member in owner:
+                raise ConfigError(
+                    f"class '{member}' is in groups '{owner[member]}' and '{name}'; put each class in one group"
+                )
+            owner[member] = name
+        normalised.append((name, members))
+    return tuple(normalised)
+
+
+def _groups_table(value: object, file: Path) -> dict[str, list[str]]:
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"'groups' in '{file}' must be a table of class lists, e.g. [groups] vehicles = [\"automobile\", \"truck\"]"
+        )
+    return {name: _string_list(members, f"groups.{name}", file) for name, members in value.items()}
 
 
 def _string_list(value: object, key: str, file: Path) -> list[str]:

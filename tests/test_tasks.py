@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -107,3 +110,64 @@ def test_few_labels_are_balanced_deterministic_and_bounded():
         sample_labels_per_class(labels, 8, seed=1)
     with pytest.raises(ConfigError, match="at least 1"):
         sample_labels_per_class(labels, 0, seed=1)
+
+
+def test_default_space_groups_its_15_tasks_into_6_task_groups():
+    space = TaskSpace.default()
+    assert space.group_names == ("vehicles", "pets", "hoofed")
+    assert space.class_group("truck") == "vehicles"
+    assert space.task_group("cat_vs_dog") == "pets"
+    assert space.task_group(BinaryTask("automobile", "deer")) == "hoofed|vehicles"
+    assert space.task_group("deer_vs_truck") == "hoofed|vehicles"  # unordered: same as automobile_vs_deer
+    sizes = sorted(Counter(space.task_groups().values()).values())
+    assert sizes == [1, 1, 1, 4, 4, 4]
+    assert hash(space) == hash(TaskSpace.default())  # still a hashable frozen dataclass
+
+
+def test_groups_are_optional_and_accepted_as_a_mapping():
+    assert TaskSpace.digits().groups == ()
+    with pytest.raises(ConfigError, match="no class groups"):
+        TaskSpace.digits().task_group("0_vs_1")
+    space = TaskSpace.from_classes("cifar10", ["cat", "dog", "ship"], groups={"pets": ["cat", "dog"]})
+    assert space.groups == (("pets", ("cat", "dog")),)
+    with pytest.raises(ConfigError, match="class 'ship' is in no group"):
+        space.task_group("cat_vs_ship")
+
+
+@pytest.mark.parametrize(
+    ("groups", "message"),
+    [
+        ({"pets": ["cat", "dog"], "odd": ["dog"]}, "class 'dog' is in groups 'pets' and 'odd'; put each class in one"),
+        ({"pets": ["cat", "dgo"]}, "names class 'dgo', which no task of the space uses; did you mean 'dog'"),
+        ({"pets": []}, "lists no class"),
+        ({"a|b": ["cat"]}, "contains '|'"),
+    ],
+)
+def test_bad_groups_give_one_clear_line(groups, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        TaskSpace.from_classes("cifar10", ["cat", "dog", "deer"], groups=groups)
+    assert "\n" not in str(caught.value)
+
+
+def test_space_from_toml_reads_and_checks_groups(tmp_path):
+    path = tmp_path / "space.toml"
+    path.write_text('classes = ["automobile", "truck", "cat"]\n[groups]\nvehicles = ["automobile", "truck"]\n'
+                    'pets = ["cat"]\n')
+    space = TaskSpace.from_toml(path)
+    assert space.task_groups() == {
+        "automobile_vs_truck": "vehicles", "automobile_vs_cat": "pets|vehicles", "truck_vs_cat": "pets|vehicles"
+    }
+    path.write_text('classes = ["automobile", "truck"]\n[groups]\nvehicles = ["automobile", "airplane"]\n')
+    with pytest.raises(ConfigError, match=r"\[groups\] in .*names class 'airplane'") as caught:
+        TaskSpace.from_toml(path)
+    assert "\n" not in str(caught.value)
+    path.write_text('classes = ["automobile", "truck"]\ngroups = ["automobile"]\n')
+    with pytest.raises(ConfigError, match="must be a table of class lists"):
+        TaskSpace.from_toml(path)
+
+
+def test_confirmation_space_has_vehicle_and_animal_groups():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "spaces" / "confirm.toml"
+    space = TaskSpace.from_toml(path)
+    assert dict(space.groups) == {"vehicles": ("airplane", "ship", "truck"), "animals": ("bird", "frog", "deer")}
+    assert Counter(space.task_groups().values()) == {"vehicles": 3, "animals": 3, "animals|vehicles": 9}

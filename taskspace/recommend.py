@@ -1,0 +1,382 @@
+"""Which source to transfer from: a ranked, explained recommendation for one target task.
+
+For a target of the run's zoo the scores come from the run's matrix. For a new target (any task over
+the dataset's classes) every zoo module is scored on the target's training images with forward passes
+only, and the time that took is reported. Each source gets:
+
+* its score under one estimator (``alignment_whitened`` when the run has it);
+* a predicted target accuracy: a straight line from score to measured accuracy fitted on every other
+  (source, target) cell of the run (the target's own column is left out, so the prediction never
+  sees the answer), with an interval from the empirical quantiles of that fit's residuals;
+* the reason: the classes it shares with the target and, where the space defines class groups, how its
+  classes relate to the target's;
+* the measured accuracy, where the run's ground truth has it (or ``measure=True`` for a new target).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from taskspace.errors import ConfigError, TaskspaceError
+from taskspace.io import write_json
+from taskspace.matrix import TransferabilityMatrix, read_matrix_set
+from taskspace.runner import RunContext, read_truth_csv
+from taskspace.tasks import Task
+
+__all__ = ["SourceRecommendation", "Recommendation", "ScoreToAccuracy", "fit_score_to_accuracy", "recommend",
+           "DEFAULT_ESTIMATOR"]
+
+DEFAULT_ESTIMATOR = "alignment_whitened"
+#: Central share of the fit's residuals the prediction interval covers.
+INTERVAL_LEVEL = 0.9
+
+
+@dataclass(frozen=True)
+class ScoreToAccuracy:
+    """``accuracy ≈ intercept + slope · score``, fitted on the cells of other targets.
+
+    Attributes:
+        slope: accuracy per unit of score.
+        intercept: accuracy at score 0.
+        residual_low: the ``(1 - level) / 2`` quantile of the residuals (measured - fitted).
+        residual_high: the ``(1 + level) / 2`` quantile of the residuals.
+        r2: coefficient of determination of the fit.
+        cells: number of (source, target) cells fitted.
+        level: share of residuals inside ``[residual_low, residual_high]``.
+    """
+
+    slope: float
+    intercept: float
+    residual_low: float
+    residual_high: float
+    r2: float
+    cells: int
+    level: float = INTERVAL_LEVEL
+
+    def predict(self, score: float) -> tuple[float, float, float]:
+        """Predicted accuracy and its interval, clipped to [0, 1]."""
+        if not math.isfinite(score):
+            return math.nan, math.nan, math.nan
+        centre = self.intercept + self.slope * score
+        return (_clip(centre), _clip(centre + self.residual_low), _clip(centre + self.residual_high))
+
+
+def _clip(value: float) -> float:
+    return float(min(max(value, 0.0), 1.0))
+
+
+def fit_score_to_accuracy(
+    estimate: TransferabilityMatrix, truth: TransferabilityMatrix, *, leave_out_target: str | None = None
+) -> ScoreToAccuracy:
+    """Least-squares line from score to measured accuracy over the off-diagonal cells of other targets.
+
+    Raises:
+        TaskspaceError: fewer than 3 usable cells (the run is too small to predict accuracies).
+    """
+    scores, accuracies = [], []
+    for target in estimate.targets:
+        if target == leave_out_target or target not in truth.targets:
+            continue
+        for source in estimate.sources:
+            if source == target or source not in truth.sources:
+                continue
+            score, accuracy = estimate.score(source, target), truth.score(source, target)
+            if math.isfinite(score) and math.isfinite(accuracy):
+                scores.append(score if estimate.greater_is_better else -score)
+                accuracies.append(accuracy)
+    if len(scores) < 3:
+        raise TaskspaceError(
+            f"only {len(scores)} (source, target) cells have both a score and a measured accuracy; "
+            "a prediction needs at least 3: measure the ground truth of more tasks (`taskspace truth`)"
+        )
+    x, y = np.asarray(scores), np.asarray(accuracies)
+    if np.ptp(x) > 0:
+        slope, intercept = np.polyfit(x, y, deg=1)
+    else:
+        slope, intercept = 0.0, float(y.mean())
+    residuals = y - (intercept + slope * x)
+    total = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float((residuals**2).sum()) / total if total > 0 else math.nan
+    tail = (1.0 - INTERVAL_LEVEL) / 2.0
+    return ScoreToAccuracy(
+        slope=float(slope), intercept=float(intercept), residual_low=float(np.quantile(residuals, tail)),
+        residual_high=float(np.quantile(residuals, 1.0 - tail)), r2=r2, cells=len(x),
+    )
+
+
+@dataclass(frozen=True)
+class SourceRecommendation:
+    """One source, ranked for the target."""
+
+    rank: int
+    source: str
+    score: float
+    predicted_accuracy: float
+    predicted_low: float
+    predicted_high: float
+    measured_accuracy: float | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Every source of the zoo ranked for ``target``; ``top`` are the ``k`` recommended ones.
+
+    ``score_seconds`` is the time spent scoring a new target by forward passes (0 for a zoo target,
+    whose scores are read from the run); ``measured_protocol`` names the ground truth of
+    ``measured_accuracy`` (the run's for a zoo target, ``frozen_all`` when a new target was measured).
+    """
+
+    target: str
+    in_zoo: bool
+    estimator: str
+    protocol: str | None
+    k: int
+    ranking: tuple[SourceRecommendation, ...]
+    score_seconds: float
+    fit: ScoreToAccuracy | None
+    estimator_kendall_tau: float | None
+    measured_protocol: str | None = None
+
+    @property
+    def top(self) -> tuple[SourceRecommendation, ...]:
+        return self.ranking[: self.k]
+
+    def measured_best(self) -> SourceRecommendation | None:
+        measured = [row for row in self.ranking if row.measured_accuracy is not None]
+        return max(measured, key=lambda row: row.measured_accuracy) if measured else None  # type: ignore[arg-type,return-value]
+
+    def measured_worst(self) -> SourceRecommendation | None:
+        measured = [row for row in self.ranking if row.measured_accuracy is not None]
+        return min(measured, key=lambda row: row.measured_accuracy) if measured else None  # type: ignore[arg-type,return-value]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """JSON values; a number that is not finite (no prediction without ground truth) becomes null."""
+        best, worst = self.measured_best(), self.measured_worst()
+        return _finite_or_null({
+            "target": self.target, "in_zoo": self.in_zoo, "estimator": self.estimator, "protocol": self.protocol,
+            "k": self.k, "score_seconds": self.score_seconds,
+            "measured_protocol": self.measured_protocol,
+            "estimator_kendall_tau": self.estimator_kendall_tau,
+            "fit": asdict(self.fit) if self.fit is not None else None,
+            "ranking": [asdict(row) for row in self.ranking],
+            "measured_best": asdict(best) if best else None,
+            "measured_worst": asdict(worst) if worst else None,
+        })
+
+
+def _finite_or_null(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(item) for item in value]
+    return value
+
+
+def recommend(
+    context: RunContext,
+    target: str,
+    *,
+    k: int = 3,
+    estimator: str | None = None,
+    protocol: str | None = None,
+    measure: bool = False,
+    include_self: bool = False,
+) -> Recommendation:
+    """Rank the zoo's sources for ``target`` (a task of the zoo, or any task over the dataset's classes).
+
+    Args:
+        context: the run (zoo, matrix, and ground truth where measured).
+        target: a task id, e.g. ``cat_vs_dog`` or a new one like ``airplane_vs_ship``.
+        k: how many sources to recommend (at most the zoo's size).
+        estimator: the score to rank by (default ``alignment_whitened`` if the run has it, else the
+            estimator with the best mean Kendall τ in the run's ``evaluation.csv``).
+        protocol: the ground truth the accuracy prediction maps to (default ``frozen_all`` when
+            measured, else the run's first protocol); none when the run has no ground truth.
+        measure: for a new target, also measure each source's frozen-trunk accuracy on it (a probe on
+            all its training images; costs a test-set forward pass and a fit per source).
+        include_self: keep the target's own module among the sources (a zoo target only).
+
+    Raises:
+        ConfigError: unknown classes in ``target``, or ``k`` out of range.
+        TaskspaceError: the run has no matrix, or not the chosen estimator.
+    """
+    run_dir = Path(context.run_dir)
+    space = context.space
+    dataset = context.dataset()
+    task = Task.parse(target, class_names=dataset.class_names)
+    sources = list(space.ids)
+    in_zoo = task.id in sources
+    candidates = [s for s in sources if include_self or s != task.id]
+    if not 1 <= k <= len(candidates):
+        raise ConfigError(
+            f"--k {k} is out of range: the zoo offers {len(candidates)} sources for '{task.id}'; "
+            f"use --k between 1 and {len(candidates)}"
+        )
+    matrix_file = run_dir / "matrix.json"
+    if not matrix_file.is_file():
+        raise TaskspaceError(f"no matrix.json in '{run_dir}'; run `taskspace matrix --out {run_dir}` first")
+    matrices = read_matrix_set(matrix_file)
+    truths = read_truth_csv(run_dir / "truth.csv") if (run_dir / "truth.csv").is_file() else {}
+    name = estimator or _default_estimator(matrices, run_dir, protocol)
+    if name not in matrices:
+        raise TaskspaceError(
+            f"the run's matrix has no estimator '{name}' (it has {', '.join(sorted(matrices))}); "
+            f"pass one of those with --estimator, or add it with `taskspace matrix --out {run_dir} --estimators {name}`"
+        )
+    matrix = matrices[name]
+    chosen_protocol = _choose_protocol(truths, protocol)
+
+    if in_zoo:
+        scores = {s: matrix.score(s, task.id) for s in candidates}
+        measured = {s: truths[chosen_protocol].score(s, task.id) for s in candidates} if chosen_protocol else {}
+        score_seconds = 0.0  # read from the run's matrix
+        measured_protocol = chosen_protocol
+    else:
+        scores, score_seconds, measured = _score_new_target(context, task, candidates, name, measure=measure)
+        measured_protocol = "frozen_all" if measure else None
+
+    fit = None
+    if chosen_protocol is not None:
+        fit = fit_score_to_accuracy(matrix, truths[chosen_protocol], leave_out_target=task.id)
+    ordered = sorted(candidates, key=lambda s: (-_finite(scores[s]), sources.index(s)))
+    ranking = []
+    for position, source in enumerate(ordered, start=1):
+        predicted = fit.predict(scores[source]) if fit is not None else (math.nan, math.nan, math.nan)
+        accuracy = measured.get(source)
+        ranking.append(SourceRecommendation(
+            rank=position, source=source, score=float(scores[source]), predicted_accuracy=predicted[0],
+            predicted_low=predicted[1], predicted_high=predicted[2],
+            measured_accuracy=float(accuracy) if accuracy is not None and math.isfinite(accuracy) else None,
+            reason=explain(space.task(source), task, groups=_groups(space)),
+        ))
+    recommendation = Recommendation(
+        target=task.id, in_zoo=in_zoo, estimator=name, protocol=chosen_protocol, k=k, ranking=tuple(ranking),
+        score_seconds=score_seconds, fit=fit, estimator_kendall_tau=_kendall_tau(run_dir, name, chosen_protocol),
+        measured_protocol=measured_protocol,
+    )
+    write_json(run_dir / "recommendations" / f"{task.id}__{name}.json", recommendation.to_json_dict())
+    return recommendation
+
+
+def explain(source: Task, target: Task, *, groups: dict[str, str] | None = None) -> str:
+    """Why a source may serve a target: the classes they share and how their class groups relate."""
+    shared = [name for name in source.classes if name in target.classes]
+    parts = []
+    if source.id == target.id:
+        parts.append("the target's own module")
+    elif shared:
+        parts.append("shares " + ", ".join(f"'{name}'" for name in shared))
+    else:
+        parts.append("no class in common")
+    if groups:
+        source_groups = sorted({groups[c] for c in source.classes if c in groups})
+        target_groups = sorted({groups[c] for c in target.classes if c in groups})
+        common = [g for g in source_groups if g in target_groups]
+        if common and source.id != target.id:
+            parts.append("same group" + ("s " if len(common) > 1 else " ") + "/".join(common))
+        elif source_groups and target_groups and not common:
+            parts.append(f"other groups ({'/'.join(source_groups)} vs {'/'.join(target_groups)})")
+        if len(target_groups) == 1 and len(target.classes) > 1 and len(source_groups) > 1:
+            parts.append(f"it never had to separate the target's classes within {target_groups[0]}")
+    return "; ".join(parts)
+
+
+def _groups(space: Any) -> dict[str, str] | None:
+    """Class -> group name, from the space's ``(group, classes)`` pairs; None without groups."""
+    return {name: group for group, members in space.groups for name in members} or None
+
+
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else -math.inf
+
+
+def _choose_protocol(truths: dict[str, TransferabilityMatrix], protocol: str | None) -> str | None:
+    if protocol is not None:
+        if protocol not in truths:
+            available = ", ".join(truths) or "none: run `taskspace truth` first"
+            raise TaskspaceError(f"the run has no ground truth '{protocol}' (measured: {available})")
+        return protocol
+    if not truths:
+        return None
+    return "frozen_all" if "frozen_all" in truths else next(iter(truths))
+
+
+def _evaluation_rows(run_dir: Path) -> list[dict[str, str]]:
+    import csv
+
+    file = run_dir / "evaluation.csv"
+    if not file.is_file():
+        return []
+    with open(file, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _default_estimator(matrices: dict[str, TransferabilityMatrix], run_dir: Path, protocol: str | None) -> str:
+    if DEFAULT_ESTIMATOR in matrices:
+        return DEFAULT_ESTIMATOR
+    rows = [row for row in _evaluation_rows(run_dir) if row["estimator"] in matrices
+            and (protocol is None or row["protocol"] == protocol) and _float(row["kendall_tau"]) == _float(row["kendall_tau"])]
+    if rows:
+        return max(rows, key=lambda row: _float(row["kendall_tau"]))["estimator"]
+    return next(iter(matrices))
+
+
+def _kendall_tau(run_dir: Path, estimator: str, protocol: str | None) -> float | None:
+    for row in _evaluation_rows(run_dir):
+        if row["estimator"] == estimator and row["protocol"] == protocol:
+            value = _float(row["kendall_tau"])
+            return value if math.isfinite(value) else None
+    return None
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _score_new_target(
+    context: RunContext, task: Task, sources: list[str], estimator_name: str, *, measure: bool
+) -> tuple[dict[str, float], float, dict[str, float]]:
+    """Every source scored on a new target's training images by forward passes; returns the scores,
+    the seconds that took, and (``measure``) each source's frozen-trunk test accuracy on the target."""
+    from taskspace.features import cached_source_outputs
+    from taskspace.io import read_json
+    from taskspace.runner.cells import probe_accuracy, score_positions
+    from taskspace.scoring import get_estimator
+
+    estimator = get_estimator(estimator_name)
+    config = context.grid.source_config(task.id, context.space.dataset)
+    splits = task.select(context.dataset(), validation_fraction=config.validation_fraction, seed=config.seed)
+    cache = context.run_dir / "features"
+    started = time.perf_counter()
+    scores = {}
+    for source in sources:
+        outputs = cached_source_outputs(context.checkpoint(source), splits.train, cache_dir=cache)
+        seen = outputs.subset(score_positions(context, task.id, len(outputs.labels)))
+        source_metrics = read_json(context.source_dir(source) / "metrics.json")
+        try:
+            scores[source] = float(estimator(seen.features.astype(np.float64), seen.labels,
+                                             source_probs=seen.probabilities(),
+                                             source_accuracy=float(source_metrics["test_accuracy"])))
+        except TaskspaceError:
+            scores[source] = math.nan
+    seconds = time.perf_counter() - started
+    measured = {}
+    if measure:
+        for source in sources:
+            train = cached_source_outputs(context.checkpoint(source), splits.train, cache_dir=cache)
+            test = cached_source_outputs(context.checkpoint(source), splits.test, cache_dir=cache)
+            measured[source] = probe_accuracy(train, test, steps=config.output_steps,
+                                              weight_decay=config.output_weight_decay)
+    return scores, seconds, measured

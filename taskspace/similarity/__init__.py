@@ -1,0 +1,48 @@
+"""Representation similarity between modules: CKA of every pair of the zoo, and its link to transfer.
+
+::
+
+    linear_cka(x, y)                                   # x (n, d1), y (n, d2) on the same inputs
+    similarity = module_similarity(context)            # TransferabilityMatrix "cka_linear", tasks x tasks
+    similarity_vs_transfer(similarity, truth)          # Spearman ρ + Mantel p-value
+
+Everything public is re-exported here; the modules below are implementation detail. The CKA functions
+are pure numpy; the zoo functions (which run networks) import torch when first used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from taskspace.similarity.cka import KERNELS, RBF_MAX_SAMPLES, cka_matrix, linear_cka, rbf_cka
+
+if TYPE_CHECKING:
+    from taskspace.similarity.zoo import (
+        SIMILARITY_DIR,
+        cka_estimator_name,
+        module_similarity,
+        similarity_vs_transfer,
+    )
+
+__all__ = [
+    "KERNELS",
+    "RBF_MAX_SAMPLES",
+    "SIMILARITY_DIR",
+    "cka_estimator_name",
+    "cka_matrix",
+    "linear_cka",
+    "module_similarity",
+    "rbf_cka",
+    "similarity_vs_transfer",
+]
+
+_ZOO_NAMES = frozenset({"SIMILARITY_DIR", "cka_estimator_name", "module_similarity", "similarity_vs_transfer"})
+
+
+def __getattr__(name: str) -> Any:
+    # torch takes a second or more to import; only pay for it when the zoo is compared.
+    if name in _ZOO_NAMES:
+        from taskspace.similarity import zoo
+
+        return getattr(zoo, name)
+    raise AttributeError(f"module 'taskspace.similarity' has no attribute '{name}'")

@@ -1,0 +1,99 @@
+"""Source recommendation: ranking, the score-to-accuracy map, reasons, new targets, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+from taskspace.cli import main
+from taskspace.errors import ConfigError, TaskspaceError
+from taskspace.matrix import TransferabilityMatrix
+from taskspace.recommend import explain, fit_score_to_accuracy, recommend
+from taskspace.runner import open_run
+from taskspace.tasks import BinaryTask
+
+
+@pytest.fixture()
+def run(digits_run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(digits_run, copy)
+    return copy
+
+
+def test_fit_leaves_the_target_out_and_recovers_a_known_line() -> None:
+    ids = ("a", "b", "c", "d")
+    scores = np.arange(16, dtype=float).reshape(4, 4) / 16
+    truth = TransferabilityMatrix(0.5 + 0.25 * scores, ids, ids, "frozen_all")
+    # the target "d" is corrupted in the truth: leaving it out must give the exact line anyway
+    corrupted = truth.scores.copy()
+    corrupted[:, 3] = 0.0
+    fit = fit_score_to_accuracy(TransferabilityMatrix(scores, ids, ids, "s"),
+                                TransferabilityMatrix(corrupted, ids, ids, "frozen_all"), leave_out_target="d")
+    assert fit.slope == pytest.approx(0.25) and fit.intercept == pytest.approx(0.5)
+    assert fit.cells == 3 * 3 and fit.r2 == pytest.approx(1.0)
+    assert fit.predict(0.4) == pytest.approx((0.6, 0.6, 0.6))
+    assert fit.predict(100.0)[0] == 1.0  # clipped to an accuracy
+    with pytest.raises(TaskspaceError, match="at least 3"):
+        fit_score_to_accuracy(TransferabilityMatrix(scores[:2, :2], ids[:2], ids[:2], "s"),
+                              TransferabilityMatrix(scores[:2, :2], ids[:2], ids[:2], "t"))
+
+
+def test_explain_names_shared_classes_and_groups() -> None:
+    groups = {"cat": "pets", "dog": "pets", "automobile": "vehicles", "truck": "vehicles"}
+    target = BinaryTask("cat", "dog")
+    assert explain(BinaryTask("cat", "truck"), target, groups=groups).startswith("shares 'cat'")
+    reason = explain(BinaryTask("automobile", "truck"), target, groups=groups)
+    assert "no class in common" in reason and "other groups" in reason
+    assert "never had to separate" in explain(BinaryTask("dog", "truck"), target, groups=groups)
+
+
+def test_zoo_target_ranks_by_score_with_truth_beside_it(run) -> None:
+    context = open_run(run, None)
+    result = recommend(context, "1_vs_7", k=2)
+    assert result.in_zoo and result.estimator == "alignment_whitened" and result.protocol == "frozen_all"
+    assert sorted(row.source for row in result.ranking) == sorted(s for s in context.space.ids if s != "1_vs_7")
+    scores = [row.score for row in result.ranking]
+    assert scores == sorted(scores, reverse=True) and len(result.top) == 2
+    assert all(row.measured_accuracy is not None and 0.0 <= row.measured_accuracy <= 1.0 for row in result.ranking)
+    assert all(row.predicted_low <= row.predicted_accuracy <= row.predicted_high for row in result.ranking)
+    assert result.fit is not None and result.fit.cells == 5 * 5  # 5 other targets x their 5 other sources
+    saved = json.loads((run / "recommendations" / "1_vs_7__alignment_whitened.json").read_text())
+    assert saved["ranking"][0]["source"] == result.ranking[0].source
+
+
+def test_new_target_is_scored_by_forward_passes_and_measured(run) -> None:
+    context = open_run(run, None)
+    result = recommend(context, "0_vs_6", k=3, estimator="logme", measure=True)
+    assert not result.in_zoo and len(result.ranking) == 6 and result.score_seconds > 0
+    assert all(math.isfinite(row.score) for row in result.ranking)
+    assert result.measured_protocol == "frozen_all"
+    best, worst = result.measured_best(), result.measured_worst()
+    assert best.measured_accuracy >= worst.measured_accuracy
+    # deterministic: scoring again from the feature cache gives the same ranking and scores
+    again = recommend(context, "0_vs_6", k=3, estimator="logme")
+    assert [(r.source, r.score) for r in again.ranking] == [(r.source, r.score) for r in result.ranking]
+
+
+def test_bad_input(run) -> None:
+    context = open_run(run, None)
+    with pytest.raises(ConfigError, match="did you mean '7'"):
+        recommend(context, "1_vs_77", k=1)
+    with pytest.raises(ConfigError, match="--k 9 is out of range"):
+        recommend(context, "1_vs_7", k=9)
+    with pytest.raises(TaskspaceError, match="no estimator 'knn'"):
+        recommend(context, "1_vs_7", estimator="knn")
+
+
+def test_cli(run, capsys) -> None:
+    assert main(["recommend", "--target", "3_vs_8", "--run", str(run), "--k", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "3_vs_8 (in the zoo)" in printed and "measured (frozen_all): recommended" in printed
+    assert main(["recommend", "--target", "3_vs_8", "--run", str(run), "--k", "0"]) == 2
+    assert "--k must be at least 1" in capsys.readouterr().err
+    (run / "truth.csv").unlink()
+    assert main(["recommend", "--target", "3_vs_8", "--run", str(run)]) == 0
+    assert "n/a (no ground truth)" in capsys.readouterr().out
