@@ -100,6 +100,36 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--all", action="store_true", help="print every source, not only the top k")
     recommend.add_argument("--data-root", help="data folder (default: $TASKSPACE_DATA)")
 
+    structure = commands.add_parser("structure", help="task graph, communities and group recovery of a run")
+    structure.add_argument("--run", required=True, help="a run folder made by `taskspace matrix`")
+    structure.add_argument("--estimator", help="matrix the graph is built from (default: alignment_whitened)")
+    structure.add_argument("--top-k", type=int, default=2, help="best sources kept per target in the graph (default: 2)")
+    structure.add_argument("--threshold", type=float, help="keep only edges at least this good")
+    structure.add_argument("--data-root", help="data folder (default: $TASKSPACE_DATA)")
+
+    similarity = commands.add_parser("similarity", help="CKA between every pair of the zoo's modules")
+    similarity.add_argument("--run", required=True, help="a run folder with a trained zoo")
+    similarity.add_argument("--samples", type=int, default=2000, help="probe test images (default: 2000)")
+    similarity.add_argument("--kernel", default="linear", help="linear (default) or rbf")
+    similarity.add_argument("--debiased", action="store_true", help="unbiased HSIC estimator")
+    similarity.add_argument("--seed", type=int, default=0, help="seed of the probe draw (default: 0)")
+    similarity.add_argument("--data-root", help="data folder (default: $TASKSPACE_DATA)")
+
+    plot = commands.add_parser("plot", help="one figure of a run, as PNG and SVG")
+    plot.add_argument("kind", choices=sorted(_PLOTS), help="what to draw")
+    plot.add_argument("--run", required=True, help="a run folder made by `taskspace matrix`")
+    plot.add_argument("--out", required=True, help="output path without suffix, e.g. figures/heatmap")
+    plot.add_argument("--estimator", help="estimator to draw (default: alignment_whitened)")
+    plot.add_argument("--protocol", help="ground truth for truth-heatmap / estimate-vs-truth (default: frozen_all)")
+    plot.add_argument("--formats", default="png,svg", help="comma-separated: png, svg, pdf (default: png,svg)")
+    plot.add_argument("--data-root", help="data folder (default: $TASKSPACE_DATA)")
+
+    report = commands.add_parser("report", help="one self-contained HTML page (and Markdown) of a run")
+    report.add_argument("run", help="a run folder made by `taskspace matrix`")
+    report.add_argument("--out", help="report folder (default: RUN/report)")
+    report.add_argument("--estimator", help="estimator shown first (default: alignment_whitened)")
+    report.add_argument("--data-root", help="data folder (default: $TASKSPACE_DATA)")
+
     demo = commands.add_parser("demo", help="the main job on the embedded 8x8 digits (no download)")
     demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
     demo.add_argument("--epochs", type=int, default=15, help="epochs per run (default: 15)")
@@ -334,9 +364,144 @@ def _run_recommend(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _run_structure(arguments: argparse.Namespace) -> int:
+    from taskspace.runner import open_run
+    from taskspace.structure.of_run import run_structure
+
+    if arguments.top_k is not None and arguments.top_k < 1:
+        raise TaskspaceError(f"--top-k must be at least 1, got {arguments.top_k}")
+    context = open_run(arguments.run, None, data_root=arguments.data_root)
+    record = run_structure(context, estimator=arguments.estimator, top_k=arguments.top_k,
+                           threshold=arguments.threshold)
+    folder = Path(arguments.run) / "structure"
+    print(f"task graph of {record['estimator']} (top {record['top_k']} sources per target, {record['edges']} edges) "
+          f"-> {folder}/graph.{{graphml,gexf,json}}")
+    print("communities: " + " | ".join(", ".join(members) for members in record["communities"]))
+    if record["arborescence"] is not None:
+        print("maximum spanning arborescence: " + ", ".join(f"{u}->{v}" for u, v, _ in record["arborescence"]))
+    if record["task_groups"]:
+        print(f"known task groups recovered (adjusted Rand index; 1 = exactly, 0 = chance):")
+        print(f"{'matrix':<22} {'kind':<13} {'sources':>8} {'targets':>8} {'affinity':>9}")
+        for name, entry in record["recovery"].items():
+            ari = entry["adjusted_rand_index"]
+            print(f"{name:<22} {entry['kind']:<13} {ari['sources']:>8.3f} {ari['targets']:>8.3f} "
+                  f"{ari.get('affinity', float('nan')):>9.3f}")
+    else:
+        print("the space names no class groups ([groups] in its TOML file), so group recovery is not measured")
+    print(f"-> {folder / 'structure.json'}")
+    return 0
+
+
+def _run_similarity(arguments: argparse.Namespace) -> int:
+    from taskspace.runner import open_run
+    from taskspace.runner.results import choose_estimator, run_matrices
+    from taskspace.similarity import module_similarity, similarity_vs_transfer
+    from taskspace.structure import cluster_tasks, grouping_agreement
+
+    context = open_run(arguments.run, None, data_root=arguments.data_root)
+    similarity = module_similarity(context, samples=arguments.samples, kernel=arguments.kernel,
+                                   debiased=arguments.debiased, seed=arguments.seed)
+    ids = similarity.sources
+    print(f"{similarity.estimator} between the {len(ids)} modules of the zoo on {arguments.samples} probe images "
+          f"-> {Path(arguments.run) / 'similarity'}")
+    clustering = cluster_tasks(similarity, view="sources", n_clusters=len(context.space.group_names) or None)
+    print("module clustering (leaf order): " + ", ".join(clustering.ordered_ids))
+    if context.space.groups and clustering.labels is not None:
+        ari = grouping_agreement(clustering.labels_by_task, context.space.task_groups())
+        print(f"module clusters vs known task groups: adjusted Rand index {ari:.3f}")
+    if (Path(arguments.run) / "matrix.json").is_file():
+        estimates, truths = run_matrices(arguments.run)
+        name = choose_estimator(estimates, arguments.run)
+        print("do modules that represent alike also transfer alike? (Spearman ρ, one-sided Mantel p)")
+        for label, matrix in [(name, estimates[name]), *truths.items()]:
+            result = similarity_vs_transfer(similarity, matrix, permutations=10000, seed=arguments.seed)
+            print(f"  vs {label:<20} ρ = {result['spearman']:.3f}   p = {result['p_value']:.4f}")
+    return 0
+
+
+def _run_plot(arguments: argparse.Namespace) -> int:
+    from taskspace.plotting import save_figure
+
+    formats = tuple(part for part in arguments.formats.split(",") if part)
+    figure = _PLOTS[arguments.kind](arguments)
+    paths = save_figure(figure, arguments.out, formats=formats)
+    print(" ".join(str(path) for path in paths))
+    return 0
+
+
+def _plot_inputs(arguments: argparse.Namespace, *, need_truth: bool):  # type: ignore[no-untyped-def]
+    from taskspace.runner.results import choose_estimator, run_matrices
+
+    estimates, truths = run_matrices(arguments.run)
+    name = choose_estimator(estimates, arguments.run, requested=arguments.estimator)
+    truth = None
+    if need_truth:
+        if not truths:
+            raise TaskspaceError(
+                f"'{arguments.kind}' needs ground truth and '{arguments.run}' has none; "
+                f"run `taskspace truth --out {arguments.run}` first"
+            )
+        protocol = arguments.protocol or ("frozen_all" if "frozen_all" in truths else next(iter(truths)))
+        if protocol not in truths:
+            raise TaskspaceError(f"the run has no ground truth '{protocol}' (measured: {', '.join(truths)})")
+        truth = truths[protocol]
+    return estimates[name], truth
+
+
+def _plot_heatmap(arguments: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from taskspace.plotting import heatmap
+
+    return heatmap(_plot_inputs(arguments, need_truth=False)[0])
+
+
+def _plot_truth_heatmap(arguments: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from taskspace.plotting import heatmap
+
+    return heatmap(_plot_inputs(arguments, need_truth=True)[1])
+
+
+def _plot_clustermap(arguments: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from taskspace.plotting import clustermap
+
+    return clustermap(_plot_inputs(arguments, need_truth=False)[0])
+
+
+def _plot_graph(arguments: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from taskspace.plotting import task_graph_plot
+    from taskspace.runner import open_run
+    from taskspace.structure import task_graph
+
+    matrix = _plot_inputs(arguments, need_truth=False)[0]
+    space = open_run(arguments.run, None, data_root=arguments.data_root).space
+    return task_graph_plot(task_graph(matrix, top_k=2, groups=space.task_groups() if space.groups else None),
+                           title=f"task graph: top-2 sources per target by {matrix.estimator}")
+
+
+def _plot_estimate_vs_truth(arguments: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from taskspace.plotting import estimate_vs_truth
+
+    estimate, truth = _plot_inputs(arguments, need_truth=True)
+    return estimate_vs_truth(estimate, truth)
+
+
+_PLOTS = {"heatmap": _plot_heatmap, "truth-heatmap": _plot_truth_heatmap, "clustermap": _plot_clustermap,
+          "graph": _plot_graph, "estimate-vs-truth": _plot_estimate_vs_truth}
+
+
+def _run_report(arguments: argparse.Namespace) -> int:
+    from taskspace.report import write_report
+
+    paths = write_report(arguments.run, out_dir=arguments.out, estimator=arguments.estimator,
+                         data_root=arguments.data_root)
+    print(f"{paths.html}\n{paths.markdown}")
+    return 0
+
+
 def _sortable(value: float) -> float:
     return value if value == value else -2.0
 
 
 _COMMANDS = {"tasks": _run_tasks, "data": _run_data, "train": _run_train, "matrix": _run_matrix,
-             "truth": _run_truth, "evaluate": _run_evaluate, "recommend": _run_recommend, "demo": _run_demo}
+             "truth": _run_truth, "evaluate": _run_evaluate, "recommend": _run_recommend,
+             "structure": _run_structure, "similarity": _run_similarity, "plot": _run_plot, "report": _run_report,
+             "demo": _run_demo}

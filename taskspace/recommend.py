@@ -25,14 +25,15 @@ import numpy as np
 
 from taskspace.errors import ConfigError, TaskspaceError
 from taskspace.io import write_json
-from taskspace.matrix import TransferabilityMatrix, read_matrix_set
-from taskspace.runner import RunContext, read_truth_csv
+from taskspace.matrix import TransferabilityMatrix
+from taskspace.runner import RunContext
+from taskspace.runner.results import PREFERRED_ESTIMATOR, choose_estimator, evaluation_rows, run_matrices
 from taskspace.tasks import Task
 
 __all__ = ["SourceRecommendation", "Recommendation", "ScoreToAccuracy", "fit_score_to_accuracy", "recommend",
            "DEFAULT_ESTIMATOR"]
 
-DEFAULT_ESTIMATOR = "alignment_whitened"
+DEFAULT_ESTIMATOR = PREFERRED_ESTIMATOR
 #: Central share of the fit's residuals the prediction interval covers.
 INTERVAL_LEVEL = 0.9
 
@@ -221,17 +222,8 @@ def recommend(
             f"--k {k} is out of range: the zoo offers {len(candidates)} sources for '{task.id}'; "
             f"use --k between 1 and {len(candidates)}"
         )
-    matrix_file = run_dir / "matrix.json"
-    if not matrix_file.is_file():
-        raise TaskspaceError(f"no matrix.json in '{run_dir}'; run `taskspace matrix --out {run_dir}` first")
-    matrices = read_matrix_set(matrix_file)
-    truths = read_truth_csv(run_dir / "truth.csv") if (run_dir / "truth.csv").is_file() else {}
-    name = estimator or _default_estimator(matrices, run_dir, protocol)
-    if name not in matrices:
-        raise TaskspaceError(
-            f"the run's matrix has no estimator '{name}' (it has {', '.join(sorted(matrices))}); "
-            f"pass one of those with --estimator, or add it with `taskspace matrix --out {run_dir} --estimators {name}`"
-        )
+    matrices, truths = run_matrices(run_dir)
+    name = choose_estimator(matrices, run_dir, requested=estimator, protocol=protocol)
     matrix = matrices[name]
     chosen_protocol = _choose_protocol(truths, protocol)
 
@@ -310,39 +302,15 @@ def _choose_protocol(truths: dict[str, TransferabilityMatrix], protocol: str | N
     return "frozen_all" if "frozen_all" in truths else next(iter(truths))
 
 
-def _evaluation_rows(run_dir: Path) -> list[dict[str, str]]:
-    import csv
-
-    file = run_dir / "evaluation.csv"
-    if not file.is_file():
-        return []
-    with open(file, encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _default_estimator(matrices: dict[str, TransferabilityMatrix], run_dir: Path, protocol: str | None) -> str:
-    if DEFAULT_ESTIMATOR in matrices:
-        return DEFAULT_ESTIMATOR
-    rows = [row for row in _evaluation_rows(run_dir) if row["estimator"] in matrices
-            and (protocol is None or row["protocol"] == protocol) and _float(row["kendall_tau"]) == _float(row["kendall_tau"])]
-    if rows:
-        return max(rows, key=lambda row: _float(row["kendall_tau"]))["estimator"]
-    return next(iter(matrices))
-
-
 def _kendall_tau(run_dir: Path, estimator: str, protocol: str | None) -> float | None:
-    for row in _evaluation_rows(run_dir):
+    for row in evaluation_rows(run_dir):
         if row["estimator"] == estimator and row["protocol"] == protocol:
-            value = _float(row["kendall_tau"])
+            try:
+                value = float(row["kendall_tau"])
+            except ValueError:
+                return None
             return value if math.isfinite(value) else None
     return None
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return math.nan
 
 
 def _score_new_target(

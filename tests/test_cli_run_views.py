@@ -1,0 +1,78 @@
+"""The commands that read a finished run: structure, similarity, plot (the run is the digits fixture)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ElementTree
+
+import networkx as nx
+import pytest
+
+from taskspace.cli import main
+
+
+@pytest.fixture()
+def run(digits_run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(digits_run, copy)
+    return copy
+
+
+def test_structure_writes_graph_files_and_group_recovery(run, capsys) -> None:
+    assert main(["structure", "--run", str(run), "--top-k", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "task graph of alignment_whitened" in printed and "adjusted Rand index" in printed
+    record = json.loads((run / "structure" / "structure.json").read_text())
+    assert record["edges"] == 6 * 2
+    assert set(record["recovery"]) == {"alignment", "alignment_whitened", "logme", "frozen_k5", "frozen_all"}
+    for entry in record["recovery"].values():
+        assert set(entry["adjusted_rand_index"]) == {"sources", "targets", "affinity"}
+        assert all(-1.0 <= value <= 1.0 for value in entry["adjusted_rand_index"].values())
+    graph = nx.read_graphml(run / "structure" / "graph.graphml")
+    assert graph.number_of_edges() == 12 and all(graph.in_degree(node) == 2 for node in graph)
+    assert {graph.nodes[node]["group"] for node in graph} == {"strokes", "loops", "loops|strokes"}
+    assert nx.read_gexf(run / "structure" / "graph.gexf").number_of_edges() == 12
+    assert main(["structure", "--run", str(run), "--top-k", "0"]) == 2
+    assert "--top-k must be at least 1" in capsys.readouterr().err
+
+
+def test_similarity_prints_cka_and_its_agreement_with_transfer(run, capsys) -> None:
+    assert main(["similarity", "--run", str(run), "--samples", "200"]) == 0
+    printed = capsys.readouterr().out
+    assert "cka_linear between the 6 modules" in printed
+    assert "vs alignment_whitened" in printed and "vs frozen_all" in printed
+    assert (run / "similarity" / "cka_linear.json").is_file()
+    assert main(["similarity", "--run", str(run), "--kernel", "cosine"]) == 2
+    assert "kernel" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["heatmap", "truth-heatmap", "clustermap", "graph", "estimate-vs-truth"])
+def test_plot_writes_png_and_svg(run, tmp_path, kind) -> None:
+    stem = tmp_path / "figures" / kind
+    assert main(["plot", kind, "--run", str(run), "--out", str(stem)]) == 0
+    assert (tmp_path / "figures" / f"{kind}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ElementTree.parse(tmp_path / "figures" / f"{kind}.svg")
+
+
+def test_plot_that_needs_truth_says_so_without_it(run, tmp_path, capsys) -> None:
+    (run / "truth.csv").unlink()
+    assert main(["plot", "estimate-vs-truth", "--run", str(run), "--out", str(tmp_path / "x")]) == 2
+    error = capsys.readouterr().err
+    assert "needs ground truth" in error and "taskspace truth --out" in error and error.count("\n") == 1
+    assert not list(tmp_path.glob("x.*"))
+
+
+def test_commands_refuse_a_folder_that_is_not_a_run(tmp_path, capsys) -> None:
+    for command in (["structure", "--run", str(tmp_path)], ["similarity", "--run", str(tmp_path)],
+                    ["plot", "heatmap", "--run", str(tmp_path), "--out", str(tmp_path / "x")]):
+        assert main(command) == 2
+        assert capsys.readouterr().err.startswith("taskspace: error:")
+
+
+def test_matrix_of_another_schema_is_refused(run, tmp_path, capsys) -> None:
+    document = json.loads((run / "matrix.json").read_text())
+    document["schema"] = 99
+    (run / "matrix.json").write_text(json.dumps(document))
+    assert main(["plot", "heatmap", "--run", str(run), "--out", str(tmp_path / "x")]) == 2
+    assert "schema" in capsys.readouterr().err
