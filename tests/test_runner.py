@@ -94,3 +94,11 @@ def test_sigkilled_matrix_run_resumes_to_the_identical_matrix(tmp_path, space_fi
     resumed = read_matrix_set(tmp_path / "killed" / "matrix.json")
     for name in ESTIMATORS:
         assert resumed[name].equals(straight[name]), name
+
+
+@pytest.mark.parametrize("content", ["{}", '{"grid": 3}', '{"grid": {"nonsense": 1}}'])
+def test_a_damaged_run_record_is_refused_in_one_line(tmp_path, content):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text(content)
+    with pytest.raises(TaskspaceError, match="not a taskspace run record"):
+        open_run(tmp_path / "run", None)

@@ -75,6 +75,7 @@ def write_report(
         TaskspaceError: ``run_dir`` is not a run or has no matrix, ``estimator`` is not in the run, the
             output folder cannot be written, or a result of the run is damaged; one line with the fix.
     """
+    # Imported here: they pull in matplotlib and torch, which `import taskspace.report` should not pay for.
     from taskspace.report._inputs import load_run_inputs
     from taskspace.report._sections import build_sections, report_title
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import PurePath
 from typing import Any
 
 import networkx as nx
@@ -16,6 +17,7 @@ from matplotlib.figure import Figure
 
 from taskspace import __version__
 from taskspace.errors import ConfigError, DataError, TaskspaceError
+from taskspace.matrix import TransferabilityMatrix
 from taskspace.plotting import clustermap, estimate_vs_truth_grid, heatmap, task_graph_plot
 from taskspace.recommend import INTERVAL_LEVEL, Recommendation, recommend
 from taskspace.report._document import Block, BulletList, Cell, Code, FigureBlock, Inline, Paragraph, Section, Table
@@ -43,7 +45,7 @@ _MISSING = "n/a"
 def report_title(inputs: RunInputs) -> str:
     """``taskspace report: <space> on <dataset>, <n> tasks``."""
     space = inputs.context.grid.space
-    label = space.rsplit("/", 1)[-1].removesuffix(".toml") if space.endswith(".toml") else space
+    label = PurePath(space).stem if space.endswith(".toml") else space
     return f"taskspace report: {label} on {inputs.context.space.dataset}, {len(inputs.context.space.ids)} tasks"
 
 
@@ -191,7 +193,7 @@ def structure_section(inputs: RunInputs) -> Section:
     graph = task_graph(matrix, top_k=GRAPH_TOP_K, groups=inputs.task_groups)
     blocks += _graph_blocks(inputs, graph)
     blocks += _communities_blocks(graph)
-    blocks += _arborescence_blocks(graph)
+    blocks += _arborescence_blocks(task_graph(matrix, groups=inputs.task_groups))
     blocks += _group_recovery_blocks(inputs)
     return Section("3. Structure of the task space", "structure", tuple(blocks))
 
@@ -214,8 +216,8 @@ def _communities_blocks(graph: nx.DiGraph) -> list[Block]:
 
 
 def _arborescence_blocks(graph: nx.DiGraph) -> list[Block]:
-    intro = Paragraph(("Maximum spanning arborescence of the task graph: every task but the root gets its single "
-                       "best feeder, as a tree of largest total transferability.",))
+    intro = Paragraph(("Maximum spanning arborescence of the full (unpruned) task graph: every task but the root "
+                       "gets one feeder, as the tree of largest total transferability.",))
     try:
         tree = maximum_spanning_arborescence(graph)
     except TaskspaceError as error:
@@ -273,15 +275,7 @@ def similarity_section(inputs: RunInputs, *, samples: int) -> Section:
             results[name] = similarity_vs_transfer(similarity, transfer, permutations=MANTEL_PERMUTATIONS, seed=SEED)
         except DataError as error:
             results[name] = str(error)
-    rows = []
-    for name, (kind, _) in comparisons.items():
-        result = results[name]
-        if isinstance(result, str):
-            rows.append((name, kind, _MISSING, _MISSING, _MISSING, result))
-        else:
-            rows.append((name, kind, _number(result["spearman"]), _number(result["p_value"], 4), str(result["pairs"]), ""))
-    blocks.append(Table(("transferability", "kind", "Spearman ρ", "Mantel p", "task pairs", "remark"), tuple(rows),
-                        numeric=(False, False, True, True, True, False)))
+    blocks.append(_similarity_table(comparisons, results))
     answered = list(inputs.truths) or [inputs.estimator]
     blocks.append(Paragraph(("Answer:",)))
     blocks.append(BulletList(tuple((_similarity_answer(name, results[name], measured=bool(inputs.truths)),)
@@ -290,6 +284,24 @@ def similarity_section(inputs: RunInputs, *, samples: int) -> Section:
         blocks.append(_no_truth_note(inputs, "similarity is compared with the predicted transferability only"))
     return Section("4. Module similarity: do modules that represent alike transfer alike?", "similarity",
                    tuple(blocks))
+
+
+def _similarity_table(
+    comparisons: Mapping[str, tuple[str, TransferabilityMatrix]], results: Mapping[str, dict[str, Any] | str]
+) -> Table:
+    """ρ, Mantel p and pairs per transferability matrix; a remark column only when one could not be compared."""
+    rows = []
+    for name, (kind, _) in comparisons.items():
+        result = results[name]
+        if isinstance(result, str):
+            rows.append((name, kind, _MISSING, _MISSING, _MISSING, result))
+        else:
+            rows.append((name, kind, _number(result["spearman"]), _number(result["p_value"], 4), str(result["pairs"]), ""))
+    header = ("transferability", "kind", "Spearman ρ", "Mantel p", "task pairs", "remark")
+    numeric = (False, False, True, True, True, False)
+    if not any(row[-1] for row in rows):
+        return Table(header[:-1], tuple(row[:-1] for row in rows), numeric=numeric[:-1])
+    return Table(header, tuple(rows), numeric=numeric)
 
 
 def _similarity_answer(reference: str, result: dict[str, Any] | str, *, measured: bool) -> str:

@@ -44,7 +44,13 @@ def open_run(run_dir: str | Path, grid: GridConfig | None, *, data_root: str | N
     record_path = folder / RUN_FILE
     if record_path.is_file():
         record = read_json(record_path)
-        recorded = GridConfig(**record["grid"])
+        try:
+            recorded = GridConfig(**record["grid"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise TaskspaceError(
+                f"'{record_path}' is not a taskspace run record ({type(error).__name__}: {error}); "
+                "restore it or start the run in another --out folder"
+            ) from None
         if grid is not None and recorded.hash() != grid.hash():
             raise TaskspaceError(
                 f"'{folder}' holds a run made with another config (hash {recorded.hash()}, this one "

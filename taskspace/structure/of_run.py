@@ -52,7 +52,8 @@ def run_structure(
     for suffix in formats:
         export_graph(graph, folder / "structure" / f"graph.{suffix}")
     try:
-        tree = maximum_spanning_arborescence(graph)
+        # on the full graph: pruning to the top k in-edges often disconnects it
+        tree = maximum_spanning_arborescence(task_graph(matrix, groups=task_groups))
         arborescence = [[u, v, float(data["score"])] for u, v, data in sorted(tree.edges(data=True))]
     except TaskspaceError as error:
         arborescence = None
