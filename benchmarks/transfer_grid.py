@@ -18,11 +18,16 @@ from pathlib import Path
 
 from _common import WORK, print_table, require_cifar, save
 
-from taskspace.analysis import evaluate, write_evaluation_csv
+from taskspace.analysis import compare_estimators, evaluate, write_evaluation_csv
 from taskspace.io import read_json
 from taskspace.runner import GridConfig, compute_matrix, compute_truth, open_run, read_truth_csv
 from taskspace.runner.cells import truth_path
 from taskspace.scoring import list_estimators
+
+
+#: Pairs whose difference is tested: taskspace's kernel score against the paper's and the best peers.
+COMPARISONS = (("alignment_whitened", "logme"), ("alignment_whitened", "hscore"),
+               ("alignment_whitened", "alignment"), ("alignment_centered", "alignment"))
 
 
 def main() -> None:
@@ -49,6 +54,12 @@ def main() -> None:
     rows = evaluate(matrices, truths, resamples=2000, seed=arguments.seed)
     write_evaluation_csv(context.run_dir / "evaluation.csv", rows)
 
+    comparisons = [
+        compare_estimators(matrices[first], matrices[second], truths[protocol], resamples=2000, seed=arguments.seed)
+        for first, second in COMPARISONS if first in matrices and second in matrices
+        for protocol in protocols
+    ]
+
     ids = context.space.ids
     score_seconds = read_json(context.run_dir / "score_seconds.json")
     truth_seconds = {
@@ -68,7 +79,7 @@ def main() -> None:
         "space": arguments.space, "space_ids": list(ids), "grid": grid.to_dict(), "run": str(context.run_dir),
         "matrices": {key: matrix.to_json_dict() for key, matrix in matrices.items()},
         "truth": {key: matrix.to_json_dict() for key, matrix in truths.items()},
-        "evaluation": rows, "cost": cost,
+        "evaluation": rows, "comparisons": comparisons, "cost": cost,
     })
     table = []
     for protocol in protocols:
@@ -78,6 +89,10 @@ def main() -> None:
                           row["top1_regret"], score_seconds.get(row["estimator"], float("nan"))])
     print_table(["protocol", "estimator", "mean τ", "95% CI", "mean τw", "top-1 regret", "seconds (all cells)"],
                 table)
+    print("\npaired bootstrap over targets of the difference in mean Kendall τ:")
+    print_table(["first", "second", "protocol", "τ difference", "95% CI", "share of resamples first ahead"],
+                [[c["first"], c["second"], c["protocol"], c["difference"], f"[{c['low']:.3f}, {c['high']:.3f}]",
+                  c["share_first_ahead"]] for c in comparisons])
     print(json.dumps(cost, indent=1))
 
 

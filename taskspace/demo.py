@@ -2,7 +2,8 @@
 
 Part 1 trains every task of the digits space modular and end to end. Part 2 runs the transfer chain
 on the same space: the zoo, the transferability matrix of every estimator, the ground truth
-(frozen trunk with 5 labels per class and with all labels, and fine-tuning), and the verdict.
+(frozen trunk with 5 labels per class and with all labels, and fine-tuning), the verdict, source
+recommendations for a task of the zoo and a new one, and the HTML report of the run.
 """
 
 from __future__ import annotations
@@ -51,6 +52,26 @@ def run_transfer_demo(*, out_dir: Path, epochs: int, seed: int, show_progress: b
         values = {row["protocol"]: row["kendall_tau"] for row in rows if row["estimator"] == name}
         print(f"{name:<22}" + "".join(f"{values[protocol]:>14.3f}" for protocol in protocols))
     print(f"transfer chain in {time.perf_counter() - started:.0f} s; matrix.csv, truth.csv under {out_dir}")
+    show_recommendations(context, targets=("3_vs_8", "4_vs_7"))
+    from taskspace.report import write_report
+
+    paths = write_report(out_dir)
+    print(f"report of the whole run (matrix, structure, module similarity, verdict, recommendations): {paths.html}")
+
+
+def show_recommendations(context, *, targets: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    """The top 3 sources for each target (one in the zoo, one new), beside the measured best and worst."""
+    from taskspace.recommend import recommend
+
+    for target in targets:
+        result = recommend(context, target, k=3, measure=True)
+        where = "in the zoo" if result.in_zoo else f"new task, scored by forward passes in {result.score_seconds:.1f} s"
+        print(f"\nsources for {target} ({where}), ranked by {result.estimator}:")
+        for row in result.top:
+            print(f"  {row.rank}. {row.source:<8} predicted {row.predicted_accuracy:.3f} "
+                  f"[{row.predicted_low:.3f}, {row.predicted_high:.3f}], measured {row.measured_accuracy:.3f}  ({row.reason})")
+        best, worst = result.measured_best(), result.measured_worst()
+        print(f"  measured best {best.source} {best.measured_accuracy:.3f}, worst {worst.source} {worst.measured_accuracy:.3f}")
 
 
 def run_training_demo(

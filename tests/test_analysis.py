@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from taskspace.analysis import evaluate, per_target_agreement
+from taskspace.analysis import compare_estimators, evaluate, per_target_agreement
+from taskspace.errors import TaskspaceError
 from taskspace.matrix import TransferabilityMatrix
 
 IDS = ("a", "b", "c", "d")
@@ -47,3 +48,26 @@ def test_evaluate_reports_means_and_paired_intervals():
     noisy_row = by_name["noisy"]
     assert noisy_row["kendall_tau_low"] <= noisy_row["kendall_tau"] <= noisy_row["kendall_tau_high"]
     assert noisy_row["targets"] == 4
+
+
+def test_compare_estimators_is_a_paired_difference_of_tau():
+    rng = np.random.default_rng(0)
+    ids = tuple(f"t{i}" for i in range(8))
+    truth = TransferabilityMatrix(rng.random((8, 8)), ids, ids, "frozen_all")
+    perfect = TransferabilityMatrix(truth.scores.copy(), ids, ids, "perfect")
+    reversed_ = TransferabilityMatrix(-truth.scores, ids, ids, "reversed")
+    result = compare_estimators(perfect, reversed_, truth, resamples=500)
+    # tau is +1 for one and -1 for the other on every target: the difference is exactly 2, no spread
+    assert result["difference"] == pytest.approx(2.0) and result["low"] == pytest.approx(2.0)
+    assert result["share_first_ahead"] == 1.0 and result["targets"] == 8
+    same = compare_estimators(perfect, perfect, truth, resamples=500)
+    assert same["difference"] == 0.0 and same["low"] == 0.0 == same["high"] and same["share_first_ahead"] == 0.0
+    noisy = TransferabilityMatrix(truth.scores + rng.normal(scale=0.3, size=(8, 8)), ids, ids, "noisy")
+    mixed = compare_estimators(perfect, noisy, truth, resamples=500)
+    assert mixed["low"] <= mixed["difference"] <= mixed["high"] and mixed["difference"] > 0
+
+
+def test_compare_estimators_needs_two_targets():
+    one = TransferabilityMatrix(np.ones((3, 1)), ("a", "b", "c"), ("a",), "x")
+    with pytest.raises(TaskspaceError, match="at least 2"):
+        compare_estimators(one, one, one)
