@@ -102,3 +102,15 @@ def test_a_damaged_run_record_is_refused_in_one_line(tmp_path, content):
     (tmp_path / "run" / "run.json").write_text(content)
     with pytest.raises(TaskspaceError, match="not a taskspace run record"):
         open_run(tmp_path / "run", None)
+
+
+def test_adding_an_estimator_keeps_the_measured_extraction_cost(tmp_path, space_file):
+    import json
+
+    context = open_run(tmp_path / "run", _grid(space_file))
+    compute_matrix(context, estimators=("alignment",))
+    cell = tmp_path / "run" / "scores" / "3_vs_8__1_vs_7.json"
+    first = json.loads(cell.read_text())["extract_seconds"]
+    compute_matrix(context, estimators=("alignment", "logme"))
+    record = json.loads(cell.read_text())
+    assert set(record["scores"]) == {"alignment", "logme"} and record["extract_seconds"] == first
