@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from _common import print_table, require_cifar, save
 
+from taskspace.data import ImageSplit
 from taskspace.features import source_outputs
 from taskspace.io import read_json
 from taskspace.runner import open_run
@@ -47,7 +48,8 @@ def main() -> None:
     for target in ids:
         split = context.splits(target).train
         rng = np.random.default_rng(derive_seed(0, "budget", target))
-        subset = split.subset(np.sort(rng.choice(len(split.labels), size=arguments.samples, replace=False)))
+        positions = np.sort(rng.choice(len(split.labels), size=arguments.samples, replace=False))
+        subset = ImageSplit(split.images[positions], split.labels[positions])
         for source in ids:
             net, saved = nets[source]
             began = time.perf_counter()
