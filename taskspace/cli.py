@@ -347,6 +347,8 @@ def _run_recommend(arguments: argparse.Namespace) -> int:
         fit = result.fit
         print(f"predicted {result.protocol} accuracy = {fit.intercept:.3f} + {fit.slope:.3f} x score "
               f"(R² {fit.r2:.2f} over {fit.cells} cells of other targets; {fit.level:.0%} interval)")
+    if result.warning() is not None:
+        print(result.warning())
     print(f"{'rank':>4}  {'source':<22} {'score':>9}  {'predicted [interval]':<22} {'measured':>8}  reason")
     rows = result.ranking if arguments.all else result.top
     for row in rows:

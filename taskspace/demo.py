@@ -67,6 +67,8 @@ def show_recommendations(context, *, targets: tuple[str, ...]) -> None:  # type:
         result = recommend(context, target, k=3, measure=True)
         where = "in the zoo" if result.in_zoo else f"new task, scored by forward passes in {result.score_seconds:.1f} s"
         print(f"\nsources for {target} ({where}), ranked by {result.estimator}:")
+        if result.warning() is not None:
+            print(f"  {result.warning()}")
         for row in result.top:
             print(f"  {row.rank}. {row.source:<8} predicted {row.predicted_accuracy:.3f} "
                   f"[{row.predicted_low:.3f}, {row.predicted_high:.3f}], measured {row.measured_accuracy:.3f}  ({row.reason})")

@@ -145,6 +145,17 @@ class Recommendation:
     estimator_kendall_tau: float | None
     measured_protocol: str | None = None
 
+    def warning(self) -> str | None:
+        """A line saying the estimator does not rank this run's sources (negative τ or slope), else None."""
+        tau = self.estimator_kendall_tau
+        if tau is not None and tau <= 0:
+            return (f"warning: on this run '{self.estimator}' ranks sources no better than chance (mean Kendall τ "
+                    f"{tau:.3f} vs {self.protocol}); choose another with --estimator (see `taskspace evaluate`)")
+        if self.fit is not None and self.fit.slope <= 0:
+            return (f"warning: on this run higher '{self.estimator}' scores went with lower accuracy (slope "
+                    f"{self.fit.slope:.3f}); choose another with --estimator (see `taskspace evaluate`)")
+        return None
+
     @property
     def top(self) -> tuple[SourceRecommendation, ...]:
         return self.ranking[: self.k]

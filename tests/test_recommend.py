@@ -61,6 +61,11 @@ def test_zoo_target_ranks_by_score_with_truth_beside_it(run) -> None:
     assert all(row.measured_accuracy is not None and 0.0 <= row.measured_accuracy <= 1.0 for row in result.ranking)
     assert all(row.predicted_low <= row.predicted_accuracy <= row.predicted_high for row in result.ranking)
     assert result.fit is not None and result.fit.cells == 5 * 5  # 5 other targets x their 5 other sources
+    # the run's own verdict is consulted: an estimator with a mean tau <= 0 here is flagged
+    if result.estimator_kendall_tau is not None and result.estimator_kendall_tau <= 0:
+        assert "no better than chance" in result.warning()
+    else:
+        assert result.warning() is None or "slope" in result.warning()
     saved = json.loads((run / "recommendations" / "1_vs_7__alignment_whitened.json").read_text())
     assert saved["ranking"][0]["source"] == result.ranking[0].source
 
