@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--target", required=True, help="a task id, in the zoo or new (e.g. airplane_vs_ship)")
     recommend.add_argument("--run", required=True, help="a run folder made by `taskspace matrix`")
     recommend.add_argument("--k", type=int, default=3, help="sources to recommend (default: 3)")
-    recommend.add_argument("--estimator", help="score to rank by (default: alignment_whitened if the run has it)")
+    recommend.add_argument("--estimator", help="score to rank by (default: alignment_whitened unless the run's verdict says it fails there)")
     recommend.add_argument("--protocol", help="ground truth the accuracy prediction maps to (default: frozen_all)")
     recommend.add_argument("--measure", action="store_true",
                            help="new target: also measure each source's frozen-trunk accuracy on it")

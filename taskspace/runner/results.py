@@ -30,8 +30,13 @@ def choose_estimator(
     estimates: dict[str, TransferabilityMatrix], run_dir: str | Path, *, requested: str | None = None,
     protocol: str | None = None,
 ) -> str:
-    """``requested`` if given (it must be in the run), else :data:`PREFERRED_ESTIMATOR` if the run has it,
-    else the estimator with the best mean Kendall τ in the run's ``evaluation.csv``, else the first."""
+    """The estimator a run is shown and ranked by.
+
+    ``requested`` if given (it must be in the run). Otherwise :data:`PREFERRED_ESTIMATOR` when the run
+    has it, unless the run's own verdict (``evaluation.csv``, against ``protocol``, by default
+    ``frozen_all`` when measured) puts its mean Kendall τ below the lower end of the best estimator's
+    95% interval: then that best estimator. Without a verdict, the preferred one, else the first.
+    """
     folder = Path(run_dir)
     if requested is not None:
         if requested not in estimates:
@@ -40,14 +45,18 @@ def choose_estimator(
                 f"pass one of those, or add it with `taskspace matrix --out {folder} --estimators {requested}`"
             )
         return requested
+    rows = [row for row in evaluation_rows(folder)
+            if row["estimator"] in estimates and _float(row.get("kendall_tau", "nan")) > -math.inf]
+    if rows:
+        protocols = [row["protocol"] for row in rows]
+        chosen = protocol if protocol in protocols else ("frozen_all" if "frozen_all" in protocols else protocols[0])
+        rows = [row for row in rows if row["protocol"] == chosen]
+    best = max(rows, key=lambda row: _float(row["kendall_tau"])) if rows else None
     if PREFERRED_ESTIMATOR in estimates:
-        return PREFERRED_ESTIMATOR
-    best_name, best_tau = None, -math.inf
-    for row in evaluation_rows(folder):
-        tau = _float(row.get("kendall_tau", "nan"))
-        if row["estimator"] in estimates and (protocol is None or row["protocol"] == protocol) and tau > best_tau:
-            best_name, best_tau = row["estimator"], tau
-    return best_name or next(iter(estimates))
+        preferred = next((row for row in rows if row["estimator"] == PREFERRED_ESTIMATOR), None)
+        if best is None or preferred is None or _float(preferred["kendall_tau"]) >= _float(best.get("kendall_tau_low", "nan")):
+            return PREFERRED_ESTIMATOR
+    return best["estimator"] if best is not None else next(iter(estimates))
 
 
 def evaluation_rows(run_dir: str | Path) -> list[dict[str, str]]:
