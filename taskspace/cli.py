@@ -432,7 +432,7 @@ def _run_plot(arguments: argparse.Namespace) -> int:
 
 
 def _plot_inputs(arguments: argparse.Namespace, *, need_truth: bool):  # type: ignore[no-untyped-def]
-    from taskspace.runner.results import choose_estimator, run_matrices
+    from taskspace.runner.results import choose_estimator, choose_protocol, run_matrices
 
     estimates, truths = run_matrices(arguments.run)
     name = choose_estimator(estimates, arguments.run, requested=arguments.estimator)
@@ -443,10 +443,7 @@ def _plot_inputs(arguments: argparse.Namespace, *, need_truth: bool):  # type: i
                 f"'{arguments.kind}' needs ground truth and '{arguments.run}' has none; "
                 f"run `taskspace truth --out {arguments.run}` first"
             )
-        protocol = arguments.protocol or ("frozen_all" if "frozen_all" in truths else next(iter(truths)))
-        if protocol not in truths:
-            raise TaskspaceError(f"the run has no ground truth '{protocol}' (measured: {', '.join(truths)})")
-        truth = truths[protocol]
+        truth = truths[choose_protocol(truths, arguments.protocol)]
     return estimates[name], truth
 
 

@@ -27,7 +27,13 @@ from taskspace.errors import ConfigError, TaskspaceError
 from taskspace.io import write_json
 from taskspace.matrix import TransferabilityMatrix
 from taskspace.runner import RunContext
-from taskspace.runner.results import PREFERRED_ESTIMATOR, choose_estimator, evaluation_rows, run_matrices
+from taskspace.runner.results import (
+    PREFERRED_ESTIMATOR,
+    choose_estimator,
+    choose_protocol,
+    evaluation_rows,
+    run_matrices,
+)
 from taskspace.tasks import Task
 
 __all__ = ["SourceRecommendation", "Recommendation", "ScoreToAccuracy", "fit_score_to_accuracy", "recommend",
@@ -236,7 +242,7 @@ def recommend(
     matrices, truths = run_matrices(run_dir)
     name = choose_estimator(matrices, run_dir, requested=estimator, protocol=protocol)
     matrix = matrices[name]
-    chosen_protocol = _choose_protocol(truths, protocol)
+    chosen_protocol = choose_protocol(truths, protocol)
 
     if in_zoo:
         scores = {s: matrix.score(s, task.id) for s in candidates}
@@ -300,17 +306,6 @@ def _groups(space: Any) -> dict[str, str] | None:
 
 def _finite(value: float) -> float:
     return value if math.isfinite(value) else -math.inf
-
-
-def _choose_protocol(truths: dict[str, TransferabilityMatrix], protocol: str | None) -> str | None:
-    if protocol is not None:
-        if protocol not in truths:
-            available = ", ".join(truths) or "none: run `taskspace truth` first"
-            raise TaskspaceError(f"the run has no ground truth '{protocol}' (measured: {available})")
-        return protocol
-    if not truths:
-        return None
-    return "frozen_all" if "frozen_all" in truths else next(iter(truths))
 
 
 def _kendall_tau(run_dir: Path, estimator: str, protocol: str | None) -> float | None:

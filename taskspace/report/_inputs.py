@@ -12,12 +12,17 @@ from taskspace.errors import TaskspaceError
 from taskspace.io import read_json
 from taskspace.matrix import TransferabilityMatrix
 from taskspace.runner import RunContext, open_run
-from taskspace.runner.results import PREFERRED_ESTIMATOR, choose_estimator, evaluation_rows, run_matrices
+from taskspace.runner.results import (
+    PREFERRED_ESTIMATOR,
+    choose_estimator,
+    choose_protocol,
+    evaluation_rows,
+    run_matrices,
+)
 
-__all__ = ["RunInputs", "load_run_inputs", "MAIN_PROTOCOL"]
+__all__ = ["RunInputs", "load_run_inputs"]
 
 #: The ground truth a report leads with when the run measured it (as :func:`taskspace.recommend.recommend`).
-MAIN_PROTOCOL = "frozen_all"
 
 _TEXT_COLUMNS = ("estimator", "protocol")
 _REQUIRED_COLUMNS = ("estimator", "protocol", "kendall_tau", "kendall_tau_low", "kendall_tau_high", "weighted_tau",
@@ -87,7 +92,7 @@ def load_run_inputs(run_dir: str | Path, *, estimator: str | None, data_root: st
         truths=truths,
         estimator=name,
         estimator_reason=_estimator_reason(name, requested=estimator, folder=folder),
-        main_protocol=(MAIN_PROTOCOL if MAIN_PROTOCOL in truths else next(iter(truths))) if truths else None,
+        main_protocol=choose_protocol(truths),
         evaluation=evaluation,
         evaluation_computed=computed,
         task_groups=space.task_groups() if space.groups else None,
@@ -97,13 +102,7 @@ def load_run_inputs(run_dir: str | Path, *, estimator: str | None, data_root: st
 def _reopen(folder: Path, data_root: str | None) -> RunContext:
     if not folder.is_dir():
         raise TaskspaceError(f"'{folder}' is not a folder; pass a run folder made by `taskspace matrix`")
-    try:
-        return open_run(folder, None, data_root=data_root)
-    except (KeyError, TypeError) as error:  # a run.json of another shape
-        raise TaskspaceError(
-            f"'{folder / 'run.json'}' is not a taskspace run record ({type(error).__name__}: {error}); "
-            "pass a run folder made by `taskspace matrix`"
-        ) from None
+    return open_run(folder, None, data_root=data_root)
 
 
 def _estimator_reason(name: str, *, requested: str | None, folder: Path) -> str:

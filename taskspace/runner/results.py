@@ -10,7 +10,7 @@ from taskspace.errors import TaskspaceError
 from taskspace.matrix import TransferabilityMatrix, read_matrix_set
 from taskspace.runner.grid import read_truth_csv
 
-__all__ = ["PREFERRED_ESTIMATOR", "run_matrices", "choose_estimator", "evaluation_rows"]
+__all__ = ["PREFERRED_ESTIMATOR", "MAIN_PROTOCOL", "run_matrices", "choose_estimator", "choose_protocol", "evaluation_rows"]
 
 #: The estimator a run is shown by when it has it: taskspace's kernel-family score.
 PREFERRED_ESTIMATOR = "alignment_whitened"
@@ -24,6 +24,23 @@ def run_matrices(run_dir: str | Path) -> tuple[dict[str, TransferabilityMatrix],
     estimates = read_matrix_set(folder / "matrix.json")
     truths = read_truth_csv(folder / "truth.csv") if (folder / "truth.csv").is_file() else {}
     return estimates, truths
+
+
+#: The ground truth a run is shown against when it was measured.
+MAIN_PROTOCOL = "frozen_all"
+
+
+def choose_protocol(truths: dict[str, TransferabilityMatrix], requested: str | None = None) -> str | None:
+    """``requested`` (it must be measured), else :data:`MAIN_PROTOCOL` if measured, else the first; None
+    when the run has no ground truth."""
+    if requested is not None:
+        if requested not in truths:
+            available = ", ".join(truths) or "none: run `taskspace truth` first"
+            raise TaskspaceError(f"the run has no ground truth '{requested}' (measured: {available})")
+        return requested
+    if not truths:
+        return None
+    return MAIN_PROTOCOL if MAIN_PROTOCOL in truths else next(iter(truths))
 
 
 def choose_estimator(
@@ -49,7 +66,7 @@ def choose_estimator(
             if row["estimator"] in estimates and _float(row.get("kendall_tau", "nan")) > -math.inf]
     if rows:
         protocols = [row["protocol"] for row in rows]
-        chosen = protocol if protocol in protocols else ("frozen_all" if "frozen_all" in protocols else protocols[0])
+        chosen = protocol if protocol in protocols else (MAIN_PROTOCOL if MAIN_PROTOCOL in protocols else protocols[0])
         rows = [row for row in rows if row["protocol"] == chosen]
     best = max(rows, key=lambda row: _float(row["kendall_tau"])) if rows else None
     if PREFERRED_ESTIMATOR in estimates:
