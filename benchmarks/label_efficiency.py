@@ -12,7 +12,10 @@ from __future__ import annotations
 import argparse
 import statistics
 
+import torch
+
 from _common import print_table, require_cifar, run_folder, save
+from recipes import RECIPES, load_arrays
 
 from taskspace.config import TrainConfig
 from taskspace.data import read_cifar10
@@ -26,19 +29,26 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--labels", default="1,10,100", help="labels per class to try")
     parser.add_argument("--draws", type=int, default=5, help="few-label subsets drawn per k")
-    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--recipe", default="upper_tri_alignment", help=f"one of: {', '.join(RECIPES)}")
+    parser.add_argument("--experiment", default="cifar10", help="folder under benchmarks/work/ for the trunk")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--arrays", default=None, help="a taskspace CIFAR-10 array cache (.npz)")
+    parser.add_argument("--name", default="label_efficiency", help="results/<name>.json")
     arguments = parser.parse_args()
-    dataset = read_cifar10(require_cifar())
-    options = {"task": "all", "mode": "modular", "epochs": arguments.epochs, "seed": arguments.seed}
-    if arguments.lr is not None:
-        options["lr"] = arguments.lr
+    if arguments.recipe not in RECIPES or RECIPES[arguments.recipe].get("mode", "modular") != "modular":
+        parser.error(f"--recipe must be a modular recipe of: {', '.join(RECIPES)}")
+    dataset = load_arrays(arguments.arrays) if arguments.arrays else read_cifar10(require_cifar())
+    options = {"task": "all", "mode": "modular", "epochs": arguments.epochs, "seed": arguments.seed,
+               "device": arguments.device, **RECIPES[arguments.recipe]}
     config = TrainConfig(**options)
-    folder = run_folder("cifar10", config)
+    folder = run_folder(arguments.experiment, config)
     train_task(config, out_dir=folder, dataset=dataset)
+    device = torch.device(arguments.device)
     net, checkpoint = load_model(folder / "model.pt")
+    net.to(device)
     splits = prepare_splits(config, dataset)
-    train = to_tensor_split(splits.train, **checkpoint["normalization"])
-    test = to_tensor_split(splits.test, **checkpoint["normalization"])
+    train = to_tensor_split(splits.train, **checkpoint["normalization"], device=device)
+    test = to_tensor_split(splits.test, **checkpoint["normalization"], device=device)
 
     def accuracy(labels_per_class: int | None, seed: int) -> float:
         fit_output_module(net, train, labels_per_class=labels_per_class, seed=seed, steps=config.output_steps,
@@ -57,7 +67,7 @@ def main() -> None:
                         "gap_to_all_points": 100 * (full - mean)})
         rows.append([k, k * 10, 100 * mean, 100 * records[-1]["std"], 100 * min(accuracies),
                      100 * max(accuracies), 100 * (full - mean)])
-    path = save("label_efficiency", {"trunk_run": str(folder), "trunk_config": config.to_dict(),
+    path = save(arguments.name, {"recipe": arguments.recipe, "trunk_run": str(folder), "trunk_config": config.to_dict(),
                                      "all_labels_accuracy": full, "records": records})
     print_table(["labels/class", "labels", "mean %", "std", "min %", "max %", "gap to all (points)"], rows)
     print(f"written {path}")

@@ -25,6 +25,16 @@ def _comma_ints(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers like 2,3, got '{text}'") from None
 
 
+def _key_number(text: str) -> tuple[str, float]:
+    name, equals, value = text.partition("=")
+    try:
+        if not equals or not name.strip():
+            raise ValueError
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER like temperature=0.05, got '{text}'") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="taskspace", description="Transfer-learning task-space analysis with modular networks."
@@ -70,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     }
     for name, options in flags.items():
         train.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **options)
+    train.add_argument("--objective-param", dest="objective_params", action="append", type=_key_number,
+                       metavar="NAME=VALUE", help="a parameter of the objective, e.g. temperature=0.05 (repeatable)")
     train.add_argument("--no-augment", dest="augment", action="store_const", const=False, default=None,
                        help="no random crop / flip")
 
@@ -221,6 +233,8 @@ def _train_options(arguments: argparse.Namespace) -> dict[str, Any]:
         value = getattr(arguments, name, None)
         if value is not None:
             options[name] = value
+    if getattr(arguments, "objective_params", None):
+        options["objective_params"] = {**options.get("objective_params", {}), **dict(arguments.objective_params)}
     return options
 
 

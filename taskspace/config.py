@@ -44,6 +44,8 @@ class TrainConfig:
         weight_decay: L2 penalty of SGD.
         warmup_epochs: epochs of linear warm-up before the cosine decay.
         objective: pairwise objective of hidden modules (see ``taskspace.objectives``).
+        objective_params: keyword arguments of the objective (e.g. ``{"temperature": 0.1}`` for
+            ``supervised_contrastive``).
         kernel: kernel of hidden modules (see ``taskspace.kernels``).
         kernel_params: keyword arguments of the kernel (e.g. ``{"sigma": 1.0}`` for ``gaussian``).
         labels_per_class: labels used by the output module (modular) or the whole net (e2e);
@@ -70,6 +72,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     warmup_epochs: float = 1.0
     objective: str = "upper_tri_alignment"
+    objective_params: dict[str, float] = field(default_factory=dict)
     kernel: str = "cosine_relu"
     kernel_params: dict[str, float] = field(default_factory=dict)
     labels_per_class: int | None = None
@@ -84,6 +87,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "cut_points", tuple(int(point) for point in self.cut_points))
         object.__setattr__(self, "kernel_params", dict(self.kernel_params))
+        object.__setattr__(self, "objective_params", dict(self.objective_params))
         if self.architecture is None:
             object.__setattr__(self, "architecture", "digits_cnn" if self.dataset == "digits" else "small_cnn")
         if self.batch_size is None:
@@ -93,11 +97,12 @@ class TrainConfig:
     def _validate(self) -> None:
         from taskspace.kernels import list_kernels
         from taskspace.models import list_models
-        from taskspace.objectives import list_objectives
+        from taskspace.objectives import get_objective, list_objectives
 
         _choice("mode", self.mode, MODES)
         _choice("architecture", str(self.architecture), list_models())
         _choice("objective", self.objective, list_objectives())
+        get_objective(self.objective, **self.objective_params)
         _choice("kernel", self.kernel, list_kernels())
         _choice("device", self.device, ("cpu", "cuda", "auto"))
         _positive_int("epochs", self.epochs)
@@ -131,9 +136,15 @@ class TrainConfig:
         return values
 
     def hash(self) -> str:
-        """Short SHA-256 of the canonical JSON of every field but ``device``."""
+        """Short SHA-256 of the canonical JSON of every field but ``device``.
+
+        Empty ``objective_params`` are left out, so configs written before that option existed keep
+        their hash (and their run folders stay usable).
+        """
         values = self.to_dict()
         values.pop("device")
+        if not values["objective_params"]:
+            values.pop("objective_params")
         return hashlib.sha256(canonical_json(values).encode()).hexdigest()[:16]
 
     @classmethod

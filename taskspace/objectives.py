@@ -22,13 +22,17 @@ Example::
 
 from __future__ import annotations
 
-from typing import Protocol
+import functools
+import inspect
+import math
+from typing import Any, Protocol
 
 import torch
 
+from taskspace.errors import ConfigError
 from taskspace.registry import Registry
 
-__all__ = ["Objective", "OBJECTIVES", "get_objective", "list_objectives", "ideal_kernel"]
+__all__ = ["Objective", "OBJECTIVES", "get_objective", "list_objectives", "ideal_kernel", "objective_parameters"]
 
 #: Lower clamp of norms and other denominators.
 EPS = 1e-12
@@ -294,6 +298,59 @@ def log_contrastive(
     return torch.logsumexp(same_logits, dim=0) - torch.logsumexp(all_logits, dim=0)
 
 
+@OBJECTIVES.register("supervised_contrastive")
+def supervised_contrastive(
+    gram: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    k_min: float = 0.0,
+    k_max: float = 1.0,
+    temperature: float = 0.1,
+) -> torch.Tensor:
+    """Per-anchor contrastive objective on the gram (Khosla et al., 2020), to maximise.
+
+    For each anchor ``i`` with at least one same-class partner, the mean over its partners ``p`` of
+    ``G_ip / t - logsumexp_{a != i} G_ia / t``; the result is the mean over those anchors. Unlike
+    :func:`log_contrastive`, whose batch-wide log-sum-exp is dominated by the few largest entries,
+    every anchor weighs its own hardest different-class pairs, and ``temperature`` ``t`` sets how
+    sharply. Only "same class or not" enters, so it is a pairwise (weak-label) objective like the rest.
+
+    A batch with no same-class pair gives 0 with zero gradient. In a single-class batch every pair is
+    a partner, and the value is at most ``-log(n - 1)``, reached when each anchor's entries are equal.
+
+    Args:
+        gram: ``(n, n)`` gram matrix, ``n >= 2``; the diagonal is ignored.
+        labels: ``(n,)`` integer labels.
+        k_min: unused.
+        k_max: unused.
+        temperature: ``t > 0``; smaller concentrates on the hardest pairs.
+
+    Returns:
+        Scalar ``<= 0``; maximise.
+
+    Raises:
+        ValueError: ``temperature <= 0``, ``n < 2``, mismatched shapes, non-integer labels or
+            ``k_min >= k_max``.
+    """
+    labels = _check(gram, labels, k_min, k_max)
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    off_diagonal, same_off, _ = _masks(labels)
+    logits = (gram / temperature).masked_fill(~off_diagonal, float("-inf"))
+    log_normaliser = torch.logsumexp(logits, dim=1, keepdim=True)
+    log_probabilities = logits - log_normaliser
+    partners = same_off.sum(dim=1)
+    anchors = partners > 0
+    if not bool(anchors.any()):
+        return gram.sum() * 0.0
+    per_anchor = _masked_sum_rows(log_probabilities, same_off) / partners.clamp_min(1)
+    return per_anchor[anchors].mean()
+
+
+def _masked_sum_rows(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return torch.where(mask, values, torch.zeros((), dtype=values.dtype, device=values.device)).sum(dim=1)
+
+
 def _mean_over(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of ``values`` over ``mask``; 0 with zero gradient for an empty mask."""
     count = mask.sum().clamp_min(1)
@@ -352,13 +409,39 @@ def negative_nmse(
     return -_mean_over((gram - k_min).pow(2), different)
 
 
-def get_objective(name: str) -> Objective:
-    """The objective registered as ``name`` (see the module docstring for the signature).
+def objective_parameters(name: str) -> dict[str, float]:
+    """The tunable parameters of objective ``name`` and their defaults (``k_min``/``k_max`` excluded)."""
+    signature = inspect.signature(OBJECTIVES.get(name))
+    return {
+        parameter.name: parameter.default
+        for parameter in signature.parameters.values()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and parameter.name not in ("k_min", "k_max")
+    }
+
+
+def get_objective(name: str, **params: Any) -> Objective:
+    """The objective registered as ``name``, with ``params`` bound (see the module docstring).
+
+    Args:
+        name: one of :func:`list_objectives`.
+        **params: the objective's own parameters (``supervised_contrastive``: ``temperature`` > 0);
+            most objectives take none.
 
     Raises:
-        ConfigError: unknown name, with a close-match suggestion and the valid names.
+        ConfigError: unknown name (with a close-match suggestion), unknown parameter or a value that
+            is not a finite number > 0.
     """
-    return OBJECTIVES.get(name)
+    objective = OBJECTIVES.get(name)
+    if not params:
+        return objective
+    accepted = objective_parameters(name)
+    for key, value in params.items():
+        if key not in accepted:
+            takes = f"it takes: {', '.join(accepted)}" if accepted else "it takes none"
+            raise ConfigError(f"objective '{name}' has no parameter '{key}' ({takes})")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"objective parameter {key} must be a finite number > 0, got {value!r}")
+    return functools.partial(objective, **{key: float(value) for key, value in params.items()})
 
 
 def list_objectives() -> list[str]:

@@ -52,6 +52,23 @@ def test_train_writes_metrics_and_config_from_toml(tmp_path, capsys):
     assert "test accuracy" in capsys.readouterr().out
 
 
+def test_train_objective_param_flag_overrides_the_toml(tmp_path):
+    config = tmp_path / "train.toml"
+    config.write_text('dataset = "digits"\nepochs = 1\nobjective = "supervised_contrastive"\n'
+                      'objective_params = { temperature = 0.5 }\n')
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--task", "3_vs_8", "--out", str(out), "--quiet",
+                 "--objective-param", "temperature=0.05"]) == 0
+    assert json.loads((out / "config.json").read_text())["config"]["objective_params"] == {"temperature": 0.05}
+
+
+def test_objective_param_flag_needs_name_and_number(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--task", "3_vs_8", "--out", "x", "--objective-param", "temperature"])
+    assert exit_info.value.code == 2
+    assert "expected NAME=NUMBER" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
@@ -61,6 +78,10 @@ def test_train_writes_metrics_and_config_from_toml(tmp_path, capsys):
         (["--task", "cat_vs_dog", "--mode", "finetune"], "--init-from"),
         (["--task", "3_vs_8", "--dataset", "digits", "--labels-per-class", "100000"], "more than the"),
         (["--task", "3_vs_8", "--dataset", "digitz"], "did you mean 'digits'"),
+        (["--task", "3_vs_8", "--dataset", "digits", "--objective", "supervised_contrastive",
+          "--objective-param", "temprature=0.1"], "has no parameter 'temprature'"),
+        (["--task", "3_vs_8", "--dataset", "digits", "--objective-param", "temperature=0.1"],
+         "objective 'upper_tri_alignment' has no parameter 'temperature'"),
     ],
 )
 def test_train_bad_input_gives_one_line_and_exit_2(tmp_path, capsys, arguments, message):

@@ -21,6 +21,7 @@ RANGES = {
     "log_contrastive": (-math.inf, 0.0),
     "negative_raw": (-1.0, 0.0),
     "negative_nmse": (-1.0, 0.0),
+    "supervised_contrastive": (-math.inf, 0.0),
 }
 
 # A hand-written gram for labels (0, 0, 1); with k_min = 0, k_max = 1 the ideal kernel is
@@ -46,6 +47,9 @@ HAND_EXPECTED = {
     "negative_raw": -0.15,
     # (.04 + .04 + .01 + .01) / 4 = .025 -> -0.025
     "negative_nmse": -0.025,
+    # temperature .1; anchor 2 has no partner. Anchor 0: 5 - log(e^5 + e^2); anchor 1: 5 - log(e^5 + e^1)
+    # -> -(log(1 + e^-3) + log(1 + e^-4)) / 2 = -0.0340457
+    "supervised_contrastive": -(math.log1p(math.exp(-3)) + math.log1p(math.exp(-4))) / 2,
 }
 
 
@@ -261,6 +265,13 @@ ONE_CLASS_GRAM = [[1.0, 0.4, 0.6], [0.4, 1.0, 0.2], [0.6, 0.2, 1.0]]
         ("log_contrastive", 0.0),
         ("negative_raw", 0.0),
         ("negative_nmse", 0.0),
+        # every off-diagonal pair is a partner; temperature .1:
+        # anchors (5 - log(e^4 + e^6)), (3 - log(e^4 + e^2)), (4 - log(e^6 + e^2)), averaged
+        (
+            "supervised_contrastive",
+            (5 - math.log(math.exp(4) + math.exp(6)) + 3 - math.log(math.exp(4) + math.exp(2))
+             + 4 - math.log(math.exp(6) + math.exp(2))) / 3,
+        ),
     ],
 )
 def test_one_class_only(name: str, expected: float) -> None:
@@ -286,6 +297,7 @@ def test_one_class_only(name: str, expected: float) -> None:
         ("negative_raw", -0.4),
         # 2 (.16 + .36 + .04) / 6 = 0.186666...
         ("negative_nmse", -1.12 / 6),
+        ("supervised_contrastive", 0.0),
     ],
 )
 def test_no_same_class_pair(name: str, expected: float) -> None:
@@ -293,7 +305,7 @@ def test_no_same_class_pair(name: str, expected: float) -> None:
     value, grad = _value_and_grad(name, gram, torch.tensor([0, 1, 2]))
     assert value.item() == pytest.approx(expected, rel=1e-12, abs=1e-15)
     assert torch.isfinite(grad).all()
-    if name in ("upper_tri_alignment", "contrastive"):
+    if name in ("upper_tri_alignment", "contrastive", "supervised_contrastive"):
         assert torch.equal(grad, torch.zeros_like(grad))
 
 
@@ -364,3 +376,51 @@ def test_bad_inputs_raise(name: str) -> None:
         objective(gram, labels.float())
     with pytest.raises(ValueError, match="k_min must be < k_max"):
         objective(gram, labels, k_min=1.0, k_max=1.0)
+
+
+# --- supervised_contrastive and objective parameters ----------------------------------------------
+
+
+def test_supervised_contrastive_matches_a_loop_over_anchors() -> None:
+    features, labels = _random_batch(3, n=10, classes=3, dtype=torch.float64)
+    gram = get_kernel("cosine_relu")(features)
+    temperature = 0.3
+    per_anchor = []
+    for anchor in range(10):
+        others = [other for other in range(10) if other != anchor]
+        normaliser = torch.logsumexp(torch.stack([gram[anchor, a] / temperature for a in others]), dim=0)
+        partners = [p for p in others if labels[p] == labels[anchor]]
+        if partners:
+            per_anchor.append(sum(gram[anchor, p] / temperature - normaliser for p in partners) / len(partners))
+    expected = torch.stack(per_anchor).mean()
+    value = get_objective("supervised_contrastive", temperature=temperature)(gram, labels)
+    assert value.item() == pytest.approx(expected.item(), rel=1e-12)
+
+
+def test_supervised_contrastive_rises_as_classes_separate() -> None:
+    labels = torch.tensor([0, 0, 1, 1])
+    objective = get_objective("supervised_contrastive")
+    mixed = torch.tensor([[1.0, 0.5, 0.5, 0.5], [0.5, 1.0, 0.5, 0.5], [0.5, 0.5, 1.0, 0.5], [0.5, 0.5, 0.5, 1.0]])
+    separated = torch.tensor([[1.0, 0.9, 0.1, 0.1], [0.9, 1.0, 0.1, 0.1], [0.1, 0.1, 1.0, 0.9], [0.1, 0.1, 0.9, 1.0]])
+    assert objective(mixed, labels).item() == pytest.approx(-math.log(3))
+    assert objective(separated, labels) > objective(mixed, labels)
+
+
+def test_supervised_contrastive_rejects_a_non_positive_temperature() -> None:
+    with pytest.raises(ValueError, match="temperature"):
+        get_objective("supervised_contrastive")(torch.tensor(HAND_GRAM), torch.tensor(HAND_LABELS), temperature=0.0)
+
+
+def test_objective_parameters_are_bound_and_checked() -> None:
+    gram, labels = torch.tensor(HAND_GRAM, dtype=torch.float64), torch.tensor(HAND_LABELS)
+    bound = get_objective("supervised_contrastive", temperature=0.5)
+    # temperature .5: anchors 1 - log(e^1 + e^.4) and 1 - log(e^1 + e^.2)
+    expected = -(math.log1p(math.exp(-0.6)) + math.log1p(math.exp(-0.8))) / 2
+    assert bound(gram, labels).item() == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ConfigError, match="has no parameter 'tau'.*temperature"):
+        get_objective("supervised_contrastive", tau=0.5)
+    with pytest.raises(ConfigError, match="has no parameter 'temperature' \\(it takes none\\)"):
+        get_objective("alignment", temperature=0.5)
+    for bad in (0, -1.0, float("nan"), float("inf"), True, "0.1"):
+        with pytest.raises(ConfigError, match="finite number > 0"):
+            get_objective("supervised_contrastive", temperature=bad)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import os
 import signal
 import subprocess
@@ -80,6 +82,15 @@ def test_modular_training_learns_and_few_labels_come_from_train(tmp_path, digits
     for name in ("config.json", "model.pt", "metrics.json"):
         assert (tmp_path / "run" / name).is_file()
     assert not (tmp_path / "run" / "resume").exists()
+
+
+def test_modular_training_with_an_objective_parameter(tmp_path, digits):
+    config = TrainConfig(task="3_vs_8", dataset="digits", epochs=8, objective="supervised_contrastive",
+                         objective_params={"temperature": 0.2})
+    metrics = train_task(config, out_dir=tmp_path / "run", dataset=digits)
+    assert metrics["test_accuracy"] > 0.9
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["config"]["objective_params"] == {"temperature": 0.2}
 
 
 def test_same_seed_same_weights_other_seed_other_weights(tmp_path, digits):

@@ -155,7 +155,7 @@ def train_task(
     }
     if config.mode == "modular":
         kernel = get_kernel(config.kernel, **config.kernel_params)
-        objective = get_objective(config.objective)
+        objective = get_objective(config.objective, **config.objective_params)
         hidden_history = []
         hidden_seconds = 0.0
         for index in range(net.num_hidden):
