@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
         train.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **options)
     train.add_argument("--objective-param", dest="objective_params", action="append", type=_key_number,
                        metavar="NAME=VALUE", help="a parameter of the objective, e.g. temperature=0.05 (repeatable)")
+    train.add_argument("--output-unlabeled", dest="output_unlabeled", action="store_const", const=True,
+                       default=None, help="with --labels-per-class: label the rest of the training images "
+                       "by k-means from the few labels (semi-supervised output module)")
     train.add_argument("--no-augment", dest="augment", action="store_const", const=False, default=None,
                        help="no random crop / flip")
 
@@ -229,7 +232,7 @@ def _train_options(arguments: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = load_toml_options(arguments.config) if arguments.config else {}
     for name in ("task", "dataset", "mode", "labels_per_class", "epochs", "seed", "architecture", "width",
                  "cut_points", "batch_size", "lr", "weight_decay", "objective", "kernel", "validation_fraction",
-                 "init_from", "device", "augment"):
+                 "init_from", "device", "augment", "output_unlabeled"):
         value = getattr(arguments, name, None)
         if value is not None:
             options[name] = value

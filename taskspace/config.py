@@ -51,6 +51,9 @@ class TrainConfig:
         labels_per_class: labels used by the output module (modular) or the whole net (e2e);
             ``None`` = all training labels. Drawn from the training split only.
         output_steps: L-BFGS iterations of the output module.
+        output_unlabeled: with ``labels_per_class``, also use the rest of the training split without
+            its labels: they are labelled by spherical k-means from the few labeled images
+            (semi-supervised; see ``taskspace.training.semi_supervised``). Modular mode only.
         output_weight_decay: L2 penalty of the output module.
         validation_fraction: share of the training data held out for checkpoint choice.
         augment: random crop (pad 4) and horizontal flip while training.
@@ -78,6 +81,7 @@ class TrainConfig:
     labels_per_class: int | None = None
     output_steps: int = 200
     output_weight_decay: float = 1e-4
+    output_unlabeled: bool = False
     validation_fraction: float = 0.1
     augment: bool = True
     seed: int = 0
@@ -122,6 +126,13 @@ class TrainConfig:
             raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
         if not 0 <= self.validation_fraction < 1:
             raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}; e.g. 0.1")
+        if not isinstance(self.output_unlabeled, bool):
+            raise ConfigError(f"output_unlabeled must be true or false, got {self.output_unlabeled!r}")
+        if self.output_unlabeled and (self.mode != "modular" or self.labels_per_class is None):
+            raise ConfigError(
+                "output_unlabeled labels the rest of the training split from a few labels: it needs "
+                "--mode modular and --labels-per-class K"
+            )
         if self.mode == "finetune" and not self.init_from:
             raise ConfigError("mode 'finetune' needs a source checkpoint; pass --init-from DIR/model.pt")
         if self.mode != "finetune" and self.init_from:
@@ -138,13 +149,15 @@ class TrainConfig:
     def hash(self) -> str:
         """Short SHA-256 of the canonical JSON of every field but ``device``.
 
-        Empty ``objective_params`` are left out, so configs written before that option existed keep
-        their hash (and their run folders stay usable).
+        Options added after run folders were first written (``objective_params``,
+        ``output_unlabeled``) are left out while they hold their defaults, so those folders keep
+        their hash and stay usable.
         """
         values = self.to_dict()
         values.pop("device")
-        if not values["objective_params"]:
-            values.pop("objective_params")
+        for name, default in _ADDED_LATER.items():
+            if values[name] == default:
+                values.pop(name)
         return hashlib.sha256(canonical_json(values).encode()).hexdigest()[:16]
 
     @classmethod
@@ -166,6 +179,10 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+#: Options added after the first run folders were written, with the default the hash leaves out.
+_ADDED_LATER: dict[str, Any] = {"objective_params": {}, "output_unlabeled": False}
 
 
 def load_toml_options(path: str | os.PathLike[str]) -> dict[str, Any]:

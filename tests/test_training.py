@@ -84,6 +84,14 @@ def test_modular_training_learns_and_few_labels_come_from_train(tmp_path, digits
     assert not (tmp_path / "run" / "resume").exists()
 
 
+def test_output_module_with_unlabeled_images(tmp_path, digits):
+    config = TrainConfig(task="3_vs_8", dataset="digits", epochs=8, labels_per_class=1, output_unlabeled=True)
+    metrics = train_task(config, out_dir=tmp_path / "run", dataset=digits)
+    assert metrics["output_labels"] == 2
+    assert metrics["output_unlabeled_images"] == metrics["train_images"] - 2
+    assert metrics["test_accuracy"] > 0.9
+
+
 def test_modular_training_with_an_objective_parameter(tmp_path, digits):
     config = TrainConfig(task="3_vs_8", dataset="digits", epochs=8, objective="supervised_contrastive",
                          objective_params={"temperature": 0.2})

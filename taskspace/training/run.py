@@ -27,6 +27,7 @@ from taskspace.objectives import get_objective
 from taskspace.tasks import Task, TaskSplits, sample_labels_per_class
 from taskspace.training.checkpoints import load_hidden_from, save_model
 from taskspace.training.seeds import derive_seed
+from taskspace.training.semi_supervised import propagate_labels
 from taskspace.training.tensors import TensorSplit, channel_statistics, to_tensor_split
 from taskspace.training.trainers import (
     OptimizerSettings,
@@ -78,19 +79,39 @@ def fit_output_module(
     seed: int,
     steps: int,
     weight_decay: float,
+    unlabeled: bool = False,
 ) -> dict[str, Any]:
-    """Train the output module on frozen features of all training labels or ``labels_per_class`` each."""
+    """Train the output module on frozen features of all training labels or ``labels_per_class`` each.
+
+    With ``unlabeled`` (and ``labels_per_class``), the rest of the training split enters without its
+    labels: :func:`~taskspace.training.semi_supervised.propagate_labels` labels it from the few labeled
+    images, and the output module is fitted on both.
+    """
     labels = train.labels.cpu().numpy()
     if labels_per_class is None:
         positions = np.arange(len(labels))
     else:
         positions = sample_labels_per_class(labels, labels_per_class, seed=derive_seed(seed, "few-labels"))
     index = torch.from_numpy(positions).to(train.labels.device)
-    features = extract_features(net, train.images[index])
-    loss = train_output_module(
-        net, features=features, labels=train.labels[index], steps=steps, weight_decay=weight_decay
+    if not unlabeled or labels_per_class is None:
+        features = extract_features(net, train.images[index])
+        loss = train_output_module(
+            net, features=features, labels=train.labels[index], steps=steps, weight_decay=weight_decay
+        )
+        return {"output_labels": int(len(positions)), "output_train_loss": loss}
+    rest = np.setdiff1d(np.arange(len(labels)), positions)
+    rest_index = torch.from_numpy(rest).to(train.labels.device)
+    labeled_features = extract_features(net, train.images[index])
+    unlabeled_features = extract_features(net, train.images[rest_index])
+    propagated = propagate_labels(
+        labeled_features, train.labels[index], unlabeled_features, num_classes=net.num_classes
     )
-    return {"output_labels": int(len(positions)), "output_train_loss": loss}
+    loss = train_output_module(
+        net, features=torch.cat([labeled_features, unlabeled_features]),
+        labels=torch.cat([train.labels[index], propagated.labels]), steps=steps, weight_decay=weight_decay,
+    )
+    return {"output_labels": int(len(positions)), "output_unlabeled_images": int(len(rest)),
+            "output_propagation_rounds": propagated.iterations, "output_train_loss": loss}
 
 
 def train_task(
@@ -175,6 +196,7 @@ def train_task(
             fit_output_module(
                 net, train, labels_per_class=config.labels_per_class, seed=config.seed,
                 steps=config.output_steps, weight_decay=config.output_weight_decay,
+                unlabeled=config.output_unlabeled,
             )
         )
         metrics["hidden_seconds"] = hidden_seconds
