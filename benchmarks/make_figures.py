@@ -29,12 +29,40 @@ from taskspace.structure import task_graph
 COMPARED = ("alignment_whitened", "alignment", "alignment_centered", "logme", "hscore", "knn", "leep", "gbc")
 
 
+def label_efficiency_figure(out: Path) -> list[Path]:
+    """Accuracy against labels per class: both 10-class trunks, with and without the unlabeled images."""
+    curves = [
+        ("label_efficiency_supcon.json", False, "supervised contrastive trunk"),
+        ("label_efficiency_supcon.json", True, "supervised contrastive trunk + unlabeled images"),
+        ("label_efficiency.json", False, "upper-triangle alignment trunk"),
+    ]
+    figure, ax = None, None
+    for file, unlabeled, label in curves:
+        if not (RESULTS / file).is_file():
+            continue
+        document = read_json(RESULTS / file)
+        records = [r for r in document["records"]
+                   if r["labels_per_class"] != "all" and bool(r.get("unlabeled_images", False)) == unlabeled]
+        figure = label_efficiency_curve(records, ax=ax, label=label, all_labels_accuracy=None,
+                                        title="10-class CIFAR-10, frozen modular trunk")
+        ax = figure.axes[0]
+        ax.axhline(document["all_labels_accuracy"], linestyle="--", linewidth=1.0, color=ax.lines[-1].get_color())
+    if figure is None:
+        return []
+    ax.legend(fontsize=7, loc="lower right")
+    return save_figure(figure, out / "label_efficiency")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("--out", type=Path, default=Path("figures"))
     parser.add_argument("--protocol", default="frozen_all")
+    parser.add_argument("--only-label-efficiency", action="store_true", help="redraw that figure alone (no run needed)")
     arguments = parser.parse_args()
+    if arguments.only_label_efficiency:
+        print("\n".join(str(path) for path in label_efficiency_figure(arguments.out)))
+        return
     context = open_run(arguments.run, None, data_root=require_cifar())
     estimates, truths = run_matrices(arguments.run)
     name = choose_estimator(estimates, arguments.run)
@@ -56,13 +84,7 @@ def main() -> None:
                            arguments.out / "module_similarity")
     shown = {key: estimates[key] for key in COMPARED if key in estimates}
     written += save_figure(estimate_vs_truth_grid(shown, truth), arguments.out / "estimate_vs_truth")
-    efficiency = RESULTS / "label_efficiency.json"
-    if efficiency.is_file():
-        document = read_json(efficiency)
-        written += save_figure(label_efficiency_curve(document["records"],
-                                                      all_labels_accuracy=document["all_labels_accuracy"],
-                                                      title="10-class CIFAR-10, frozen modular trunk"),
-                               arguments.out / "label_efficiency")
+    written += label_efficiency_figure(arguments.out)
     print("\n".join(str(path) for path in written))
 
 

@@ -1,19 +1,21 @@
 """What does scoring a whole matrix cost next to measuring the truth? Forward passes + estimators vs fine-tuning.
 
-On a finished grid run (transfer_grid.py with the finetune protocol): for every (source, target) it
-times forward passes of the source over ``--samples`` of the target's training images (no cache) and
-each estimator on them, and sets the total against the ground truth's measured time (the run's
-per-cell seconds: their sum, and 225 x their median, which is robust to cells slowed by other jobs
-on the machine). The estimators' full-sample cost comes from the run itself (score_seconds.json); the
-full-sample forward passes are timed again here on one cell per target (source i+1 for target i) and
-scaled to all cells.
+On a finished grid run (transfer_grid.py with the finetune protocol), for each sample size (all of a
+target's training images, and each ``--samples`` value): the forward passes the grid does for it (one
+per source and image, shared by the targets that have the image's class: the feature banks of
+taskspace.runner.extraction), timed here with no cache, and every estimator on every (source,
+target) cell, timed here too. The total is set against the ground truth's measured time (the run's
+per-cell seconds: their sum, and cells x their median, which is robust to cells slowed by other jobs
+on the machine). The verdict each estimator reaches on those samples (mean per-target Kendall τ
+against each ground truth) is reported beside its cost.
 
-    TASKSPACE_DATA=../shared/data python benchmarks/scoring_budget.py benchmarks/work/grid-default --samples 1000
+    TASKSPACE_DATA=../shared/data python benchmarks/scoring_budget.py benchmarks/work/grid-default --samples 500,1000
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -21,92 +23,123 @@ import numpy as np
 import torch
 from _common import print_table, require_cifar, save
 
+from taskspace.analysis import evaluate
 from taskspace.data import ImageSplit
-from taskspace.features import source_outputs
+from taskspace.features import SourceOutputs, source_outputs
 from taskspace.io import read_json
-from taskspace.runner import open_run
+from taskspace.matrix import TransferabilityMatrix, read_matrix_set
+from taskspace.runner import open_run, read_truth_csv
 from taskspace.runner.cells import truth_path
+from taskspace.runner.context import RunContext
+from taskspace.runner.extraction import bank_indices, score_positions
 from taskspace.scoring import get_estimator, list_estimators
 from taskspace.training.checkpoints import load_model
-from taskspace.training.seeds import derive_seed
 
-KERNEL_SCORES = ("alignment", "alignment_whitened")
+#: Rows of the budget table besides "every estimator".
+SUBSETS = {
+    "all but knn and linear_probe": lambda names: [n for n in names if n not in ("knn", "linear_probe")],
+    "alignment_whitened": lambda names: ["alignment_whitened"],
+    "alignment (paper)": lambda names: ["alignment"],
+}
+
+
+def measure(context: RunContext, names: list[str]) -> dict:
+    """Forward passes over the banks and every estimator on every cell, timed; the score matrices."""
+    ids = context.space.ids
+    dataset = context.dataset()
+    indices = bank_indices(context)
+    accuracy = {s: float(read_json(context.source_dir(s) / "metrics.json")["test_accuracy"]) for s in ids}
+    splits = {target: context.splits(target) for target in ids}
+    positions = {target: score_positions(context, splits[target]) for target in ids}
+    forward_seconds = 0.0
+    estimator_seconds = dict.fromkeys(names, 0.0)
+    scores = {name: np.full((len(ids), len(ids)), np.nan) for name in names}
+    for i, source in enumerate(ids):
+        net, saved = load_model(context.checkpoint(source))
+        images = ImageSplit(dataset.train.images[indices], np.asarray(dataset.train.labels)[indices])
+        began = time.perf_counter()
+        bank = source_outputs(net, images, normalization=saved["normalization"])
+        forward_seconds += time.perf_counter() - began
+        for j, target in enumerate(ids if names else ()):
+            rows = np.searchsorted(indices, splits[target].train_indices[positions[target]])
+            outputs = SourceOutputs(bank.features[rows], bank.logits[rows],
+                                    np.asarray(splits[target].train.labels[positions[target]], dtype=np.int64),
+                                    bank.pre_activations[rows])
+            features, probabilities = outputs.features.astype(np.float64), outputs.probabilities()
+            for name in names:
+                began = time.perf_counter()
+                value = get_estimator(name)(features, outputs.labels, source_probs=probabilities,
+                                            source_accuracy=accuracy[source])
+                estimator_seconds[name] += time.perf_counter() - began
+                scores[name][i, j] = value
+    return {"images_per_source": int(len(indices)), "forward_seconds": forward_seconds,
+            "estimator_seconds": estimator_seconds, "scores": scores}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
-    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--samples", default="1000", help="comma list of per-target sample sizes (all images too)")
+    parser.add_argument("--skip-all", action="store_true", help="leave out the all-images measurement")
     parser.add_argument("--name", default=None)
     arguments = parser.parse_args()
     context = open_run(arguments.run, None, data_root=require_cifar())
     ids = context.space.ids
     names = list_estimators()
-    accuracy = {s: float(read_json(context.source_dir(s) / "metrics.json")["test_accuracy"]) for s in ids}
-    forward_seconds, estimator_seconds = 0.0, dict.fromkeys(names, 0.0)
-    nets = {source: load_model(context.checkpoint(source)) for source in ids}
-    for target in ids:
-        split = context.splits(target).train
-        rng = np.random.default_rng(derive_seed(0, "budget", target))
-        positions = np.sort(rng.choice(len(split.labels), size=arguments.samples, replace=False))
-        subset = ImageSplit(split.images[positions], split.labels[positions])
-        for source in ids:
-            net, saved = nets[source]
-            began = time.perf_counter()
-            outputs = source_outputs(net, subset, normalization=saved["normalization"])
-            forward_seconds += time.perf_counter() - began
-            features = outputs.features.astype(np.float64)
-            probabilities = outputs.probabilities()
-            for name in names:
-                began = time.perf_counter()
-                get_estimator(name)(features, outputs.labels, source_probs=probabilities,
-                                    source_accuracy=accuracy[source])
-                estimator_seconds[name] += time.perf_counter() - began
-
-    full_forward_sampled = 0.0
-    for index, target in enumerate(ids):
-        net, saved = nets[ids[(index + 1) % len(ids)]]
-        split = context.splits(target).train
-        began = time.perf_counter()
-        source_outputs(net, split, normalization=saved["normalization"])
-        full_forward_sampled += time.perf_counter() - began
-    full_forward = full_forward_sampled * len(ids)  # len(ids) cells timed of len(ids)**2
-
-    full = read_json(arguments.run / "score_seconds.json")
-    truth = {}
-    for protocol in ("frozen_k10", "frozen_all", "finetune"):
+    truths = read_truth_csv(arguments.run / "truth.csv")
+    truth_seconds = {}
+    for protocol in truths:
         cells = [read_json(truth_path(context, protocol, s, t))["seconds"] for s in ids for t in ids
                  if truth_path(context, protocol, s, t).is_file()]
         if len(cells) == len(ids) ** 2:
-            truth[protocol] = {"sum": float(np.sum(cells)), "median_cell": float(np.median(cells)),
-                               "median_times_cells": float(np.median(cells) * len(cells))}
-    finetune = truth["finetune"]["median_times_cells"]
-    cheap = [n for n in names if n not in ("knn", "linear_probe")]
-    budgets = {
-        "all estimators, all images": full_forward + sum(full[n] for n in names if n in full),
-        "alignment_whitened, all images": full_forward + full.get("alignment_whitened", np.nan),
-        f"all estimators, {arguments.samples} images": forward_seconds + sum(estimator_seconds.values()),
-        f"all but knn and linear_probe, {arguments.samples} images": forward_seconds + sum(estimator_seconds[n] for n in cheap),
-        f"alignment_whitened, {arguments.samples} images": forward_seconds + estimator_seconds["alignment_whitened"],
-        f"alignment (paper), {arguments.samples} images": forward_seconds + estimator_seconds["alignment"],
-    }
-    rows = [{"scoring": label, "seconds": seconds, "share_of_finetune_truth": seconds / finetune,
-             "share_of_frozen_all_truth": seconds / truth["frozen_all"]["median_times_cells"]}
-            for label, seconds in budgets.items()]
+            truth_seconds[protocol] = {"sum": float(np.sum(cells)), "median_cell": float(np.median(cells)),
+                                       "median_times_cells": float(np.median(cells) * len(cells))}
+    finetune = truth_seconds["finetune"]["median_times_cells"]
+    sizes: list[int | None] = [] if arguments.skip_all else [None]
+    sizes += [int(value) for value in arguments.samples.split(",")]
+    results, rows = [], []
+    for size in sizes:
+        sized = RunContext(run_dir=context.run_dir, grid=dataclasses.replace(context.grid, score_samples=size),
+                           data_root=context.data_root)
+        label = "all images" if size is None else f"{size} images"
+        if size is None:
+            # The run scored every image already: its own estimator timings and matrices, forward passes timed here.
+            measured = measure(sized, [])
+            full = read_json(arguments.run / "score_seconds.json")
+            measured["estimator_seconds"] = {n: float(full[n]) for n in names}
+            matrices = {n: m for n, m in read_matrix_set(arguments.run / "matrix.npz").items() if n in names}
+        else:
+            measured = measure(sized, names)
+            matrices = {name: TransferabilityMatrix(measured["scores"][name], ids, ids, name) for name in names}
+        verdict = {(row["estimator"], row["protocol"]): row["kendall_tau"]
+                   for row in evaluate(matrices, truths, resamples=0)}
+        budgets = {"every estimator": names, **{key: pick(names) for key, pick in SUBSETS.items()}}
+        for scoring, chosen in budgets.items():
+            seconds = measured["forward_seconds"] + sum(measured["estimator_seconds"][n] for n in chosen)
+            rows.append({"samples": label, "scoring": scoring, "seconds": seconds,
+                         "share_of_finetune_truth": seconds / finetune,
+                         "share_of_frozen_all_truth": seconds / truth_seconds["frozen_all"]["median_times_cells"]})
+        results.append({"samples": size, "images_per_source": measured["images_per_source"],
+                        "forward_seconds": measured["forward_seconds"],
+                        "estimator_seconds": measured["estimator_seconds"],
+                        "kendall_tau": {f"{n}|{p}": verdict[(n, p)] for n, p in verdict}})
+        print(f"{label}: {measured['images_per_source']} images per source, forward passes "
+              f"{measured['forward_seconds']:.1f} s, estimators {sum(measured['estimator_seconds'].values()):.1f} s",
+              flush=True)
     name = arguments.name or arguments.run.name.removeprefix("grid-")
-    save(f"scoring_budget_{name}", {"run": str(arguments.run), "samples": arguments.samples,
-                                    "torch_threads": torch.get_num_threads(),
-                                    "forward_seconds": forward_seconds, "estimator_seconds": estimator_seconds,
-                                    "full_sample_forward_seconds_scaled": full_forward,
-                                    "full_sample_forward_seconds_timed_cells": full_forward_sampled,
-                                    "full_sample_seconds": full, "truth_seconds": truth, "rows": rows})
-    print(f"ground truth (seconds, all {len(ids) ** 2} cells; median cell x cells in brackets): " +
-          ", ".join(f"{p} {v['sum']:.0f} [{v['median_times_cells']:.0f}]" for p, v in truth.items()))
-    print(f"forward passes of {arguments.samples} images, all cells: {forward_seconds:.1f} s; of all images: "
-          f"{full_forward:.0f} s ({full_forward_sampled:.1f} s timed on {len(ids)} cells, scaled)")
-    print_table(["scoring the whole matrix", "seconds", "share of fine-tuning truth", "share of frozen_all truth"],
-                [[r["scoring"], r["seconds"], f"{100 * r['share_of_finetune_truth']:.2f}%",
+    save(f"scoring_budget_{name}", {"run": str(arguments.run), "torch_threads": torch.get_num_threads(),
+                                    "truth_seconds": truth_seconds, "sizes": results, "rows": rows})
+    print("ground truth (seconds, all cells; cells x median cell in brackets): " +
+          ", ".join(f"{p} {v['sum']:.0f} [{v['median_times_cells']:.0f}]" for p, v in truth_seconds.items()))
+    print_table(["samples", "scoring the whole matrix", "seconds", "share of fine-tuning truth",
+                 "share of frozen_all truth"],
+                [[r["samples"], r["scoring"], r["seconds"], f"{100 * r['share_of_finetune_truth']:.2f}%",
                   f"{100 * r['share_of_frozen_all_truth']:.1f}%"] for r in rows])
+    print()
+    protocols = list(truths)
+    print_table(["samples", "estimator", *[f"τ vs {p}" for p in protocols]],
+                [[r["samples"] if r["samples"] else "all", n, *[r["kendall_tau"][f"{n}|{p}"] for p in protocols]]
+                 for r in results for n in ("alignment_whitened", "logme", "hscore", "alignment", "nleep")])
 
 
 if __name__ == "__main__":

@@ -324,20 +324,23 @@ def _score_new_target(
 ) -> tuple[dict[str, float], float, dict[str, float]]:
     """Every source scored on a new target's training images by forward passes; returns the scores,
     the seconds that took, and (``measure``) each source's frozen-trunk test accuracy on the target."""
+    from taskspace.data import ImageSplit
     from taskspace.features import cached_source_outputs
     from taskspace.io import read_json
-    from taskspace.runner.cells import probe_accuracy, score_positions
+    from taskspace.runner.cells import probe_accuracy
+    from taskspace.runner.extraction import score_positions
     from taskspace.scoring import get_estimator
 
     estimator = get_estimator(estimator_name)
     config = context.grid.source_config(task.id, context.space.dataset)
     splits = task.select(context.dataset(), validation_fraction=config.validation_fraction, seed=config.seed)
     cache = context.run_dir / "features"
+    positions = score_positions(context, splits)
+    sample = ImageSplit(splits.train.images[positions], splits.train.labels[positions])
     started = time.perf_counter()
     scores = {}
     for source in sources:
-        outputs = cached_source_outputs(context.checkpoint(source), splits.train, cache_dir=cache)
-        seen = outputs.subset(score_positions(context, task.id, len(outputs.labels)))
+        seen = cached_source_outputs(context.checkpoint(source), sample, cache_dir=cache)
         source_metrics = read_json(context.source_dir(source) / "metrics.json")
         try:
             scores[source] = float(estimator(seen.features.astype(np.float64), seen.labels,

@@ -104,13 +104,18 @@ def test_a_damaged_run_record_is_refused_in_one_line(tmp_path, content):
         open_run(tmp_path / "run", None)
 
 
-def test_adding_an_estimator_keeps_the_measured_extraction_cost(tmp_path, space_file):
+def test_adding_an_estimator_does_not_pass_the_images_again(tmp_path, space_file):
     import json
 
     context = open_run(tmp_path / "run", _grid(space_file))
     compute_matrix(context, estimators=("alignment",))
-    cell = tmp_path / "run" / "scores" / "3_vs_8__1_vs_7.json"
-    first = json.loads(cell.read_text())["extract_seconds"]
+    bank = tmp_path / "run" / "features" / "banks" / "3_vs_8.npz"
+    stamp, record = bank.stat().st_mtime_ns, json.loads(bank.with_suffix(".json").read_text())
     compute_matrix(context, estimators=("alignment", "logme"))
-    record = json.loads(cell.read_text())
-    assert set(record["scores"]) == {"alignment", "logme"} and record["extract_seconds"] == first
+    cell = json.loads((tmp_path / "run" / "scores" / "3_vs_8__1_vs_7.json").read_text())
+    assert set(cell["scores"]) == {"alignment", "logme"}
+    assert bank.stat().st_mtime_ns == stamp
+    assert json.loads(bank.with_suffix(".json").read_text()) == record
+    timing = json.loads((tmp_path / "run" / "score_seconds.json").read_text())
+    banks = sorted((tmp_path / "run" / "features" / "banks").glob("*.json"))
+    assert timing["feature_extraction"] == pytest.approx(sum(json.loads(p.read_text())["seconds"] for p in banks))

@@ -1,7 +1,10 @@
 """Cells: the units of work of a grid, each written atomically and skipped when already done.
 
 - :class:`TrainCell` trains one source network (the zoo).
-- :class:`ScoreCell` scores one source on one target with every requested estimator (forward passes).
+- :class:`ExtractCell` passes every image some target scores through one source network, once
+  (the source's feature bank, see :mod:`taskspace.runner.extraction`).
+- :class:`ScoreCell` scores one source on one target with every requested estimator, on the
+  target's rows of the source's bank.
 - :class:`TruthCell` measures one ground truth: target test accuracy after reusing the source.
 
 Each cell derives its seed from the grid's root seed and its own name, so the order in which cells
@@ -23,12 +26,13 @@ from taskspace.errors import TaskspaceError
 from taskspace.features import SourceOutputs, cached_source_outputs
 from taskspace.io import read_json, write_json
 from taskspace.runner.context import RunContext, parse_protocol
+from taskspace.runner.extraction import bank_is_current, extract_bank, gather, read_bank, score_positions
 from taskspace.tasks import sample_labels_per_class
 from taskspace.training import train_task
 from taskspace.training.seeds import derive_seed
 from taskspace.training.trainers import fit_linear
 
-__all__ = ["Cell", "TrainCell", "ScoreCell", "TruthCell", "score_path", "truth_path", "pair_name"]
+__all__ = ["Cell", "TrainCell", "ExtractCell", "ScoreCell", "TruthCell", "score_path", "truth_path", "pair_name"]
 
 
 def pair_name(source: str, target: str) -> str:
@@ -80,13 +84,21 @@ def _target_outputs(context: RunContext, source: str, target: str, split: str) -
     )
 
 
-def score_positions(context: RunContext, target: str, count: int) -> np.ndarray:
-    """The target training images the estimators see: the same for every source of a target."""
-    samples = context.grid.score_samples
-    if samples is None or samples >= count:
-        return np.arange(count)
-    rng = np.random.default_rng(derive_seed(context.grid.seed, "score-samples", target))
-    return np.sort(rng.choice(count, size=samples, replace=False))
+@dataclass(frozen=True)
+class ExtractCell(Cell):
+    """Forward passes of ``source`` over every training image some target scores (its feature bank)."""
+
+    source: str
+
+    @property
+    def name(self) -> str:
+        return f"extract {self.source}"
+
+    def is_done(self, context: RunContext) -> bool:
+        return bank_is_current(context, self.source)
+
+    def run(self, context: RunContext) -> None:
+        extract_bank(context, self.source)
 
 
 @dataclass(frozen=True)
@@ -117,12 +129,13 @@ class ScoreCell(Cell):
         from taskspace.scoring import get_estimator
 
         record = self._existing(context) or {"scores": {}, "seconds": {}, "errors": {}}
-        started = time.perf_counter()
-        outputs = _target_outputs(context, self.source, self.target, "train")
-        outputs = outputs.subset(score_positions(context, self.target, len(outputs.labels)))
-        # The first call pays for the forward passes; a later one (adding an estimator) reads them from
-        # the cache, so it must not overwrite the measured cost.
-        record.setdefault("extract_seconds", time.perf_counter() - started)
+        bank = read_bank(context, self.source)
+        if bank is None:  # a cell run on its own, outside compute_matrix's extract stage
+            extract_bank(context, self.source)
+            bank = read_bank(context, self.source)
+        assert bank is not None
+        splits = context.splits(self.target)
+        outputs = gather(bank, splits, score_positions(context, splits))
         record["samples"] = int(len(outputs.labels))
         source_metrics = read_json(context.source_dir(self.source) / "metrics.json")
         probabilities = outputs.probabilities()

@@ -23,9 +23,10 @@ from taskspace import __version__
 from taskspace.errors import TaskspaceError
 from taskspace.io import ensure_writable_dir, read_json, sha256_of_file, write_json, write_text
 from taskspace.matrix import TransferabilityMatrix, write_matrix_set
-from taskspace.runner.cells import Cell, ScoreCell, TrainCell, TruthCell, score_path, truth_path
+from taskspace.runner.cells import Cell, ExtractCell, ScoreCell, TrainCell, TruthCell, score_path, truth_path
 from taskspace.runner.context import GridConfig, RunContext, parse_protocol
 from taskspace.runner.executors import run_cells
+from taskspace.runner.extraction import bank_path
 
 __all__ = ["open_run", "train_zoo", "compute_matrix", "compute_truth", "TRUTH_COLUMNS", "read_truth_csv"]
 
@@ -121,6 +122,9 @@ def compute_matrix(
                             show_progress=show_progress)
     ids = context.space.ids
     cells = [ScoreCell(source, target, tuple(estimators)) for source in ids for target in ids]
+    if any(not cell.is_done(context) for cell in cells):
+        _run_stage([ExtractCell(source) for source in ids], context, executor=executor, workers=workers,
+                   threads=threads, what="forward passes", show_progress=show_progress)
     score_seconds = _run_stage(cells, context, executor=executor, workers=workers, threads=threads,
                                what="scores", show_progress=show_progress)
     records = {(s, t): read_json(score_path(context, s, t)) for s in ids for t in ids}
@@ -134,7 +138,12 @@ def compute_matrix(
     timing = {
         name: float(sum(records[key]["seconds"].get(name, 0.0) for key in records)) for name in estimators
     }
-    timing["feature_extraction"] = float(sum(records[key].get("extract_seconds", 0.0) for key in records))
+    # Forward passes: the banks' measured seconds; cells scored before banks existed kept their own.
+    timing["feature_extraction"] = float(
+        sum(records[key].get("extract_seconds", 0.0) for key in records)
+        + sum(_bank_seconds(context, source) for source in ids
+              if any("extract_seconds" not in records[(source, target)] for target in ids))
+    )
     write_json(context.run_dir / "score_seconds.json", timing)
     return {matrix.estimator: matrix for matrix in matrices}
 
@@ -196,6 +205,11 @@ def read_truth_csv(path: str | Path) -> dict[str, TransferabilityMatrix]:
                 scores[sources.index(row["source"]), targets.index(row["target"])] = float(row["accuracy"])
         matrices[protocol] = TransferabilityMatrix(scores, tuple(sources), tuple(targets), protocol)
     return matrices
+
+
+def _bank_seconds(context: RunContext, source: str) -> float:
+    path = bank_path(context, source).with_suffix(".json")
+    return float(read_json(path)["seconds"]) if path.is_file() else 0.0
 
 
 def _number(value: object) -> float:

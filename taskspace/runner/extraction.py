@@ -1,0 +1,164 @@
+"""Forward passes of the score stage, shared between targets: one pass per (source, training image).
+
+The targets of a task space share classes (the 15 default tasks are the pairs of 6 classes), so the
+images a source network sees over all its targets overlap. Each target's score sample is therefore
+drawn per class, from one fixed ordering of that class's training images (the same for every target
+that has the class), and a source's forward passes over the union of all targets' samples are done
+once and kept in a *bank*; scoring a (source, target) cell gathers the target's rows from it.
+
+Per source, the default space then needs forward passes over 6 classes' images instead of 15
+targets' (5 times fewer with all images; with a sample of n per target about n·6/2·1.2 instead of
+15·n). The features are those of a per-target forward pass: every image is passed on its own
+through a network in eval mode.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from taskspace.data import ImageSplit
+from taskspace.errors import DataError, TaskspaceError
+from taskspace.features import SourceOutputs, source_outputs
+from taskspace.io import read_json, read_npz, sha256_of_file, write_json, write_npz
+from taskspace.runner.context import RunContext
+from taskspace.tasks import TaskSplits
+from taskspace.training.seeds import derive_seed
+
+__all__ = ["class_order", "score_positions", "bank_indices", "bank_path", "bank_key", "extract_bank",
+           "bank_is_current", "read_bank", "gather"]
+
+_BANK_FORMAT = 1
+
+
+def class_order(context: RunContext, class_name: str) -> np.ndarray:
+    """Indices of ``class_name``'s images in the dataset's training split, in the run's fixed random order."""
+    dataset = context.dataset()
+    label = dataset.class_names.index(class_name)
+    members = np.flatnonzero(np.asarray(dataset.train.labels) == label)
+    rng = np.random.default_rng(derive_seed(context.grid.seed, "score-order", class_name))
+    return members[rng.permutation(len(members))]
+
+
+def score_positions(context: RunContext, splits: TaskSplits) -> np.ndarray:
+    """Positions in ``splits.train`` of the images the estimators see for this target (sorted).
+
+    All of them when the grid's ``score_samples`` is unset or not smaller than the split. Otherwise
+    ``score_samples`` images split evenly over the target's classes (the remainder to the first
+    ones), each class's taken first-come from :func:`class_order` among the target's training
+    images, so targets that share a class share its sampled images.
+    """
+    count = len(splits.train.labels)
+    samples = context.grid.score_samples
+    if samples is None or samples >= count:
+        return np.arange(count)
+    classes = splits.task.classes
+    chosen = []
+    for label, class_name in enumerate(classes):
+        quota = samples // len(classes) + (1 if label < samples % len(classes) else 0)
+        order = class_order(context, class_name)
+        in_target = order[np.isin(order, splits.train_indices)][:quota]
+        chosen.append(in_target)
+    wanted = np.concatenate(chosen)
+    by_index = np.argsort(splits.train_indices)
+    positions = by_index[np.searchsorted(splits.train_indices, wanted, sorter=by_index)]
+    return np.sort(positions.astype(np.int64))
+
+
+#: bank_indices per (run folder, grid hash, data root), once per process.
+_BANK_INDICES: dict[tuple[str, str, str | None], np.ndarray] = {}
+
+
+def bank_indices(context: RunContext) -> np.ndarray:
+    """Sorted dataset training indices that some target of the space scores (the same for every source)."""
+    key = (str(context.run_dir), context.grid.hash(), context.data_root)
+    if key not in _BANK_INDICES:
+        needed = []
+        for task_id in context.space.ids:
+            splits = context.splits(task_id)
+            needed.append(splits.train_indices[score_positions(context, splits)])
+        _BANK_INDICES[key] = np.unique(np.concatenate(needed)).astype(np.int64)
+    return _BANK_INDICES[key]
+
+
+def bank_path(context: RunContext, source: str) -> Path:
+    return context.run_dir / "features" / "banks" / f"{source}.npz"
+
+
+def bank_key(context: RunContext, source: str) -> str:
+    """SHA-256 over the source checkpoint and the images the bank must hold."""
+    digest = hashlib.sha256()
+    digest.update(f"bank={_BANK_FORMAT};checkpoint={sha256_of_file(context.checkpoint(source))};".encode())
+    digest.update(np.ascontiguousarray(bank_indices(context), dtype=np.int64).tobytes())
+    digest.update(repr(context.dataset().train.images.shape).encode())
+    return digest.hexdigest()
+
+
+def extract_bank(context: RunContext, source: str) -> float:
+    """Forward passes of ``source`` over :func:`bank_indices`, written atomically; returns their seconds."""
+    from taskspace.training.checkpoints import load_model
+
+    indices = bank_indices(context)
+    dataset = context.dataset()
+    net, saved = load_model(context.checkpoint(source))
+    images = ImageSplit(dataset.train.images[indices], np.asarray(dataset.train.labels)[indices])
+    started = time.perf_counter()
+    outputs = source_outputs(net, images, normalization=saved["normalization"])
+    seconds = time.perf_counter() - started
+    path = bank_path(context, source)
+    write_npz(path, {"key": np.array(bank_key(context, source)), "indices": indices,
+                     "features": outputs.features, "logits": outputs.logits,
+                     "pre_activations": outputs.pre_activations})
+    write_json(path.with_suffix(".json"), {"source": source, "key": bank_key(context, source),
+                                           "images": int(len(indices)), "seconds": seconds})
+    return seconds
+
+
+def bank_is_current(context: RunContext, source: str) -> bool:
+    """Whether the source's bank was written for this checkpoint and these images (reads its small record)."""
+    record_path = bank_path(context, source).with_suffix(".json")
+    if not record_path.is_file() or not bank_path(context, source).is_file():
+        return False
+    try:
+        return read_json(record_path).get("key") == bank_key(context, source)
+    except (TaskspaceError, AttributeError):
+        return False
+
+
+def read_bank(context: RunContext, source: str) -> dict[str, np.ndarray] | None:
+    """The source's bank if it is present, readable and current; else None."""
+    path = bank_path(context, source)
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    arrays = _read_bank_file(str(path), stat.st_mtime_ns, stat.st_size)
+    if arrays is None or str(arrays["key"]) != bank_key(context, source):
+        return None
+    return arrays
+
+
+@functools.lru_cache(maxsize=2)
+def _read_bank_file(path: str, mtime_ns: int, size: int) -> dict[str, np.ndarray] | None:
+    del mtime_ns, size  # part of the cache key: a rewritten file is read again
+    try:
+        return read_npz(path)
+    except (DataError, KeyError, ValueError, OSError, zipfile.BadZipFile):
+        return None
+
+
+def gather(bank: dict[str, np.ndarray], splits: TaskSplits, positions: np.ndarray) -> SourceOutputs:
+    """The target's rows of a bank: outputs for ``splits.train`` at ``positions``, with the target's labels."""
+    wanted = splits.train_indices[positions]
+    held = bank["indices"]
+    rows = np.minimum(np.searchsorted(held, wanted), max(len(held) - 1, 0))
+    if len(held) == 0 or not np.array_equal(held[rows], wanted):
+        raise DataError("the feature bank lacks images this target needs; delete features/banks and rerun")
+    return SourceOutputs(bank["features"][rows], bank["logits"][rows],
+                         np.asarray(splits.train.labels[positions], dtype=np.int64), bank["pre_activations"][rows])

@@ -1,0 +1,102 @@
+"""Forward passes shared between targets: per-class score samples and one feature bank per source."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from taskspace.features import source_outputs
+from taskspace.runner import GridConfig, compute_matrix, open_run
+from taskspace.runner.extraction import (
+    bank_indices,
+    bank_is_current,
+    bank_path,
+    extract_bank,
+    gather,
+    read_bank,
+    score_positions,
+)
+from taskspace.training.checkpoints import load_model
+
+# Three digit classes, every pair: each class belongs to two targets.
+SPACE = 'dataset = "digits"\nclasses = ["1", "7", "3"]\n'
+
+
+@pytest.fixture(scope="module")
+def shared_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shared")
+    space = folder / "space.toml"
+    space.write_text(SPACE)
+    context = open_run(folder / "run", GridConfig(space=str(space), train={"epochs": 2, "seed": 0}, score_samples=60))
+    compute_matrix(context, estimators=("alignment", "logme"))
+    return context
+
+
+def test_score_samples_are_balanced_and_from_the_target_training_split(shared_run):
+    for task_id in shared_run.space.ids:
+        splits = shared_run.splits(task_id)
+        positions = score_positions(shared_run, splits)
+        assert len(positions) == 60 and len(np.unique(positions)) == 60
+        assert np.bincount(splits.train.labels[positions]).tolist() == [30, 30]
+        assert np.all(np.diff(positions) > 0)
+
+
+def test_targets_that_share_a_class_share_its_sampled_images(shared_run):
+    sampled = {}
+    for task_id in shared_run.space.ids:
+        splits = shared_run.splits(task_id)
+        chosen = splits.train_indices[score_positions(shared_run, splits)]
+        for label, name in enumerate(splits.task.classes):
+            sampled.setdefault(name, []).append(set(chosen[splits.train.labels[score_positions(shared_run, splits)] == label]))
+    overlaps = [len(first & second) for first, second in (pair for pair in sampled.values())]
+    # Each class is in two targets; their validation holdouts differ, so most but not all images agree.
+    assert all(overlap >= 20 for overlap in overlaps)
+    # The bank holds the union: fewer images than three targets' samples passed separately.
+    assert len(bank_indices(shared_run)) < 3 * 60
+
+
+def test_bank_rows_equal_a_forward_pass_over_the_target_images(shared_run):
+    source, target = "1_vs_7", "7_vs_3"
+    bank = read_bank(shared_run, source)
+    assert bank is not None
+    splits = shared_run.splits(target)
+    positions = score_positions(shared_run, splits)
+    gathered = gather(bank, splits, positions)
+    net, saved = load_model(shared_run.checkpoint(source))
+    direct = source_outputs(net, splits.train.take(positions), normalization=saved["normalization"])
+    np.testing.assert_allclose(gathered.features, direct.features, atol=1e-5)
+    np.testing.assert_allclose(gathered.logits, direct.logits, atol=1e-4)
+    np.testing.assert_array_equal(gathered.labels, direct.labels)
+
+
+def test_every_source_has_one_current_bank_and_a_changed_checkpoint_makes_it_stale(shared_run, tmp_path):
+    for source in shared_run.space.ids:
+        assert bank_is_current(shared_run, source)
+        assert len(read_bank(shared_run, source)["indices"]) == len(bank_indices(shared_run))
+    checkpoint = shared_run.checkpoint("1_vs_7")
+    original = checkpoint.read_bytes()
+    try:
+        checkpoint.write_bytes(original + b"\0")
+        assert not bank_is_current(shared_run, "1_vs_7")
+        assert read_bank(shared_run, "1_vs_7") is None
+    finally:
+        checkpoint.write_bytes(original)
+    assert bank_is_current(shared_run, "1_vs_7")
+
+
+def test_a_bank_missing_images_is_refused(shared_run):
+    bank = dict(read_bank(shared_run, "1_vs_7"))
+    bank["indices"] = bank["indices"][1:]
+    for name in ("features", "logits", "pre_activations"):
+        bank[name] = bank[name][1:]
+    splits = shared_run.splits("1_vs_7")
+    with pytest.raises(Exception, match="lacks images"):
+        gather(bank, splits, np.arange(len(splits.train.labels)))
+
+
+def test_extract_bank_rewrites_a_damaged_bank(shared_run):
+    path = bank_path(shared_run, "7_vs_3")
+    path.write_bytes(b"not an npz")
+    assert read_bank(shared_run, "7_vs_3") is None
+    extract_bank(shared_run, "7_vs_3")
+    assert read_bank(shared_run, "7_vs_3") is not None
