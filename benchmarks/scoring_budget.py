@@ -4,7 +4,7 @@ On a finished grid run (transfer_grid.py with the finetune protocol), for each s
 target's training images, and each ``--samples`` value): the forward passes the grid does for it (one
 per source and image, shared by the targets that have the image's class: the feature banks of
 taskspace.runner.extraction), timed here with no cache, and every estimator on every (source,
-target) cell, timed here too. The total is set against the ground truth's measured time (the run's
+target) cell, timed here too (on all images, kNN and the linear probe take their cost from the run). The total is set against the ground truth's measured time (the run's
 per-cell seconds: their sum, and cells x their median, which is robust to cells slowed by other jobs
 on the machine). The verdict each estimator reaches on those samples (mean per-target Kendall τ
 against each ground truth) is reported beside its cost.
@@ -35,6 +35,9 @@ from taskspace.runner.extraction import bank_indices, score_positions
 from taskspace.scoring import get_estimator, list_estimators
 from taskspace.training.checkpoints import load_model
 
+#: Estimators whose all-images cost is read from the run rather than timed again.
+SLOW = ("knn", "linear_probe")
+
 #: Rows of the budget table besides "every estimator".
 SUBSETS = {
     "all but knn and linear_probe": lambda names: [n for n in names if n not in ("knn", "linear_probe")],
@@ -60,7 +63,7 @@ def measure(context: RunContext, names: list[str]) -> dict:
         began = time.perf_counter()
         bank = source_outputs(net, images, normalization=saved["normalization"])
         forward_seconds += time.perf_counter() - began
-        for j, target in enumerate(ids if names else ()):
+        for j, target in enumerate(ids):
             rows = np.searchsorted(indices, splits[target].train_indices[positions[target]])
             outputs = SourceOutputs(bank.features[rows], bank.logits[rows],
                                     np.asarray(splits[target].train.labels[positions[target]], dtype=np.int64),
@@ -103,11 +106,15 @@ def main() -> None:
                            data_root=context.data_root)
         label = "all images" if size is None else f"{size} images"
         if size is None:
-            # The run scored every image already: its own estimator timings and matrices, forward passes timed here.
-            measured = measure(sized, [])
+            # kNN and the linear probe take minutes on all images: their cost and scores come from the run,
+            # which measured them on the same images; everything else is timed here.
+            timed = [n for n in names if n not in SLOW]
+            measured = measure(sized, timed)
             full = read_json(arguments.run / "score_seconds.json")
-            measured["estimator_seconds"] = {n: float(full[n]) for n in names}
-            matrices = {n: m for n, m in read_matrix_set(arguments.run / "matrix.npz").items() if n in names}
+            measured["estimator_seconds"].update({n: float(full[n]) for n in SLOW})
+            recorded = read_matrix_set(arguments.run / "matrix.npz")
+            matrices = {n: TransferabilityMatrix(measured["scores"][n], ids, ids, n) for n in timed}
+            matrices.update({n: recorded[n] for n in SLOW})
         else:
             measured = measure(sized, names)
             matrices = {name: TransferabilityMatrix(measured["scores"][name], ids, ids, name) for name in names}

@@ -19,7 +19,7 @@ from _common import print_table, save
 
 from taskspace.scoring import get_estimator
 
-ESTIMATORS = ("alignment", "alignment_minibatch", "alignment_centered", "logme")
+ESTIMATORS = ("alignment", "alignment_minibatch", "alignment_centered", "alignment_whitened", "logme")
 
 
 def _features(n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -39,6 +39,7 @@ def main() -> None:
     split = to_tensor_split(dataset.train.take(range(arguments.batch_size * 4)), mean=mean, std=std)
     generator = torch.Generator().manual_seed(0)
     kernel, objective = get_kernel("cosine_relu"), get_objective("upper_tri_alignment")
+    contrastive = get_objective("supervised_contrastive", temperature=0.05)
 
     torch.manual_seed(0)
     net = get_model(arguments.architecture, num_classes=10).to(memory_format=torch.channels_last)
@@ -61,6 +62,12 @@ def main() -> None:
         loss.backward()
         optimizer.step()
 
+    def modular_contrastive_step() -> None:
+        loss = -contrastive(kernel(net.hidden[0](batch())), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
     trunk_output = net.trunk(split.images[: arguments.batch_size]).detach()
 
     def cross_entropy_loss() -> None:
@@ -71,8 +78,14 @@ def main() -> None:
         output = trunk_output.clone().requires_grad_(True)
         (-objective(kernel(output), labels, k_min=0.0, k_max=1.0)).backward()
 
+    def contrastive_loss() -> None:
+        output = trunk_output.clone().requires_grad_(True)
+        (-contrastive(kernel(output), labels)).backward()
+
     timings = _interleaved({"e2e_step": end_to_end_step, "modular_step": modular_step,
-                            "cross_entropy_loss": cross_entropy_loss, "pairwise_loss": pairwise_loss},
+                            "modular_contrastive_step": modular_contrastive_step,
+                            "cross_entropy_loss": cross_entropy_loss, "pairwise_loss": pairwise_loss,
+                            "contrastive_loss": contrastive_loss},
                            repeats=arguments.repeats)
     batch_size = arguments.batch_size
     results = {
@@ -82,10 +95,15 @@ def main() -> None:
     }
     step_ratio = results["modular_step"]["median_ms"] / results["e2e_step"]["median_ms"]
     loss_overhead = (results["pairwise_loss"]["median_ms"] - results["cross_entropy_loss"]["median_ms"])
+    contrastive_overhead = results["contrastive_loss"]["median_ms"] - results["cross_entropy_loss"]["median_ms"]
     summary = {
         "modular_over_e2e_step_time": step_ratio,
         "objective_extra_ms_per_step": loss_overhead,
         "objective_extra_share_of_e2e_step": loss_overhead / results["e2e_step"]["median_ms"],
+        "contrastive_modular_over_e2e_step_time": (
+            results["modular_contrastive_step"]["median_ms"] / results["e2e_step"]["median_ms"]),
+        "contrastive_objective_extra_ms_per_step": contrastive_overhead,
+        "contrastive_objective_extra_share_of_e2e_step": contrastive_overhead / results["e2e_step"]["median_ms"],
     }
     path = save("throughput", {"batch_size": batch_size, "repeats": arguments.repeats,
                                "architecture": arguments.architecture, "timings": results, "summary": summary})
@@ -93,7 +111,9 @@ def main() -> None:
                 [[name, value["median_ms"], value["images_per_second"],
                   value["median_ms"] / results["e2e_step"]["median_ms"]] for name, value in results.items()])
     print(f"pairwise objective adds {loss_overhead:.2f} ms to a step "
-          f"({100 * summary['objective_extra_share_of_e2e_step']:.1f}% of an end-to-end step); written {path}")
+          f"({100 * summary['objective_extra_share_of_e2e_step']:.1f}% of an end-to-end step); supervised contrastive "
+          f"{contrastive_overhead:.2f} ms ({100 * summary['contrastive_objective_extra_share_of_e2e_step']:.1f}%); "
+          f"written {path}")
 
 
 def _interleaved(functions: dict, *, repeats: int) -> dict[str, list[float]]:

@@ -18,9 +18,9 @@ def unit_rows(values: np.ndarray) -> np.ndarray:
 
 def class_sums(values: np.ndarray, codes: np.ndarray, n_classes: int) -> np.ndarray:
     """``(n_classes, d)`` sums of the rows of ``values`` per class code."""
-    sums = np.zeros((n_classes, values.shape[1]), dtype=np.float64)
-    np.add.at(sums, codes, values)
-    return sums
+    one_hot = np.zeros((n_classes, values.shape[0]), dtype=np.float64)
+    one_hot[codes, np.arange(values.shape[0])] = 1.0
+    return one_hot @ values
 
 
 def pca_project(values: np.ndarray, n_components: int | None) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from taskspace.scoring._common import class_sums
 from taskspace.scoring._registry import register_estimator
 from taskspace.scoring._validation import check_features_labels
 
@@ -67,9 +68,7 @@ def hscore(features: np.ndarray, labels: np.ndarray, *, shrinkage: bool = True) 
     else:
         centred = features - mean
         covariance = centred.T @ centred / n
-    class_means = np.zeros((target.n_classes, features.shape[1]))
-    np.add.at(class_means, target.codes, features)
-    class_means /= target.counts[:, None]
+    class_means = class_sums(features, target.codes, target.n_classes) / target.counts[:, None]
     # cov(g) = B^T B with rows B_c = sqrt(n_c / n) (mu_c - mu): tr(cov(f)^+ cov(g)) = tr(B cov(f)^+ B^T)
     between = np.sqrt(target.counts / n)[:, None] * (class_means - mean)
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from taskspace.errors import ConfigError
+from taskspace.scoring._common import class_sums
 from taskspace.scoring._registry import register_estimator
 from taskspace.scoring._validation import (
     check_features_labels,
@@ -21,9 +22,7 @@ _INPUTS = ("source_probs", "labels")
 
 def _joint(weights: np.ndarray, codes: np.ndarray, n_classes: int) -> np.ndarray:
     """``(n_classes, c)`` empirical joint ``P(y, z) = (1/n) sum_{i: y_i = y} weights[i, z]``."""
-    joint = np.zeros((n_classes, weights.shape[1]))
-    np.add.at(joint, codes, weights)
-    return joint / weights.shape[0]
+    return class_sums(weights, codes, n_classes) / weights.shape[0]
 
 
 def _conditional(joint: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from taskspace.scoring._common import class_sums
 from taskspace.scoring._registry import register_estimator
 from taskspace.scoring._validation import check_features_labels, check_positive_float, check_positive_int
 
@@ -87,8 +88,7 @@ def _logme_per_class(
     n, d = features.shape
     left, singular_values, _ = np.linalg.svd(features, full_matrices=False)
     onehot_counts = np.bincount(codes, minlength=n_classes).astype(np.float64)  # ||y_c||^2 = n_c
-    projections = np.zeros((left.shape[1], n_classes))
-    np.add.at(projections.T, codes, left)  # U^T Y without forming the one-hot Y
+    projections = class_sums(left, codes, n_classes).T  # U^T Y without forming the one-hot Y
     return _evidence_from_svd(
         singular_values, projections, onehot_counts, n, d, max_iter=max_iter, tol=tol
     )
