@@ -5,7 +5,6 @@ The first recipe is TrainConfig's own default; the sweep in objective_sweep.py m
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 #: Recipe name -> TrainConfig options. The first is the default recipe of TrainConfig.
@@ -71,13 +70,6 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 def load_arrays(path: str):  # type: ignore[no-untyped-def]
     """An ImageDataset from a taskspace CIFAR-10 array cache file."""
-    from taskspace.data.arrays import ImageDataset, ImageSplit
-    from taskspace.io import read_npz
+    from taskspace.data import read_cifar10_cache_file
 
-    arrays = read_npz(Path(path))
-    return ImageDataset(
-        name="cifar10",
-        class_names=tuple(str(name) for name in arrays["class_names"]),
-        train=ImageSplit(images=arrays["train_images"], labels=arrays["train_labels"]),
-        test=ImageSplit(images=arrays["test_images"], labels=arrays["test_labels"]),
-    )
+    return read_cifar10_cache_file(path)

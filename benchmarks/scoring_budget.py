@@ -25,13 +25,13 @@ from _common import print_table, require_cifar, save
 
 from taskspace.analysis import evaluate
 from taskspace.data import ImageSplit
-from taskspace.features import SourceOutputs, source_outputs
+from taskspace.features import source_outputs
 from taskspace.io import read_json
 from taskspace.matrix import TransferabilityMatrix, read_matrix_set
 from taskspace.runner import open_run, read_truth_csv
 from taskspace.runner.cells import truth_path
 from taskspace.runner.context import RunContext
-from taskspace.runner.extraction import bank_indices, score_positions
+from taskspace.runner.extraction import bank_indices, gather, score_positions
 from taskspace.scoring import get_estimator, list_estimators
 from taskspace.training.checkpoints import load_model
 
@@ -63,11 +63,10 @@ def measure(context: RunContext, names: list[str]) -> dict:
         began = time.perf_counter()
         bank = source_outputs(net, images, normalization=saved["normalization"])
         forward_seconds += time.perf_counter() - began
+        held = {"indices": indices, "features": bank.features, "logits": bank.logits,
+                "pre_activations": bank.pre_activations}
         for j, target in enumerate(ids):
-            rows = np.searchsorted(indices, splits[target].train_indices[positions[target]])
-            outputs = SourceOutputs(bank.features[rows], bank.logits[rows],
-                                    np.asarray(splits[target].train.labels[positions[target]], dtype=np.int64),
-                                    bank.pre_activations[rows])
+            outputs = gather(held, splits[target], positions[target])
             features, probabilities = outputs.features.astype(np.float64), outputs.probabilities()
             for name in names:
                 began = time.perf_counter()

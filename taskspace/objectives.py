@@ -108,10 +108,11 @@ def _masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tens
     return off_diagonal, same & off_diagonal, ~same
 
 
-def _masked_sum(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _masked_sum(values: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
     # where() rather than multiplication: entries outside the mask never reach the result or the
-    # gradient, even if they are inf.
-    return torch.where(mask, values, torch.zeros((), dtype=values.dtype, device=values.device)).sum()
+    # gradient, even if they are inf (or -inf, as on a logits diagonal).
+    kept = torch.where(mask, values, torch.zeros((), dtype=values.dtype, device=values.device))
+    return kept.sum() if dim is None else kept.sum(dim=dim)
 
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -343,12 +344,8 @@ def supervised_contrastive(
     anchors = partners > 0
     if not bool(anchors.any()):
         return gram.sum() * 0.0
-    per_anchor = _masked_sum_rows(log_probabilities, same_off) / partners.clamp_min(1)
+    per_anchor = _masked_sum(log_probabilities, same_off, dim=1) / partners.clamp_min(1)
     return per_anchor[anchors].mean()
-
-
-def _masked_sum_rows(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return torch.where(mask, values, torch.zeros((), dtype=values.dtype, device=values.device)).sum(dim=1)
 
 
 def _mean_over(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -314,6 +314,20 @@ def test_changed_source_invalidates_the_cache(fake_root: Path) -> None:
     assert len(cache_after - cache_before) == 1 and len(cache_before - cache_after) == 1  # stale copy removed
 
 
+def test_the_cache_file_reads_on_its_own(fake_root: Path, tmp_path: Path) -> None:
+    before = set(_cache_files())
+    expected = read_cifar10(fake_root)
+    (cache_file,) = set(_cache_files()) - before
+    alone = cifar_module.read_cifar10_cache_file(cache_file)
+    np.testing.assert_array_equal(alone.train.images, expected.train.images)
+    np.testing.assert_array_equal(alone.test.labels, expected.test.labels)
+    assert alone.class_names == CIFAR10_CLASSES
+    other = tmp_path / "other.npz"
+    np.savez(other, images=np.zeros(3))
+    with pytest.raises(DataError, match="not a taskspace CIFAR-10 array cache"):
+        cifar_module.read_cifar10_cache_file(other)
+
+
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "flipped"])
 def test_damaged_cache_file_is_rebuilt(fake_root: Path, damage: str) -> None:
     before = set(_cache_files())

@@ -19,6 +19,7 @@ from taskspace.data.cifar import (
     download_cifar10,
     read_checksum_file,
     read_cifar10,
+    read_cifar10_cache_file,
     verify_checksums,
 )
 from taskspace.data.digits import DIGIT_CLASSES, load_digits_dataset
@@ -50,6 +51,7 @@ __all__ = [
     "random_crop_flip",
     "read_checksum_file",
     "read_cifar10",
+    "read_cifar10_cache_file",
     "read_image_folder",
     "resolve_cache_dir",
     "resolve_data_root",

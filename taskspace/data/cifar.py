@@ -37,6 +37,7 @@ __all__ = [
     "CIFAR10_OFFICIAL_MD5",
     "CIFAR10_URL",
     "read_cifar10",
+    "read_cifar10_cache_file",
     "cifar10_folder",
     "verify_checksums",
     "read_checksum_file",
@@ -299,15 +300,34 @@ def _load_cached(cache_path: Path, signature: str) -> ImageDataset | None:
         arrays = read_npz(cache_path)
         if str(arrays["signature"]) != signature:
             return None
-        return ImageDataset(
-            name="cifar10",
-            class_names=tuple(str(name) for name in arrays["class_names"]),
-            train=ImageSplit(images=arrays["train_images"], labels=arrays["train_labels"]),
-            test=ImageSplit(images=arrays["test_images"], labels=arrays["test_labels"]),
-        )
+        return _dataset_from_arrays(arrays)
     except (DataError, zipfile.BadZipFile, KeyError, ValueError):
         # Damaged (read_npz lets zipfile's own error through) or an older layout: convert again.
         return None
+
+
+def _dataset_from_arrays(arrays: Mapping[str, np.ndarray]) -> ImageDataset:
+    return ImageDataset(
+        name="cifar10",
+        class_names=tuple(str(name) for name in arrays["class_names"]),
+        train=ImageSplit(images=arrays["train_images"], labels=arrays["train_labels"]),
+        test=ImageSplit(images=arrays["test_images"], labels=arrays["test_labels"]),
+    )
+
+
+def read_cifar10_cache_file(path: str | os.PathLike[str]) -> ImageDataset:
+    """CIFAR-10 from an array cache file written by :func:`read_cifar10` (no pickle, no source check).
+
+    For machines that hold the cache file but not the python batches (e.g. a copy sent to a GPU host).
+
+    Raises:
+        DataError: missing, damaged or not a CIFAR-10 array cache.
+    """
+    try:
+        return _dataset_from_arrays(read_npz(path))
+    except (KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise DataError(f"'{path}' is not a taskspace CIFAR-10 array cache ({error}); pass the .npz that "
+                        "read_cifar10 writes to the cache folder") from None
 
 
 def _write_cache(cache_path: Path, dataset: ImageDataset, signature: str) -> None:

@@ -111,12 +111,11 @@ def extract_bank(context: RunContext, source: str) -> float:
     started = time.perf_counter()
     outputs = source_outputs(net, images, normalization=saved["normalization"])
     seconds = time.perf_counter() - started
-    path = bank_path(context, source)
-    write_npz(path, {"key": np.array(bank_key(context, source)), "indices": indices,
-                     "features": outputs.features, "logits": outputs.logits,
-                     "pre_activations": outputs.pre_activations})
-    write_json(path.with_suffix(".json"), {"source": source, "key": bank_key(context, source),
-                                           "images": int(len(indices)), "seconds": seconds})
+    path, key = bank_path(context, source), bank_key(context, source)
+    write_npz(path, {"key": np.array(key), "indices": indices, "features": outputs.features,
+                     "logits": outputs.logits, "pre_activations": outputs.pre_activations})
+    write_json(path.with_suffix(".json"), {"source": source, "key": key, "images": int(len(indices)),
+                                           "seconds": seconds})
     return seconds
 
 

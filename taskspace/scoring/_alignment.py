@@ -213,14 +213,18 @@ def _centred_label_alignment(centred: np.ndarray, codes: np.ndarray, class_count
     counts = class_counts.astype(np.float64)
     n = float(centred.shape[0])
     cross = class_sums(centred, codes, n_classes)  # Phi_c^T Y = Phi_c^T Y_c, as (C, d)
-    numerator = float(np.einsum("cd,cd->", cross, cross))
     gram_dd = centred.T @ centred
     norm_features = np.sqrt(float(np.einsum("ij,ij->", gram_dd, gram_dd)))
+    return _alignment_ratio(cross, norm_features, counts, n)
+
+
+def _alignment_ratio(cross: np.ndarray, norm_features: float, counts: np.ndarray, n: float) -> float:
+    """``||Phi_c^T Y||_F^2 / (||Phi_c^T Phi_c||_F ||Y_c^T Y_c||_F)`` from its parts; 0 when a norm vanishes."""
     label_gram = np.diag(counts) - np.outer(counts, counts) / n  # Y_c^T Y_c
     norm_labels = np.sqrt(float(np.einsum("ij,ij->", label_gram, label_gram)))
     if norm_features <= EPS or norm_labels <= EPS:
         return 0.0
-    return float(numerator / (norm_features * norm_labels))
+    return float(np.einsum("cd,cd->", cross, cross) / (norm_features * norm_labels))
 
 
 #: Eigenvalues of the shrunk covariance are clamped here before the inverse square root.
@@ -284,11 +288,5 @@ def alignment_whitened(features: np.ndarray, labels: np.ndarray) -> float:
     eigenvalues = np.maximum(eigenvalues, 0.0)
     shrunk = np.maximum((1.0 - shrinkage) * eigenvalues + shrinkage * eigenvalues.mean(), _WHITENING_FLOOR)
     cross = (class_sums(centred, target.codes, target.n_classes) @ eigenvectors) / np.sqrt(shrunk)
-    numerator = float(np.einsum("cd,cd->", cross, cross))
     norm_features = n * float(np.sqrt(np.sum((eigenvalues / shrunk) ** 2)))
-    counts = target.counts.astype(np.float64)
-    label_gram = np.diag(counts) - np.outer(counts, counts) / n
-    norm_labels = np.sqrt(float(np.einsum("ij,ij->", label_gram, label_gram)))
-    if norm_features <= EPS or norm_labels <= EPS:
-        return 0.0
-    return float(numerator / (norm_features * norm_labels))
+    return _alignment_ratio(cross, norm_features, target.counts.astype(np.float64), n)
