@@ -4,7 +4,8 @@ On a finished grid run (transfer_grid.py with the finetune protocol), for each s
 target's training images, and each ``--samples`` value): the forward passes the grid does for it (one
 per source and image, shared by the targets that have the image's class: the feature banks of
 taskspace.runner.extraction), timed here with no cache, and every estimator on every (source,
-target) cell, timed here too (on all images, kNN and the linear probe take their cost from the run). The total is set against the ground truth's measured time (the run's
+target) cell, timed here too (each Estimator call runs on one BLAS / OpenMP thread, as in the grid).
+The total is set against the ground truth's measured time (the run's
 per-cell seconds: their sum, and cells x their median, which is robust to cells slowed by other jobs
 on the machine). The verdict each estimator reaches on those samples (mean per-target Kendall τ
 against each ground truth) is reported beside its cost.
@@ -27,16 +28,13 @@ from taskspace.analysis import evaluate
 from taskspace.data import ImageSplit
 from taskspace.features import source_outputs
 from taskspace.io import read_json
-from taskspace.matrix import TransferabilityMatrix, read_matrix_set
+from taskspace.matrix import TransferabilityMatrix
 from taskspace.runner import open_run, read_truth_csv
 from taskspace.runner.cells import truth_path
 from taskspace.runner.context import RunContext
 from taskspace.runner.extraction import bank_indices, gather, score_positions
 from taskspace.scoring import get_estimator, list_estimators
 from taskspace.training.checkpoints import load_model
-
-#: Estimators whose all-images cost is read from the run rather than timed again.
-SLOW = ("knn", "linear_probe")
 
 #: Rows of the budget table besides "every estimator".
 SUBSETS = {
@@ -104,19 +102,8 @@ def main() -> None:
         sized = RunContext(run_dir=context.run_dir, grid=dataclasses.replace(context.grid, score_samples=size),
                            data_root=context.data_root)
         label = "all images" if size is None else f"{size} images"
-        if size is None:
-            # kNN and the linear probe take minutes on all images: their cost and scores come from the run,
-            # which measured them on the same images; everything else is timed here.
-            timed = [n for n in names if n not in SLOW]
-            measured = measure(sized, timed)
-            full = read_json(arguments.run / "score_seconds.json")
-            measured["estimator_seconds"].update({n: float(full[n]) for n in SLOW})
-            recorded = read_matrix_set(arguments.run / "matrix.npz")
-            matrices = {n: TransferabilityMatrix(measured["scores"][n], ids, ids, n) for n in timed}
-            matrices.update({n: recorded[n] for n in SLOW})
-        else:
-            measured = measure(sized, names)
-            matrices = {name: TransferabilityMatrix(measured["scores"][name], ids, ids, name) for name in names}
+        measured = measure(sized, names)
+        matrices = {name: TransferabilityMatrix(measured["scores"][name], ids, ids, name) for name in names}
         verdict = {(row["estimator"], row["protocol"]): row["kendall_tau"]
                    for row in evaluate(matrices, truths, resamples=0)}
         budgets = {"every estimator": names, **{key: pick(names) for key, pick in SUBSETS.items()}}

@@ -227,3 +227,27 @@ def test_errors_are_one_line_taskspace_errors(blobs) -> None:
     with pytest.raises(TaskspaceError) as caught:
         get_estimator("hscore")(features[:, :0], labels)
     assert "\n" not in str(caught.value)
+
+
+def test_estimators_run_on_one_thread_and_leave_the_pools_as_they_were(blobs) -> None:
+    from threadpoolctl import threadpool_info
+
+    from taskspace.scoring import single_threaded
+
+    features, labels, probs = blobs
+    seen: list[list[int]] = []
+    original = get_estimator("logme").function
+
+    def spy(*arguments, **options):
+        seen.append([pool["num_threads"] for pool in threadpool_info()])
+        return original(*arguments, **options)
+
+    estimator = dataclasses.replace(get_estimator("logme"), function=spy)
+    assert estimator(features, labels) == get_estimator("logme")(features, labels)  # pools now loaded
+    before = {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()}
+    seen.clear()
+    estimator(features, labels)
+    assert seen and all(count == 1 for count in seen[0])
+    assert {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()} == before
+    with single_threaded():
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())

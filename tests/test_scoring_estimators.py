@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy.stats import multivariate_normal
+from scipy.stats import multivariate_normal, spearmanr
 
 from taskspace.errors import DataError
 from taskspace.scoring import (
@@ -23,7 +23,10 @@ from taskspace.scoring import (
     transrate,
 )
 from taskspace.scoring._common import pca_project, subsample
+from taskspace.scoring._logistic import decision_function, fit_binary_logistic
 from taskspace.scoring._logme import _evidence_from_svd, _logme_per_class
+from taskspace.scoring._parc import _row_correlations
+from taskspace.scoring._probes import _nearest
 
 LINE = np.array([[0.0], [2.0], [4.0], [6.0]])  # two classes {0, 2} and {4, 6}
 LINE_LABELS = [0, 0, 1, 1]
@@ -255,6 +258,21 @@ def test_parc_subsample_and_degenerate_cases() -> None:
     assert parc(LINE, LINE_LABELS) == 0.0
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_parc_is_the_spearman_correlation_of_the_two_distance_triangles(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_classes = 2 + seed % 3
+    features = rng.integers(-2, 3, size=(30, 4)).astype(float)  # small integers: tied distances
+    features = np.hstack([features, np.full((30, 1), 5.0), np.full((30, 1), -5.0)])  # no constant row
+    labels = np.arange(30) % n_classes
+    rows, cols = np.triu_indices(30, k=1)
+    feature_distance = 1.0 - _row_correlations(features)[rows, cols]  # np.corrcoef, tied values alike
+    # 1 - corrcoef(onehot): 0 within a class, C / (C - 1) across (exactly; corrcoef rounds it)
+    label_distance = np.where(labels[rows] == labels[cols], 0.0, n_classes / (n_classes - 1))
+    expected = spearmanr(feature_distance, label_distance).statistic
+    assert parc(features, labels, n_components=None) == pytest.approx(expected, abs=1e-12)
+
+
 # --- kNN and linear probe ----------------------------------------------------------------------------
 
 CORNERS = np.array([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]])
@@ -272,6 +290,16 @@ def test_knn_hand_cases() -> None:
     assert knn(CORNERS, [0, 0, 1, 1], k=50) == knn(CORNERS, [0, 0, 1, 1], k=3)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_knn_neighbours_are_those_of_a_stable_full_sort(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    similarity = rng.integers(0, 4, size=(40, 25)).astype(float)  # many ties, at the k-th value too
+    similarity[rng.random(similarity.shape) < 0.2] = -np.inf
+    for k in (1, 3, 7, 24, 25):
+        expected = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+        np.testing.assert_array_equal(_nearest(similarity, k), expected)
+
+
 def test_knn_subsample_cap() -> None:
     features, labels = _clusters(300, 5, 3, seed=7, spread=0.7)
     kept = subsample(300, 100, 3)
@@ -287,6 +315,44 @@ def test_linear_probe_hand_case_and_small_classes() -> None:
     assert 0.0 <= linear_probe(line, [0, 0] + [1] * 10) <= 1.0
     with pytest.raises(DataError, match="at least 2 samples per class"):
         linear_probe(line, [0] + [1] * 11)
+
+
+@pytest.mark.parametrize("C", [0.01, 1.0, 100.0])
+def test_binary_logistic_fit_is_scikit_learns_minimum(C: float) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    features, labels = _clusters(300, 6, 2, seed=8, spread=0.6)
+    weights, intercept = fit_binary_logistic(features, labels == 1, C=C, max_iter=100)
+    reference = LogisticRegression(C=C, solver="newton-cholesky", tol=1e-12, max_iter=1000).fit(features, labels)
+    np.testing.assert_allclose(weights, reference.coef_[0], rtol=1e-6, atol=1e-8)
+    assert intercept == pytest.approx(reference.intercept_[0], rel=1e-6, abs=1e-8)
+    # at the minimum the gradient C X^T (p - y) + w (intercept: C sum(p - y)) vanishes
+    probabilities = 1.0 / (1.0 + np.exp(-(features @ weights + intercept)))
+    residual = probabilities - (labels == 1)
+    scale = C * len(labels)  # the size of the loss term's gradient away from the minimum
+    np.testing.assert_allclose(C * features.T @ residual + weights, 0.0, atol=1e-8 * scale)
+    assert C * residual.sum() == pytest.approx(0.0, abs=1e-8 * scale)
+
+
+def test_binary_logistic_fit_stays_finite_on_separable_data() -> None:
+    line = np.arange(12.0)[:, None]
+    weights, intercept = fit_binary_logistic(line, line[:, 0] > 5.5, C=1e6, max_iter=200)
+    assert np.all(np.isfinite(weights)) and math.isfinite(intercept)
+    assert np.all((decision_function(line, weights, intercept) > 0) == (line[:, 0] > 5.5))
+
+
+def test_linear_probe_matches_scikit_learns_cross_validated_pipeline() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    for n_classes in (2, 3):
+        features, labels = _clusters(240, 8, n_classes, seed=9, spread=0.5)
+        folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
+        model = make_pipeline(StandardScaler(), LogisticRegression(solver="newton-cholesky", tol=1e-10))
+        expected = float(np.mean(cross_val_score(model, features, labels, cv=folds)))
+        assert linear_probe(features, labels) == pytest.approx(expected, abs=1e-12)
 
 
 # --- target-blind baseline ---------------------------------------------------------------------------

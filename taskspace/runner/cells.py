@@ -191,18 +191,11 @@ class TruthCell(Cell):
         config = context.grid.source_config(self.target, context.space.dataset)
         train = _target_outputs(context, self.source, self.target, "train")
         test = _target_outputs(context, self.source, self.target, "test")
-        draws = 1 if labels_per_class is None else context.grid.probe_draws
-        accuracies = []
-        for draw in range(draws):
-            if labels_per_class is None:
-                positions = np.arange(len(train.labels))
-            else:
-                seed = derive_seed(context.grid.seed, "probe", self.target, labels_per_class, draw)
-                positions = sample_labels_per_class(train.labels, labels_per_class, seed=seed)
-            accuracies.append(
-                probe_accuracy(train.subset(positions), test, steps=config.output_steps,
-                               weight_decay=config.output_weight_decay)
-            )
+        accuracies = [
+            probe_accuracy(train.subset(positions), test, steps=config.output_steps,
+                           weight_decay=config.output_weight_decay)
+            for positions in probe_draws(context, self.target, train.labels, labels_per_class)
+        ]
         return {"accuracy": float(np.mean(accuracies)), "draws": accuracies}
 
     def _finetune(self, context: RunContext) -> dict[str, Any]:
@@ -219,12 +212,28 @@ class TruthCell(Cell):
         return {"accuracy": float(metrics["test_accuracy"]), "train_seconds": metrics["train_seconds"]}
 
 
-def probe_accuracy(train: SourceOutputs, test: SourceOutputs, *, steps: int, weight_decay: float) -> float:
-    """Test accuracy of a new output module fitted on frozen source features (forward passes only)."""
+def probe_draws(context: RunContext, target: str, train_labels: np.ndarray,
+                labels_per_class: int | None) -> list[np.ndarray]:
+    """Positions in ``target``'s training split that each draw of a frozen probe is fitted on: all of
+    them once (``labels_per_class`` None), else ``probe_draws`` seeded draws of K labels per class."""
+    if labels_per_class is None:
+        return [np.arange(len(train_labels))]
+    return [sample_labels_per_class(train_labels, labels_per_class,
+                                    seed=derive_seed(context.grid.seed, "probe", target, labels_per_class, draw))
+            for draw in range(context.grid.probe_draws)]
+
+
+def probe_predictions(train: SourceOutputs, test: SourceOutputs, *, steps: int, weight_decay: float) -> np.ndarray:
+    """Test-set class predictions of a new output module fitted on frozen source features."""
     classes = int(max(train.labels.max(), test.labels.max())) + 1
     linear = torch.nn.Linear(train.features.shape[1], classes)
     fit_linear(linear, features=torch.from_numpy(train.features), labels=torch.from_numpy(train.labels),
                steps=steps, weight_decay=weight_decay)
     with torch.no_grad():
-        predictions = linear(torch.from_numpy(test.features)).argmax(dim=1).numpy()
+        return linear(torch.from_numpy(test.features)).argmax(dim=1).numpy()
+
+
+def probe_accuracy(train: SourceOutputs, test: SourceOutputs, *, steps: int, weight_decay: float) -> float:
+    """Test accuracy of a new output module fitted on frozen source features (forward passes only)."""
+    predictions = probe_predictions(train, test, steps=steps, weight_decay=weight_decay)
     return float((predictions == test.labels).mean())

@@ -25,6 +25,7 @@ from taskspace.scoring._logme import logme
 from taskspace.scoring._parc import parc
 from taskspace.scoring._probes import knn, linear_probe
 from taskspace.scoring._registry import ESTIMATORS, Estimator, get_estimator, list_estimators
+from taskspace.scoring._threads import single_threaded
 from taskspace.scoring._transrate import transrate
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "nce",
     "nleep",
     "parc",
+    "single_threaded",
     "source_accuracy",
     "transrate",
 ]

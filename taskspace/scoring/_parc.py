@@ -78,10 +78,12 @@ def parc(
         features = pca_project(features, n_components)
     rows, cols = np.triu_indices(features.shape[0], k=1)
     feature_distance = 1.0 - _row_correlations(features)[rows, cols]
-    n_classes = target.n_classes
-    label_distance = np.where(codes[rows] == codes[cols], 0.0, n_classes / (n_classes - 1))
-    if np.ptp(feature_distance) == 0.0 or np.ptp(label_distance) == 0.0:
+    different = codes[rows] != codes[cols]  # label distance: C / (C - 1) if True, else 0
+    if np.ptp(feature_distance) == 0.0 or different.all() or not different.any():
         return 0.0
-    from scipy.stats import spearmanr
+    from scipy.stats import rankdata
 
-    return float(spearmanr(feature_distance, label_distance).statistic)
+    # Spearman = Pearson of the ranks; the label distance takes two values, and the Pearson
+    # correlation with a two-valued variable is that with its indicator (so it needs no ranking)
+    feature_ranks = rankdata(feature_distance)
+    return float(np.corrcoef(feature_ranks, different.astype(np.float64))[0, 1])

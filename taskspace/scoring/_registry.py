@@ -12,6 +12,7 @@ import numpy as np
 
 from taskspace.errors import ConfigError, did_you_mean
 from taskspace.registry import Registry
+from taskspace.scoring._threads import single_threaded
 from taskspace.scoring._validation import check_features_labels, check_source_accuracy, check_source_probs
 
 __all__ = ["Estimator", "ESTIMATORS", "register_estimator", "get_estimator", "list_estimators"]
@@ -121,7 +122,7 @@ class Estimator:
             **params: keyword options overriding :attr:`params` for this call.
 
         Returns:
-            The score as a Python float.
+            The score as a Python float, computed on one BLAS / OpenMP thread (:func:`single_threaded`).
 
         Raises:
             DataError: invalid or missing inputs.
@@ -137,7 +138,8 @@ class Estimator:
         if "source_accuracy" in self.needs:
             available["source_accuracy"] = check_source_accuracy(source_accuracy, estimator=self.name)
         arguments = [available[name] for name in self.inputs]
-        return float(self.function(*arguments, **{**self.params, **params}))
+        with single_threaded():
+            return float(self.function(*arguments, **{**self.params, **params}))
 
 
 #: Estimators by name, filled by :func:`register_estimator`.
