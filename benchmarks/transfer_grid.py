@@ -27,7 +27,9 @@ from taskspace.scoring import list_estimators
 
 #: Pairs whose difference is tested: taskspace's kernel score against the paper's and the best peers.
 COMPARISONS = (("alignment_whitened", "logme"), ("alignment_whitened", "hscore"),
-               ("alignment_whitened", "alignment"), ("alignment_centered", "alignment"))
+               ("alignment_whitened", "alignment"), ("alignment_centered", "alignment"),
+               ("kernel_ridge_loo", "logme"), ("kernel_ridge_loo", "alignment_whitened"),
+               ("kernel_ridge_loo", "linear_probe"))
 
 
 def main() -> None:

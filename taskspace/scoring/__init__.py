@@ -20,6 +20,7 @@ from taskspace.scoring._alignment import alignment, alignment_centered, alignmen
 from taskspace.scoring._baselines import source_accuracy
 from taskspace.scoring._gbc import gbc
 from taskspace.scoring._hscore import hscore
+from taskspace.scoring._kernel_ridge import kernel_ridge_loo
 from taskspace.scoring._leep import leep, nce, nleep
 from taskspace.scoring._logme import logme
 from taskspace.scoring._parc import parc
@@ -38,6 +39,7 @@ __all__ = [
     "gbc",
     "get_estimator",
     "hscore",
+    "kernel_ridge_loo",
     "knn",
     "leep",
     "linear_probe",

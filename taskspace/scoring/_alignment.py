@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from taskspace.errors import ConfigError
-from taskspace.scoring._common import NORM_EPS, class_sums, unit_rows
+from taskspace.scoring._common import NORM_EPS, class_sums, ledoit_wolf_spectrum, unit_rows
 from taskspace.scoring._registry import register_estimator
 from taskspace.scoring._validation import check_features_labels, check_positive_int
 
@@ -273,19 +273,15 @@ def alignment_whitened(features: np.ndarray, labels: np.ndarray) -> float:
     Raises:
         DataError: invalid features or labels.
     """
-    from sklearn.covariance import ledoit_wolf_shrinkage
-
     features, target = check_features_labels(features, labels)
     unit = unit_rows(features)
     centred = unit - unit.mean(axis=0)
     if not np.any(centred):
         return 0.0
     n = float(centred.shape[0])
-    # The Ledoit-Wolf estimate (1 - s) S + s (tr S / d) I shares S's eigenvectors, so one eigh of S gives
-    # the whitening, and the whitened scatter W^T W is diagonal: n * lambda / lambda_shrunk.
-    shrinkage = float(ledoit_wolf_shrinkage(centred, assume_centered=True))
-    eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred / n)
-    eigenvalues = np.maximum(eigenvalues, 0.0)
+    # one eigh of the scatter gives the whitening, and the whitened scatter W^T W is diagonal:
+    # n * lambda / lambda_shrunk
+    eigenvalues, eigenvectors, shrinkage = ledoit_wolf_spectrum(centred)
     shrunk = np.maximum((1.0 - shrinkage) * eigenvalues + shrinkage * eigenvalues.mean(), _WHITENING_FLOOR)
     cross = (class_sums(centred, target.codes, target.n_classes) @ eigenvectors) / np.sqrt(shrunk)
     norm_features = n * float(np.sqrt(np.sum((eigenvalues / shrunk) ** 2)))

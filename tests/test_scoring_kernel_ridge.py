@@ -1,0 +1,58 @@
+"""kernel_ridge_loo: the closed form against explicit leave-one-out refits, and where it breaks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.covariance import LedoitWolf
+
+from taskspace.scoring import kernel_ridge_loo
+
+
+def _explicit_leave_one_out(features: np.ndarray, labels: np.ndarray) -> float:
+    """Refit the ridge least-squares classifier without each sample (intercept unpenalised; the ridge
+    from the Ledoit-Wolf shrinkage of all the unit rows, as the estimator defines it)."""
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+    n, d = unit.shape
+    centred = unit - unit.mean(axis=0)
+    shrinkage = LedoitWolf(assume_centered=True).fit(centred).shrinkage_
+    ridge = n * shrinkage * np.trace(centred.T @ centred / n) / d / (1.0 - shrinkage)
+    onehot = np.eye(labels.max() + 1)[labels]
+    correct = 0
+    for i in range(n):
+        keep = np.arange(n) != i
+        design = np.hstack([np.ones((n - 1, 1)), unit[keep]])
+        penalty = np.diag([0.0] + [ridge] * d)
+        coefficients = np.linalg.solve(design.T @ design + penalty, design.T @ onehot[keep])
+        correct += int(np.argmax(np.hstack([1.0, unit[i]]) @ coefficients) == labels[i])
+    return correct / n
+
+
+@pytest.mark.parametrize(("n_classes", "seed"), [(2, 0), (2, 1), (3, 2), (4, 3)])
+def test_closed_form_equals_explicit_refits(n_classes: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    labels = np.arange(36) % n_classes
+    centres = np.abs(rng.normal(size=(n_classes, 6)))
+    features = np.abs(centres[labels] + 0.6 * rng.normal(size=(36, 6)))  # non-negative, overlapping
+    assert kernel_ridge_loo(features, labels) == pytest.approx(_explicit_leave_one_out(features, labels), abs=1e-12)
+
+
+def test_hand_case_separated_directions_are_all_right() -> None:
+    # two classes on two orthogonal directions, a little spread: every left-out sample is classified right
+    features = np.array([[1.0, 0.0], [1.0, 0.1], [0.9, 0.0], [0.0, 1.0], [0.1, 1.0], [0.0, 0.9]])
+    assert kernel_ridge_loo(features, [0, 0, 0, 1, 1, 1]) == 1.0
+
+
+def test_invariant_to_rotation_and_scale() -> None:
+    rng = np.random.default_rng(4)
+    labels = np.arange(60) % 2
+    features = rng.normal(size=(60, 5)) + labels[:, None]
+    rotation, _ = np.linalg.qr(rng.normal(size=(5, 5)))
+    scaled = 7.0 * features @ rotation
+    assert kernel_ridge_loo(scaled, labels) == pytest.approx(kernel_ridge_loo(features, labels), abs=1e-12)
+
+
+def test_breaks_below_chance_without_information() -> None:
+    # constant features: each left-out sample is predicted by the others' class frequencies, which
+    # favour the other class on a balanced task -> 0, not 0.5 (documented)
+    assert kernel_ridge_loo(np.ones((10, 3)), [0, 1] * 5) == 0.0
