@@ -132,8 +132,8 @@ def main() -> None:
     protocols = list(truths)
     print_table(["samples", "estimator", *[f"τ vs {p}" for p in protocols]],
                 [[r["samples"] if r["samples"] else "all", n, *[r["kendall_tau"][f"{n}|{p}"] for p in protocols]]
-                 for r in results for n in ("alignment_whitened", "kernel_ridge_loo", "logme", "hscore", "alignment",
-                                            "nleep", "linear_probe")])
+                 for r in results for n in ("alignment_whitened", "kernel_ridge_loo", "kernel_prototypes", "logme",
+                                            "hscore", "alignment", "nleep", "linear_probe")])
 
 
 if __name__ == "__main__":

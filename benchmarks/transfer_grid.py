@@ -29,7 +29,8 @@ from taskspace.scoring import list_estimators
 COMPARISONS = (("alignment_whitened", "logme"), ("alignment_whitened", "hscore"),
                ("alignment_whitened", "alignment"), ("alignment_centered", "alignment"),
                ("kernel_ridge_loo", "logme"), ("kernel_ridge_loo", "alignment_whitened"),
-               ("kernel_ridge_loo", "linear_probe"))
+               ("kernel_ridge_loo", "linear_probe"), ("kernel_prototypes", "logme"),
+               ("kernel_prototypes", "alignment_whitened"))
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from taskspace.scoring._kernel_ridge import kernel_ridge_loo
 from taskspace.scoring._leep import leep, nce, nleep
 from taskspace.scoring._logme import logme
 from taskspace.scoring._parc import parc
+from taskspace.scoring._prototypes import kernel_prototypes
 from taskspace.scoring._probes import knn, linear_probe
 from taskspace.scoring._registry import ESTIMATORS, Estimator, get_estimator, list_estimators
 from taskspace.scoring._threads import single_threaded
@@ -39,6 +40,7 @@ __all__ = [
     "gbc",
     "get_estimator",
     "hscore",
+    "kernel_prototypes",
     "kernel_ridge_loo",
     "knn",
     "leep",

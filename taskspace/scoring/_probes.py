@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from taskspace.errors import DataError
 from taskspace.scoring._common import unit_rows, subsample
 from taskspace.scoring._logistic import decision_function, fit_binary_logistic
 from taskspace.scoring._registry import register_estimator
 from taskspace.scoring._threads import single_threaded
-from taskspace.scoring._validation import check_features_labels, check_positive_float, check_positive_int
+from taskspace.scoring._validation import (
+    check_class_sizes,
+    check_features_labels,
+    check_positive_float,
+    check_positive_int,
+)
 
 __all__ = ["knn", "linear_probe"]
 
@@ -157,12 +161,7 @@ def linear_probe(
     C = check_positive_float(C, "C")
     max_iter = check_positive_int(max_iter, "max_iter")
     features, target = check_features_labels(features, labels)
-    smallest = int(target.counts.min())
-    if smallest < 2:
-        raise DataError(
-            f"linear_probe needs at least 2 samples per class for cross-validation, but a class has "
-            f"{smallest}; add samples or use another estimator"
-        )
+    smallest = check_class_sizes(target, minimum=2, estimator="linear_probe", purpose="for cross-validation")
     codes = target.codes
     folds = StratifiedKFold(n_splits=min(n_splits, smallest), shuffle=True, random_state=seed)
     accuracies = []

@@ -23,6 +23,7 @@ __all__ = [
     "check_source_accuracy",
     "check_positive_int",
     "check_positive_float",
+    "check_class_sizes",
 ]
 
 #: How far a row of ``source_probs`` may sum from 1 (float32 softmax outputs pass easily).
@@ -217,3 +218,14 @@ def check_positive_float(value: Any, argument: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 < float(value) < np.inf):
         raise ConfigError(f"{argument} must be a finite number > 0, got {value!r}")
     return float(value)
+
+
+def check_class_sizes(target: Target, *, minimum: int, estimator: str, purpose: str) -> int:
+    """The smallest class's size; :class:`DataError` when it is below ``minimum`` (``purpose`` says why)."""
+    smallest = int(target.counts.min())
+    if smallest < minimum:
+        raise DataError(
+            f"{estimator} needs at least {minimum} samples per class {purpose}, but a class has {smallest}; "
+            f"add samples or use another estimator"
+        )
+    return smallest
