@@ -22,6 +22,7 @@ from taskspace.features import SourceOutputs, cached_source_outputs
 from taskspace.matrix import TransferabilityMatrix
 from taskspace.runner import open_run, read_truth_csv
 from taskspace.scoring import get_estimator
+from taskspace.scoring._common import ledoit_wolf_spectrum
 from taskspace.training.seeds import derive_seed
 
 
@@ -57,18 +58,14 @@ def _leave_one_out_least_squares(features: np.ndarray, labels: np.ndarray) -> tu
     centred unit rows with an intercept and the ridge that Ledoit-Wolf shrinkage implies
     (``lambda = n s mean(e) / (1 - s)``); leave-one-out predictions in closed form from the leverages.
     """
-    from sklearn.covariance import ledoit_wolf_shrinkage
-
     unit = _unit(features)
     centred = unit - unit.mean(axis=0)
     n = centred.shape[0]
     onehot = np.eye(int(labels.max()) + 1)[labels]
-    shrinkage = float(ledoit_wolf_shrinkage(centred, assume_centered=True))
-    eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred / n)
-    eigenvalues = np.maximum(eigenvalues, 0.0)
-    ridge = n * shrinkage * eigenvalues.mean() / max(1.0 - shrinkage, 1e-12)
-    scale = 1.0 / np.maximum(n * eigenvalues + ridge, 1e-12)
-    rotated = centred @ eigenvectors  # (n, d)
+    spectrum = ledoit_wolf_spectrum(centred)
+    ridge = n * spectrum.shrinkage * spectrum.eigenvalues.mean() / max(1.0 - spectrum.shrinkage, 1e-12)
+    scale = 1.0 / np.maximum(n * spectrum.eigenvalues + ridge, 1e-12)
+    rotated = centred @ spectrum.eigenvectors  # (n, d)
     fitted = onehot.mean(axis=0) + (rotated * scale) @ (rotated.T @ (onehot - onehot.mean(axis=0)))
     leverage = 1.0 / n + np.einsum("ij,ij->i", rotated * scale, rotated)
     left_out = (fitted - leverage[:, None] * onehot) / (1.0 - leverage)[:, None]

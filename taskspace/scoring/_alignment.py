@@ -281,8 +281,8 @@ def alignment_whitened(features: np.ndarray, labels: np.ndarray) -> float:
     n = float(centred.shape[0])
     # one eigh of the scatter gives the whitening, and the whitened scatter W^T W is diagonal:
     # n * lambda / lambda_shrunk
-    eigenvalues, eigenvectors, shrinkage = ledoit_wolf_spectrum(centred)
-    shrunk = np.maximum((1.0 - shrinkage) * eigenvalues + shrinkage * eigenvalues.mean(), _WHITENING_FLOOR)
-    cross = (class_sums(centred, target.codes, target.n_classes) @ eigenvectors) / np.sqrt(shrunk)
-    norm_features = n * float(np.sqrt(np.sum((eigenvalues / shrunk) ** 2)))
+    spectrum = ledoit_wolf_spectrum(centred)
+    shrunk = np.maximum(spectrum.shrunk, _WHITENING_FLOOR)
+    cross = (class_sums(centred, target.codes, target.n_classes) @ spectrum.eigenvectors) / np.sqrt(shrunk)
+    norm_features = n * float(np.sqrt(np.sum((spectrum.eigenvalues / shrunk) ** 2)))
     return _alignment_ratio(cross, norm_features, target.counts.astype(np.float64), n)

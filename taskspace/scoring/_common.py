@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-__all__ = ["NORM_EPS", "unit_rows", "class_sums", "pca_project", "subsample", "ledoit_wolf_spectrum"]
+__all__ = ["NORM_EPS", "unit_rows", "class_sums", "pca_project", "subsample", "ShrunkSpectrum",
+           "ledoit_wolf_spectrum"]
 
 #: Lower clamp of row norms: an all-zero row normalises to zero instead of NaN.
 NORM_EPS = 1e-12
@@ -54,16 +57,33 @@ def subsample(n: int, max_samples: int | None, seed: int | None) -> np.ndarray |
     return np.sort(np.random.default_rng(seed).choice(n, size=max_samples, replace=False))
 
 
-def ledoit_wolf_spectrum(centred: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Eigendecomposition of the scatter ``S = X^T X / n`` of column-centred rows, and its Ledoit-Wolf shrinkage.
+class ShrunkSpectrum(NamedTuple):
+    """The scatter ``S = X^T X / n`` of column-centred rows in its eigenbasis, with its Ledoit-Wolf shrinkage.
 
-    The Ledoit-Wolf estimate ``(1 - s) S + s (tr S / d) I`` shares ``S``'s eigenvectors, so one ``d x d``
-    eigendecomposition gives both: its eigenvalues are ``(1 - s) e + s mean(e)``. Returns
-    ``(eigenvalues e, eigenvectors as columns, s)``, ``e`` clamped at 0.
+    Attributes:
+        eigenvalues: ``(d,)`` eigenvalues ``e`` of ``S``, clamped at 0.
+        shrunk: ``(d,)`` eigenvalues of the Ledoit-Wolf estimate, ``(1 - s) e + s mean(e)``.
+        eigenvectors: ``(d, d)`` the shared eigenvectors, as columns.
+        shrinkage: ``s`` in ``[0, 1]``.
+    """
+
+    eigenvalues: np.ndarray
+    shrunk: np.ndarray
+    eigenvectors: np.ndarray
+    shrinkage: float
+
+
+def ledoit_wolf_spectrum(centred: np.ndarray) -> ShrunkSpectrum:
+    """One ``d x d`` eigendecomposition of the scatter of column-centred rows, and its Ledoit-Wolf shrinkage.
+
+    The Ledoit-Wolf estimate ``(1 - s) S + s (tr S / d) I`` shares ``S``'s eigenvectors, so one
+    eigendecomposition gives both.
     """
     from sklearn.covariance import ledoit_wolf_shrinkage
 
     n = float(centred.shape[0])
     shrinkage = float(ledoit_wolf_shrinkage(centred, assume_centered=True))
     eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred / n)
-    return np.maximum(eigenvalues, 0.0), eigenvectors, shrinkage
+    eigenvalues = np.maximum(eigenvalues, 0.0)
+    shrunk = (1.0 - shrinkage) * eigenvalues + shrinkage * eigenvalues.mean()
+    return ShrunkSpectrum(eigenvalues, shrunk, eigenvectors, shrinkage)

@@ -70,12 +70,13 @@ def kernel_ridge_loo(features: np.ndarray, labels: np.ndarray) -> float:
     onehot[np.arange(n), codes] = 1.0
     frequencies = target.counts / n
     if np.any(centred):
-        eigenvalues, eigenvectors, shrinkage = ledoit_wolf_spectrum(centred)
+        spectrum = ledoit_wolf_spectrum(centred)
         # (Phi_c^T Phi_c + lambda I)^-1 in the eigenbasis: n e + lambda = n shrunk / (1 - s), with
         # shrunk = (1 - s) e + s mean(e) the Ledoit-Wolf eigenvalues (s = 1: no fit, the class frequencies)
-        shrunk = (1.0 - shrinkage) * eigenvalues + shrinkage * eigenvalues.mean()
-        inverse = np.divide((1.0 - shrinkage), n * shrunk, out=np.zeros_like(shrunk), where=shrunk > _SPECTRUM_FLOOR)
-        rotated = centred @ eigenvectors
+        shrunk = spectrum.shrunk
+        inverse = np.divide(1.0 - spectrum.shrinkage, n * shrunk, out=np.zeros_like(shrunk),
+                            where=shrunk > _SPECTRUM_FLOOR)
+        rotated = centred @ spectrum.eigenvectors
         weighted = rotated * inverse
         fitted = frequencies + weighted @ (rotated.T @ (onehot - frequencies))
         leverage = 1.0 / n + np.einsum("ij,ij->i", weighted, rotated)
