@@ -20,7 +20,7 @@ from sklearn.covariance import LedoitWolf
 from taskspace.analysis import evaluate
 from taskspace.features import SourceOutputs, cached_source_outputs
 from taskspace.matrix import TransferabilityMatrix
-from taskspace.runner import open_run, read_truth_csv
+from taskspace.runner import Run
 from taskspace.scoring import get_estimator
 from taskspace.scoring._common import ledoit_wolf_spectrum
 from taskspace.training.seeds import derive_seed
@@ -102,20 +102,20 @@ def main() -> None:
     parser.add_argument("--only", default=None, help="comma-separated candidates (default: all)")
     arguments = parser.parse_args()
     candidates = {k: v for k, v in CANDIDATES.items() if arguments.only is None or k in arguments.only.split(",")}
-    context = open_run(arguments.run, None)
+    context = Run.open(arguments.run)
     ids = context.space.ids
     scores = {name: np.full((len(ids), len(ids)), np.nan) for name in candidates}
     for j, target in enumerate(ids):
         split = context.splits(target).train
         for i, source in enumerate(ids):
-            outputs = cached_source_outputs(context.checkpoint(source), split, cache_dir=arguments.run / "features")
+            outputs = cached_source_outputs(context.checkpoint(source), split, cache_dir=context.path("features"))
             if arguments.samples is not None:
                 rng = np.random.default_rng(derive_seed(0, "stability", target))  # seed_stability.py's seed 0
                 outputs = outputs.subset(np.sort(rng.choice(len(outputs.labels), arguments.samples, replace=False)))
             for name, candidate in candidates.items():
                 scores[name][i, j] = candidate(outputs)
     matrices = {name: TransferabilityMatrix(values, ids, ids, name) for name, values in scores.items()}
-    truths = read_truth_csv(arguments.run / "truth.csv")
+    truths = context.truths()
     rows = evaluate(matrices, truths, resamples=2000)
     table = [[row["protocol"], row["estimator"], row["kendall_tau"],
               f"[{row['kendall_tau_low']:.3f}, {row['kendall_tau_high']:.3f}]", row["weighted_tau"], row["top1_regret"]]

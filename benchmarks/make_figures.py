@@ -20,8 +20,7 @@ from taskspace.plotting import (
     save_figure,
     task_graph_plot,
 )
-from taskspace.runner import open_run
-from taskspace.runner.results import choose_estimator, run_matrices
+from taskspace.runner import Run
 from taskspace.similarity import module_similarity
 from taskspace.structure import task_graph
 
@@ -63,9 +62,9 @@ def main() -> None:
     if arguments.only_label_efficiency:
         print("\n".join(str(path) for path in label_efficiency_figure(arguments.out)))
         return
-    context = open_run(arguments.run, None, data_root=require_cifar())
-    estimates, truths = run_matrices(arguments.run)
-    name = choose_estimator(estimates, arguments.run)
+    context = Run.open(arguments.run, data_root=require_cifar())
+    estimates, truths = context.estimates(), context.truths()
+    name = context.default_estimator()
     truth = truths[arguments.protocol]
     space = context.space
     written = []

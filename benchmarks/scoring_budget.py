@@ -29,9 +29,7 @@ from taskspace.data import ImageSplit
 from taskspace.features import source_outputs
 from taskspace.io import read_json
 from taskspace.matrix import TransferabilityMatrix
-from taskspace.runner import open_run, read_truth_csv
-from taskspace.runner.cells import truth_path
-from taskspace.runner.context import RunContext
+from taskspace.runner import Run
 from taskspace.runner.extraction import bank_indices, gather, score_positions
 from taskspace.scoring import get_estimator, list_estimators
 from taskspace.training.checkpoints import load_model
@@ -44,12 +42,12 @@ SUBSETS = {
 }
 
 
-def measure(context: RunContext, names: list[str]) -> dict:
+def measure(context: Run, names: list[str]) -> dict:
     """Forward passes over the banks and every estimator on every cell, timed; the score matrices."""
     ids = context.space.ids
     dataset = context.dataset()
     indices = bank_indices(context)
-    accuracy = {s: float(read_json(context.source_dir(s) / "metrics.json")["test_accuracy"]) for s in ids}
+    accuracy = {s: float(context.source_metrics(s)["test_accuracy"]) for s in ids}
     splits = {target: context.splits(target) for target in ids}
     positions = {target: score_positions(context, splits[target]) for target in ids}
     forward_seconds = 0.0
@@ -83,14 +81,14 @@ def main() -> None:
     parser.add_argument("--skip-all", action="store_true", help="leave out the all-images measurement")
     parser.add_argument("--name", default=None)
     arguments = parser.parse_args()
-    context = open_run(arguments.run, None, data_root=require_cifar())
+    context = Run.open(arguments.run, data_root=require_cifar())
     ids = context.space.ids
     names = list_estimators()
-    truths = read_truth_csv(arguments.run / "truth.csv")
+    truths = context.truths()
     truth_seconds = {}
     for protocol in truths:
-        cells = [read_json(truth_path(context, protocol, s, t))["seconds"] for s in ids for t in ids
-                 if truth_path(context, protocol, s, t).is_file()]
+        cells = [read_json(context.truth_file(protocol, s, t))["seconds"] for s in ids for t in ids
+                 if context.truth_file(protocol, s, t).is_file()]
         if len(cells) == len(ids) ** 2:
             truth_seconds[protocol] = {"sum": float(np.sum(cells)), "median_cell": float(np.median(cells)),
                                        "median_times_cells": float(np.median(cells) * len(cells))}
@@ -99,8 +97,7 @@ def main() -> None:
     sizes += [int(value) for value in arguments.samples.split(",")]
     results, rows = [], []
     for size in sizes:
-        sized = RunContext(run_dir=context.run_dir, grid=dataclasses.replace(context.grid, score_samples=size),
-                           data_root=context.data_root)
+        sized = dataclasses.replace(context, grid=dataclasses.replace(context.grid, score_samples=size))
         label = "all images" if size is None else f"{size} images"
         measured = measure(sized, names)
         matrices = {name: TransferabilityMatrix(measured["scores"][name], ids, ids, name) for name in names}

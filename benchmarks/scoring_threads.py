@@ -21,7 +21,7 @@ from _common import print_table, require_cifar, save
 
 from taskspace.features import cached_source_outputs
 from taskspace.io import read_json
-from taskspace.runner import open_run
+from taskspace.runner import Run
 from taskspace.scoring import get_estimator, list_estimators, single_threaded
 from taskspace.training.seeds import derive_seed
 
@@ -34,10 +34,10 @@ def main() -> None:
     parser.add_argument("--samples", default="500,all", help="comma-separated sizes per target; 'all': every image")
     parser.add_argument("--targets", type=int, default=3, help="targets scored (by every source)")
     arguments = parser.parse_args()
-    context = open_run(arguments.run, None, data_root=require_cifar())
+    context = Run.open(arguments.run, data_root=require_cifar())
     ids = context.space.ids
     names = list_estimators()
-    accuracy = {s: float(read_json(context.source_dir(s) / "metrics.json")["test_accuracy"]) for s in ids}
+    accuracy = {s: float(context.source_metrics(s)["test_accuracy"]) for s in ids}
     rows = []
     for size in arguments.samples.split(","):
         seconds = {mode: dict.fromkeys(names, 0.0) for mode in MODES}
@@ -45,7 +45,7 @@ def main() -> None:
         for target in ids[: arguments.targets]:
             split = context.splits(target).train
             for source in ids:
-                outputs = cached_source_outputs(context.checkpoint(source), split, cache_dir=arguments.run / "features")
+                outputs = cached_source_outputs(context.checkpoint(source), split, cache_dir=context.path("features"))
                 if size != "all":
                     rng = np.random.default_rng(derive_seed(0, "threads", target))
                     outputs = outputs.subset(np.sort(rng.choice(len(outputs.labels), int(size), replace=False)))

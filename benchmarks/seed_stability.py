@@ -25,7 +25,7 @@ from taskspace.analysis import evaluate
 from taskspace.features import cached_source_outputs
 from taskspace.io import read_json
 from taskspace.matrix import TransferabilityMatrix
-from taskspace.runner import open_run, read_truth_csv
+from taskspace.runner import Run
 from taskspace.scoring import get_estimator, list_estimators
 from taskspace.training.seeds import derive_seed
 
@@ -41,17 +41,17 @@ def main() -> None:
     parser.add_argument("--estimators", default=",".join(n for n in list_estimators() if n not in SLOW))
     parser.add_argument("--name", default=None)
     arguments = parser.parse_args()
-    context = open_run(arguments.run, None, data_root=require_cifar())
+    context = Run.open(arguments.run, data_root=require_cifar())
     ids = context.space.ids
     names = arguments.estimators.split(",")
-    truths = read_truth_csv(arguments.run / "truth.csv")
-    accuracy = {s: float(read_json(context.source_dir(s) / "metrics.json")["test_accuracy"]) for s in ids}
+    truths = context.truths()
+    accuracy = {s: float(context.source_metrics(s)["test_accuracy"]) for s in ids}
     scores = {seed: {name: np.full((len(ids), len(ids)), np.nan) for name in names} for seed in range(arguments.seeds)}
     seconds = dict.fromkeys(names, 0.0)
     for j, target in enumerate(ids):
         split = context.splits(target).train
         for i, source in enumerate(ids):
-            outputs = cached_source_outputs(context.checkpoint(source), split, cache_dir=arguments.run / "features")
+            outputs = cached_source_outputs(context.checkpoint(source), split, cache_dir=context.path("features"))
             for seed in range(arguments.seeds):
                 rng = np.random.default_rng(derive_seed(seed, "stability", target))
                 positions = np.sort(rng.choice(len(outputs.labels), size=arguments.samples, replace=False))

@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 from _common import print_table, require_cifar, save
 
-from taskspace.runner import open_run
-from taskspace.runner.results import run_matrices
+from taskspace.runner import Run
 from taskspace.similarity import module_similarity, similarity_vs_transfer
 from taskspace.structure import cluster_tasks, grouping_agreement, structure_summary
 
@@ -45,12 +44,12 @@ def main() -> None:
     parser.add_argument("--name", default=None)
     parser.add_argument("--samples", type=int, default=2000)
     arguments = parser.parse_args()
-    context = open_run(arguments.run, None, data_root=require_cifar())
+    context = Run.open(arguments.run, data_root=require_cifar())
     space = context.space
     if not space.groups:
         raise SystemExit(f"the space of '{arguments.run}' names no class groups; add [groups] to its TOML file")
     groups = space.task_groups()
-    estimates, truths = run_matrices(arguments.run)
+    estimates, truths = context.estimates(), context.truths()
     recovery = []
     for kind, matrices in (("estimator", estimates), ("ground truth", truths)):
         for name, matrix in matrices.items():

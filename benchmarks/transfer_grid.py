@@ -18,10 +18,9 @@ from pathlib import Path
 
 from _common import WORK, print_table, require_cifar, save
 
-from taskspace.analysis import compare_estimators, evaluate, write_evaluation_csv
+from taskspace.analysis import compare_estimators, evaluate
 from taskspace.io import read_json
-from taskspace.runner import GridConfig, compute_matrix, compute_truth, open_run, read_truth_csv
-from taskspace.runner.cells import truth_path
+from taskspace.runner import GridConfig, Run
 from taskspace.scoring import list_estimators
 
 
@@ -48,14 +47,14 @@ def main() -> None:
     name = arguments.name or Path(arguments.space).stem
     grid = GridConfig(space=arguments.space, train={"epochs": arguments.epochs, "seed": arguments.seed},
                       seed=arguments.seed, finetune_epochs=arguments.finetune_epochs)
-    context = open_run(WORK / f"grid-{name}", grid, data_root=data_root)
+    context = Run.create(WORK / f"grid-{name}", grid, data_root=data_root)
     estimators = arguments.estimators.split(",")
     protocols = arguments.protocols.split(",")
-    matrices = compute_matrix(context, estimators=estimators, show_progress=arguments.progress)
-    compute_truth(context, protocols=protocols, show_progress=arguments.progress)
-    truths = read_truth_csv(context.run_dir / "truth.csv")
+    matrices = context.score(estimators, show_progress=arguments.progress)
+    context.measure(protocols, show_progress=arguments.progress)
+    truths = context.truths()
     rows = evaluate(matrices, truths, resamples=2000, seed=arguments.seed)
-    write_evaluation_csv(context.run_dir / "evaluation.csv", rows)
+    context.write_verdict(rows)
 
     comparisons = [
         compare_estimators(matrices[first], matrices[second], truths[protocol], resamples=2000, seed=arguments.seed)
@@ -64,12 +63,12 @@ def main() -> None:
     ]
 
     ids = context.space.ids
-    score_seconds = read_json(context.run_dir / "score_seconds.json")
+    score_seconds = read_json(context.path("score_seconds"))
     truth_seconds = {
-        protocol: sum(read_json(truth_path(context, protocol, s, t))["seconds"] for s in ids for t in ids)
+        protocol: sum(read_json(context.truth_file(protocol, s, t))["seconds"] for s in ids for t in ids)
         for protocol in protocols
     }
-    zoo_seconds = sum(read_json(context.source_dir(t) / "metrics.json")["train_seconds"] for t in ids)
+    zoo_seconds = sum(context.source_metrics(t)["train_seconds"] for t in ids)
     scoring_total = sum(score_seconds.values())
     cost = {
         "zoo_train_seconds": zoo_seconds,
@@ -79,7 +78,7 @@ def main() -> None:
         "scoring_over_truth": {protocol: scoring_total / seconds for protocol, seconds in truth_seconds.items()},
     }
     save(f"transfer_{name}", {
-        "space": arguments.space, "space_ids": list(ids), "grid": grid.to_dict(), "run": str(context.run_dir),
+        "space": arguments.space, "space_ids": list(ids), "grid": grid.to_dict(), "run": str(context.folder),
         "matrices": {key: matrix.to_json_dict() for key, matrix in matrices.items()},
         "truth": {key: matrix.to_json_dict() for key, matrix in truths.items()},
         "evaluation": rows, "comparisons": comparisons, "cost": cost,

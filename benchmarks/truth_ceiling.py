@@ -38,10 +38,8 @@ from taskspace.analysis import evaluate, per_target_agreement
 from taskspace.data import ImageSplit
 from taskspace.features import SourceOutputs, outputs_cache_key
 from taskspace.io import read_npz, sha256_of_file
-from taskspace.runner import open_run, parse_protocol
-from taskspace.runner.cells import probe_draws, probe_predictions
-from taskspace.runner.context import RunContext
-from taskspace.runner.results import run_matrices
+from taskspace.runner import Run
+from taskspace.transfer import get_protocol, probe_draws, probe_predictions
 from taskspace.training.checkpoints import load_model
 from taskspace.training.seeds import derive_seed
 
@@ -96,7 +94,7 @@ def split_half_taus(correct: np.ndarray, *, splits: int, rng: np.random.Generato
 
 
 def probe_correctness(train: SourceOutputs, test: SourceOutputs, *, steps: int, weight_decay: float) -> np.ndarray:
-    """taskspace.runner.cells.probe_accuracy, keeping whether each test image is classified right."""
+    """taskspace.transfer.probe_accuracy, keeping whether each test image is classified right."""
     return probe_predictions(train, test, steps=steps, weight_decay=weight_decay) == test.labels
 
 
@@ -104,8 +102,8 @@ class CachedOutputs:
     """The run's cached forward passes (taskspace.features.cached_source_outputs), read only: a
     missing entry is an error, never a new forward pass."""
 
-    def __init__(self, context: RunContext) -> None:
-        self.folder = context.run_dir / "features"
+    def __init__(self, context: Run) -> None:
+        self.folder = context.path("features")
         self.keys: dict[str, tuple[str, dict[str, list[float]]]] = {}
         for source in context.space.ids:
             checkpoint = context.checkpoint(source)
@@ -120,10 +118,10 @@ class CachedOutputs:
         return SourceOutputs(arrays["features"], arrays["logits"], arrays["labels"], arrays["pre_activations"])
 
 
-def refit(context: RunContext, outputs: CachedOutputs, protocol: str, target: str) -> np.ndarray:
+def refit(context: Run, outputs: CachedOutputs, protocol: str, target: str) -> np.ndarray:
     """Per-test-image correctness (sources, images) of every source's probe on ``target``, as TruthCell
     fits it: the mean over the probe draws for frozen_kK (its mean is the cell's accuracy)."""
-    _, labels_per_class = parse_protocol(protocol)
+    labels_per_class = get_protocol(protocol).params.get("k")
     config = context.grid.source_config(target, context.space.dataset)
     splits = context.splits(target)
     rows = []
@@ -131,7 +129,8 @@ def refit(context: RunContext, outputs: CachedOutputs, protocol: str, target: st
         train, test = outputs(source, splits.train), outputs(source, splits.test)
         correct = [probe_correctness(train.subset(positions), test, steps=config.output_steps,
                                      weight_decay=config.output_weight_decay)
-                   for positions in probe_draws(context, target, train.labels, labels_per_class)]
+                   for positions in probe_draws(context.grid.seed, target, train.labels, labels_per_class,
+                                                 context.grid.probe_draws)]
         rows.append(np.mean(correct, axis=0))
     return np.array(rows)
 
@@ -159,9 +158,9 @@ def main() -> None:
     parser.add_argument("--name", default=None)
     arguments = parser.parse_args()
     began = time.perf_counter()
-    context = open_run(arguments.run, None, data_root=require_cifar())
+    context = Run.open(arguments.run, data_root=require_cifar())
     ids = context.space.ids
-    estimates, truths = run_matrices(arguments.run)
+    estimates, truths = context.estimates(), context.truths()
     protocols = [p for p in arguments.protocols.split(",") if p in truths]
     outputs = CachedOutputs(context)
     results: dict[str, Any] = {}

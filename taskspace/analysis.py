@@ -28,7 +28,6 @@ __all__ = [
     "per_target_agreement",
     "evaluate",
     "compare_estimators",
-    "write_evaluation_csv",
     "EVALUATION_COLUMNS",
 ]
 
@@ -168,9 +167,3 @@ def compare_estimators(
     }
 
 
-def write_evaluation_csv(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]) -> None:
-    """Write the rows of :func:`evaluate` as ``evaluation.csv`` (columns :data:`EVALUATION_COLUMNS`)."""
-    lines = [",".join(EVALUATION_COLUMNS)]
-    for row in rows:
-        lines.append(",".join(repr(row[c]) if isinstance(row[c], float) else str(row[c]) for c in EVALUATION_COLUMNS))
-    write_text(path, "\n".join(lines) + "\n")

@@ -16,7 +16,7 @@ from typing import Any
 from taskspace.errors import ConfigError, did_you_mean
 from taskspace.io import canonical_json, read_toml
 
-__all__ = ["TrainConfig", "MODES", "load_toml_options"]
+__all__ = ["TrainConfig", "GridConfig", "MODES", "load_toml_options"]
 
 MODES = ("modular", "e2e", "finetune")
 
@@ -179,6 +179,60 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """A task-space experiment: the zoo, the scores and the ground truth.
+
+    Attributes:
+        space: ``default``, ``digits`` or a TOML file of a task space: where the space is read from
+            when a run is created. A run is identified by the space's content, not by this name.
+        train: options of every source network's :class:`TrainConfig` (the task is set per source).
+        score_samples: target training images the estimators see (``None`` = all, exact scores).
+        probe_draws: few-label subsets averaged per frozen_kK ground-truth cell.
+        finetune_epochs: epochs of the fine-tuning ground truth.
+        finetune_lr: peak learning rate of the fine-tuning ground truth (no warm-up).
+        seed: root seed; every cell derives its own from it.
+    """
+
+    space: str = "default"
+    train: dict[str, Any] = field(default_factory=dict)
+    score_samples: int | None = None
+    probe_draws: int = 3
+    finetune_epochs: int = 2
+    finetune_lr: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "train", dict(self.train))
+        if not isinstance(self.space, str):
+            raise ConfigError(f"space must be a name or a TOML file's path, got {self.space!r}")
+        if "task" in self.train or "mode" in self.train:
+            raise ConfigError("grid training options must not set task or mode; the grid sets them per source")
+        if self.score_samples is not None:
+            _positive_int("score_samples", self.score_samples, minimum=10)
+        _positive_int("probe_draws", self.probe_draws)
+        _positive_int("finetune_epochs", self.finetune_epochs)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if not isinstance(self.finetune_lr, int | float) or not 0 < self.finetune_lr < float("inf"):
+            raise ConfigError(f"finetune_lr must be a finite number > 0, got {self.finetune_lr!r}")
+
+    def source_config(self, task_id: str, dataset: str) -> TrainConfig:
+        return TrainConfig.from_dict({**self.train, "task": task_id, "dataset": dataset, "mode": "modular"})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def identity_dict(self) -> dict[str, Any]:
+        """Every option but ``space`` (a run's space is identified by its content)."""
+        values = self.to_dict()
+        values.pop("space")
+        return values
+
+    def hash(self) -> str:
+        return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()[:16]
 
 
 #: Options added after the first run folders were written, with the default the hash leaves out.

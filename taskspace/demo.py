@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskspace.config import TrainConfig
 from taskspace.data import load_digits_dataset
@@ -18,6 +18,9 @@ from taskspace.io import ensure_writable_dir, write_json
 from taskspace.tasks import TaskSpace
 from taskspace.training import evaluate_accuracy, fit_output_module, load_model, prepare_splits, train_task
 from taskspace.training.tensors import to_tensor_split
+
+if TYPE_CHECKING:
+    from taskspace.runner import Run
 
 __all__ = ["run_demo"]
 
@@ -31,20 +34,18 @@ def run_demo(*, out_dir: Path, epochs: int = 15, seed: int = 0, show_progress: b
 
 def run_transfer_demo(*, out_dir: Path, epochs: int, seed: int, show_progress: bool) -> None:
     """Zoo, matrix, ground truth and verdict on the digits space."""
-    from taskspace.analysis import evaluate, write_evaluation_csv
-    from taskspace.runner import GridConfig, compute_matrix, compute_truth, open_run
+    from taskspace.analysis import evaluate
+    from taskspace.runner import GridConfig, Run
     from taskspace.scoring import list_estimators
 
     started = time.perf_counter()
-    context = open_run(out_dir, GridConfig(space="digits", train={"epochs": epochs, "seed": seed}, seed=seed,
-                                           finetune_epochs=5))
-    matrices = compute_matrix(context, estimators=list_estimators(), show_progress=show_progress)
-    compute_truth(context, protocols=("frozen_k5", "frozen_all", "finetune"), show_progress=show_progress)
-    from taskspace.runner import read_truth_csv
-
-    rows = evaluate(matrices, read_truth_csv(out_dir / "truth.csv"), resamples=1000, seed=seed)
-    write_evaluation_csv(out_dir / "evaluation.csv", rows)
-    targets = len(context.space.ids)
+    run = Run.create(out_dir, GridConfig(space="digits", train={"epochs": epochs, "seed": seed}, seed=seed,
+                                         finetune_epochs=5))
+    matrices = run.score(list_estimators(), show_progress=show_progress)
+    run.measure(("frozen_k5", "frozen_all", "finetune"), show_progress=show_progress)
+    rows = evaluate(matrices, run.truths(), resamples=1000, seed=seed)
+    run.write_verdict(rows)
+    targets = len(run.space.ids)
     print(f"\nHow well each estimator ranks the sources of a target (mean Kendall tau over {targets} targets):")
     protocols = sorted({row["protocol"] for row in rows})
     print(f"{'estimator':<22}" + "".join(f"{protocol:>14}" for protocol in protocols))
@@ -52,19 +53,21 @@ def run_transfer_demo(*, out_dir: Path, epochs: int, seed: int, show_progress: b
         values = {row["protocol"]: row["kendall_tau"] for row in rows if row["estimator"] == name}
         print(f"{name:<22}" + "".join(f"{values[protocol]:>14.3f}" for protocol in protocols))
     print(f"transfer chain in {time.perf_counter() - started:.0f} s; matrix.csv, truth.csv under {out_dir}")
-    show_recommendations(context, targets=("3_vs_8", "4_vs_7"))
+    show_recommendations(run, targets=("3_vs_8", "4_vs_7"))
     from taskspace.report import write_report
+    from taskspace.similarity import module_similarity
 
+    module_similarity(run)  # kept in the run, where the report reads it
     paths = write_report(out_dir)
     print(f"report of the whole run (matrix, structure, module similarity, verdict, recommendations): {paths.html}")
 
 
-def show_recommendations(context, *, targets: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+def show_recommendations(run: Run, *, targets: tuple[str, ...]) -> None:
     """The top 3 sources for each target (one in the zoo, one new), beside the measured best and worst."""
     from taskspace.recommend import recommend
 
     for target in targets:
-        result = recommend(context, target, k=3, measure=True)
+        result = recommend(run, target, k=3, measure=True)
         where = "in the zoo" if result.in_zoo else f"new task, scored by forward passes in {result.score_seconds:.1f} s"
         print(f"\nsources for {target} ({where}), ranked by {result.estimator}:")
         if result.warning() is not None:

@@ -123,7 +123,9 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     except FileNotFoundError:
         raise TaskspaceError(f"file not found: '{path}'; check the path") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise TaskspaceError(f"'{path}' is not valid JSON ({error}); delete it and rerun") from None
+        raise TaskspaceError(
+            f"'{path}' is damaged: not valid JSON ({error}); restore it, or rerun the command that wrote it"
+        ) from None
 
 
 def write_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> None:
@@ -144,7 +146,9 @@ def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     except FileNotFoundError:
         raise DataError(f"file not found: '{path}'; check the path") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-        raise DataError(f"'{path}' is not a readable array file ({error}); delete it and rerun") from None
+        raise DataError(
+            f"'{path}' is damaged: not a readable array file ({error}); restore it, or rerun the command that wrote it"
+        ) from None
 
 
 def save_checkpoint(path: str | os.PathLike[str], checkpoint: Mapping[str, Any]) -> None:
@@ -163,15 +167,23 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     checkpoint_path = Path(path)
     if not checkpoint_path.is_file():
         raise CheckpointError(f"checkpoint not found: '{checkpoint_path}'; train it first or check the path")
+    if checkpoint_path.is_dir():
+        raise CheckpointError(f"'{checkpoint_path}' is a folder; pass the checkpoint file in it (model.pt)")
     try:
         checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a damaged file
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "Unsupported global" in str(error):
+            raise CheckpointError(
+                f"'{checkpoint_path}' holds Python objects besides tensors and numbers, which taskspace never "
+                "unpickles; pass a checkpoint saved by `taskspace train`, or re-save your model's state_dict"
+            ) from None
+        # torch's own message may advise loading with weights_only off: never passed on
         raise CheckpointError(
-            f"checkpoint '{checkpoint_path}' cannot be read ({first_line}); delete it and train again"
+            f"'{checkpoint_path}' cannot be read as a checkpoint ({type(error).__name__}: damaged, or not saved by "
+            "torch.save); pass a checkpoint saved by `taskspace train`"
         ) from None
     if not isinstance(checkpoint, dict):
-        raise CheckpointError(f"'{checkpoint_path}' is not a taskspace checkpoint; delete it and train again")
+        raise CheckpointError(f"'{checkpoint_path}' is not a taskspace checkpoint; pass one saved by `taskspace train`")
     return checkpoint
 
 

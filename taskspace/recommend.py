@@ -18,22 +18,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from taskspace.errors import ConfigError, TaskspaceError
-from taskspace.io import write_json
 from taskspace.matrix import TransferabilityMatrix
-from taskspace.runner import RunContext
-from taskspace.runner.results import (
-    PREFERRED_ESTIMATOR,
-    choose_estimator,
-    choose_protocol,
-    evaluation_rows,
-    run_matrices,
-)
+from taskspace.runner.run import PREFERRED_ESTIMATOR, Run, choose_estimator, choose_protocol
 from taskspace.tasks import Task
 
 __all__ = ["SourceRecommendation", "Recommendation", "ScoreToAccuracy", "fit_score_to_accuracy", "recommend",
@@ -200,7 +191,7 @@ def _finite_or_null(value: Any) -> Any:
 
 
 def recommend(
-    context: RunContext,
+    run: Run,
     target: str,
     *,
     k: int = 3,
@@ -211,11 +202,14 @@ def recommend(
 ) -> Recommendation:
     """Rank the zoo's sources for ``target`` (a task of the zoo, or any task over the dataset's classes).
 
+    Computes and returns; writes nothing into the run (its forward passes of a new target are cached
+    like any other). ``taskspace recommend`` writes the result with :meth:`Run.write_json`.
+
     Args:
-        context: the run (zoo, matrix, and ground truth where measured).
+        run: the run (zoo, matrix, and ground truth where measured).
         target: a task id, e.g. ``cat_vs_dog`` or a new one like ``airplane_vs_ship``.
         k: how many sources to recommend (at most the zoo's size).
-        estimator: the score to rank by (default: :func:`~taskspace.runner.results.choose_estimator`,
+        estimator: the score to rank by (default: :meth:`Run.default_estimator`,
             ``alignment_whitened`` unless the run's own verdict puts it below the best estimator's interval).
         protocol: the ground truth the accuracy prediction maps to (default ``frozen_all`` when
             measured, else the run's first protocol); none when the run has no ground truth.
@@ -227,20 +221,18 @@ def recommend(
         ConfigError: unknown classes in ``target``, or ``k`` out of range.
         TaskspaceError: the run has no matrix, or not the chosen estimator.
     """
-    run_dir = Path(context.run_dir)
-    space = context.space
-    dataset = context.dataset()
-    task = Task.parse(target, class_names=dataset.class_names)
+    space = run.space
+    task = Task.parse(target, class_names=run.dataset().class_names)
     sources = list(space.ids)
     in_zoo = task.id in sources
     candidates = [s for s in sources if include_self or s != task.id]
-    if not 1 <= k <= len(candidates):
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(candidates):
         raise ConfigError(
             f"--k {k} is out of range: the zoo offers {len(candidates)} sources for '{task.id}'; "
             f"use --k between 1 and {len(candidates)}"
         )
-    matrices, truths = run_matrices(run_dir)
-    name = choose_estimator(matrices, run_dir, requested=estimator, protocol=protocol)
+    matrices, truths, verdict = run.estimates(), run.truths(), run.verdict()
+    name = choose_estimator(matrices, verdict, requested=estimator, protocol=protocol, run=run.folder)
     matrix = matrices[name]
     chosen_protocol = choose_protocol(truths, protocol)
 
@@ -250,8 +242,8 @@ def recommend(
         score_seconds = 0.0  # read from the run's matrix
         measured_protocol = chosen_protocol
     else:
-        scores, score_seconds, measured = _score_new_target(context, task, candidates, name, measure=measure)
-        measured_protocol = "frozen_all" if measure else None
+        scores, score_seconds, measured = _score_new_target(run, task, candidates, name, measure=measure)
+        measured_protocol = NEW_TARGET_PROTOCOL if measure else None
 
     fit = None
     if chosen_protocol is not None:
@@ -267,13 +259,11 @@ def recommend(
             measured_accuracy=float(accuracy) if accuracy is not None and math.isfinite(accuracy) else None,
             reason=explain(space.task(source), task, groups=_groups(space)),
         ))
-    recommendation = Recommendation(
+    return Recommendation(
         target=task.id, in_zoo=in_zoo, estimator=name, protocol=chosen_protocol, k=k, ranking=tuple(ranking),
-        score_seconds=score_seconds, fit=fit, estimator_kendall_tau=_kendall_tau(run_dir, name, chosen_protocol),
+        score_seconds=score_seconds, fit=fit, estimator_kendall_tau=_kendall_tau(verdict, name, chosen_protocol),
         measured_protocol=measured_protocol,
     )
-    write_json(run_dir / "recommendations" / f"{task.id}__{name}.json", recommendation.to_json_dict())
-    return recommendation
 
 
 def explain(source: Task, target: Task, *, groups: dict[str, str] | None = None) -> str:
@@ -308,52 +298,36 @@ def _finite(value: float) -> float:
     return value if math.isfinite(value) else -math.inf
 
 
-def _kendall_tau(run_dir: Path, estimator: str, protocol: str | None) -> float | None:
-    for row in evaluation_rows(run_dir):
+def _kendall_tau(verdict: list[dict[str, Any]], estimator: str, protocol: str | None) -> float | None:
+    for row in verdict:
         if row["estimator"] == estimator and row["protocol"] == protocol:
-            try:
-                value = float(row["kendall_tau"])
-            except ValueError:
-                return None
+            value = float(row["kendall_tau"])
             return value if math.isfinite(value) else None
     return None
 
 
+#: The ground truth measured for a new target with ``measure=True``.
+NEW_TARGET_PROTOCOL = "frozen_all"
+
+
 def _score_new_target(
-    context: RunContext, task: Task, sources: list[str], estimator_name: str, *, measure: bool
+    run: Run, task: Task, sources: list[str], estimator_name: str, *, measure: bool
 ) -> tuple[dict[str, float], float, dict[str, float]]:
     """Every source scored on a new target's training images by forward passes; returns the scores,
     the seconds that took, and (``measure``) each source's frozen-trunk test accuracy on the target."""
-    from taskspace.data import ImageSplit
-    from taskspace.features import cached_source_outputs
-    from taskspace.io import read_json
-    from taskspace.runner.cells import probe_accuracy
-    from taskspace.runner.extraction import score_positions
-    from taskspace.scoring import get_estimator
+    from taskspace.runner.cells import score_one, transfer_job
+    from taskspace.transfer import get_protocol
 
-    estimator = get_estimator(estimator_name)
-    config = context.grid.source_config(task.id, context.space.dataset)
-    splits = task.select(context.dataset(), validation_fraction=config.validation_fraction, seed=config.seed)
-    cache = context.run_dir / "features"
-    positions = score_positions(context, splits)
-    sample = ImageSplit(splits.train.images[positions], splits.train.labels[positions])
     started = time.perf_counter()
     scores = {}
     for source in sources:
-        seen = cached_source_outputs(context.checkpoint(source), sample, cache_dir=cache)
-        source_metrics = read_json(context.source_dir(source) / "metrics.json")
-        try:
-            scores[source] = float(estimator(seen.features.astype(np.float64), seen.labels,
-                                             source_probs=seen.probabilities(),
-                                             source_accuracy=float(source_metrics["test_accuracy"])))
-        except TaskspaceError:
-            scores[source] = math.nan
+        value = score_one(run, source, task.id, (estimator_name,))["scores"][estimator_name]
+        scores[source] = math.nan if value is None else float(value)
     seconds = time.perf_counter() - started
     measured = {}
     if measure:
+        protocol = get_protocol(NEW_TARGET_PROTOCOL)
         for source in sources:
-            train = cached_source_outputs(context.checkpoint(source), splits.train, cache_dir=cache)
-            test = cached_source_outputs(context.checkpoint(source), splits.test, cache_dir=cache)
-            measured[source] = probe_accuracy(train, test, steps=config.output_steps,
-                                              weight_decay=config.output_weight_decay)
+            job = transfer_job(run, NEW_TARGET_PROTOCOL, source, task.id)
+            measured[source] = float(protocol.measure(job)["accuracy"])
     return scores, seconds, measured

@@ -312,6 +312,46 @@ class TaskSpace:
         """``{task id: group label}`` for every task, in task order (see :meth:`task_group`)."""
         return {task.id: self.task_group(task) for task in self.tasks}
 
+    def to_record(self) -> dict[str, object]:
+        """The space's content as JSON values: dataset, each task's classes and the class groups.
+
+        This, not the file or name the space was read from, is what identifies a run's task space.
+        """
+        return {"dataset": self.dataset, "tasks": [list(task.classes) for task in self.tasks],
+                "groups": {name: list(members) for name, members in self.groups}}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, object]) -> TaskSpace:
+        """The inverse of :meth:`to_record`.
+
+        Raises:
+            ConfigError: the record lacks a key or holds values of the wrong kind.
+        """
+        try:
+            dataset, tasks, groups = record["dataset"], record["tasks"], record.get("groups", {})
+            if not isinstance(dataset, str) or not isinstance(tasks, list) or not isinstance(groups, dict):
+                raise TypeError("dataset must be a string, tasks a list and groups a table")
+            built = tuple(BinaryTask(*classes) if len(classes) == 2 else Task(tuple(classes)) for classes in tasks)
+        except (KeyError, TypeError) as error:
+            raise ConfigError(f"a task-space record is malformed ({error})") from None
+        return cls(dataset, built, groups)
+
+    def differences(self, other: TaskSpace) -> list[str]:
+        """What differs from ``other``, as short phrases ("dataset 'cifar10' vs 'digits'", ...); empty if equal."""
+        found = []
+        if self.dataset != other.dataset:
+            found.append(f"dataset '{self.dataset}' vs '{other.dataset}'")
+        mine, theirs = set(self.ids), set(other.ids)
+        if mine - theirs:
+            found.append("tasks only here: " + ", ".join(task for task in self.ids if task not in theirs))
+        if theirs - mine:
+            found.append("tasks only there: " + ", ".join(task for task in other.ids if task not in mine))
+        if mine == theirs and self.ids != other.ids:
+            found.append("the same tasks in another order")
+        if self.groups != other.groups:
+            found.append(f"class groups {_groups_text(self.groups)} vs {_groups_text(other.groups)}")
+        return found
+
     @classmethod
     def from_classes(
         cls,
@@ -397,6 +437,10 @@ class TaskSpace:
             )
         space.validate(dataset_class_names(space.dataset, data_root=data_root))
         return space
+
+
+def _groups_text(groups: ClassGroups) -> str:
+    return "{" + "; ".join(f"{name}: {', '.join(members)}" for name, members in groups) + "}" if groups else "none"
 
 
 def _normalise_groups(

@@ -48,10 +48,11 @@ loops = ["3", "8"]
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> Path:
     """A finished grid run on a 6-task digits space (classes 1, 7, 3, 8 in two groups): zoo, a matrix
-    of three estimators and the frozen-trunk ground truth. Shared by the tests of what reads a run
+    of three estimators, the frozen-trunk ground truth, the verdict and the module similarity. Shared by the tests of what reads a run
     (recommendation, structure, similarity, report); tests copy it before writing into it."""
-    from taskspace.analysis import evaluate, write_evaluation_csv
-    from taskspace.runner import GridConfig, compute_matrix, compute_truth, open_run, read_truth_csv
+    from taskspace.analysis import evaluate
+    from taskspace.runner import GridConfig, Run
+    from taskspace.similarity import module_similarity, write_similarity
 
     folder = tmp_path_factory.mktemp("digits-run")
     space_file = folder / "space.toml"
@@ -59,11 +60,11 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) ->
     previous = os.environ.get("TASKSPACE_CACHE")
     os.environ["TASKSPACE_CACHE"] = str(session_cache)
     try:
-        context = open_run(folder / "run", GridConfig(space=str(space_file), train={"epochs": 3, "seed": 0}))
-        matrices = compute_matrix(context, estimators=("alignment", "alignment_whitened", "logme"))
-        compute_truth(context, protocols=("frozen_k5", "frozen_all"))
-        truths = read_truth_csv(folder / "run" / "truth.csv")
-        write_evaluation_csv(folder / "run" / "evaluation.csv", evaluate(matrices, truths, resamples=200))
+        run = Run.create(folder / "run", GridConfig(space=str(space_file), train={"epochs": 3, "seed": 0}))
+        matrices = run.score(("alignment", "alignment_whitened", "logme"))
+        run.measure(("frozen_k5", "frozen_all"))
+        run.write_verdict(evaluate(matrices, run.truths(), resamples=200))
+        write_similarity(run, module_similarity(run, samples=500))
     finally:
         if previous is None:
             os.environ.pop("TASKSPACE_CACHE", None)

@@ -20,11 +20,11 @@ def run(digits_run, tmp_path):
 
 
 def test_structure_writes_graph_files_and_group_recovery(run, capsys) -> None:
-    assert main(["structure", "--run", str(run), "--top-k", "2"]) == 0
+    assert main(["structure", str(run), "--top-k", "2"]) == 0
     printed = capsys.readouterr().out
-    from taskspace.runner.results import choose_estimator, run_matrices
+    from taskspace.runner import Run
 
-    assert f"task graph of {choose_estimator(run_matrices(run)[0], run)}" in printed
+    assert f"task graph of {Run.open(run).default_estimator()}" in printed
     assert "adjusted Rand index" in printed
     record = json.loads((run / "structure" / "structure.json").read_text())
     assert record["edges"] == 6 * 2
@@ -36,41 +36,54 @@ def test_structure_writes_graph_files_and_group_recovery(run, capsys) -> None:
     assert graph.number_of_edges() == 12 and all(graph.in_degree(node) == 2 for node in graph)
     assert {graph.nodes[node]["group"] for node in graph} == {"strokes", "loops", "loops|strokes"}
     assert nx.read_gexf(run / "structure" / "graph.gexf").number_of_edges() == 12
-    assert main(["structure", "--run", str(run), "--top-k", "0"]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["structure", str(run), "--top-k", "0"])
+    assert exit_info.value.code == 2
     assert "--top-k must be at least 1" in capsys.readouterr().err
 
 
 def test_similarity_prints_cka_and_its_agreement_with_transfer(run, capsys) -> None:
-    assert main(["similarity", "--run", str(run), "--samples", "200"]) == 0
+    assert main(["similarity", str(run), "--samples", "200"]) == 0
     printed = capsys.readouterr().out
     assert "cka_linear between the 6 modules" in printed
-    from taskspace.runner.results import choose_estimator, run_matrices
+    from taskspace.runner import Run
 
-    assert f"vs {choose_estimator(run_matrices(run)[0], run)}" in printed and "vs frozen_all" in printed
+    assert f"vs {Run.open(run).default_estimator()}" in printed and "vs frozen_all" in printed
     assert (run / "similarity" / "cka_linear.json").is_file()
-    assert main(["similarity", "--run", str(run), "--kernel", "cosine"]) == 2
+    assert main(["similarity", str(run), "--kernel", "cosine"]) == 2
     assert "kernel" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("kind", ["heatmap", "truth-heatmap", "clustermap", "graph", "estimate-vs-truth"])
 def test_plot_writes_png_and_svg(run, tmp_path, kind) -> None:
     stem = tmp_path / "figures" / kind
-    assert main(["plot", kind, "--run", str(run), "--out", str(stem)]) == 0
+    assert main(["plot", str(run), kind, "--out", str(stem)]) == 0
     assert (tmp_path / "figures" / f"{kind}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ElementTree.parse(tmp_path / "figures" / f"{kind}.svg")
 
 
+def test_old_plot_spelling_still_works_with_a_notice(run, tmp_path, capsys) -> None:
+    assert main(["plot", "heatmap", "--run", str(run), "--out", str(tmp_path / "old")]) == 0
+    assert "deprecated" in capsys.readouterr().err
+    assert (tmp_path / "old.png").is_file()
+
+
+def test_plot_kind_typo_is_answered_with_did_you_mean(run, tmp_path, capsys) -> None:
+    assert main(["plot", str(run), "heatmpa", "--out", str(tmp_path / "x")]) == 2
+    assert "did you mean 'heatmap'" in capsys.readouterr().err
+
+
 def test_plot_that_needs_truth_says_so_without_it(run, tmp_path, capsys) -> None:
     (run / "truth.csv").unlink()
-    assert main(["plot", "estimate-vs-truth", "--run", str(run), "--out", str(tmp_path / "x")]) == 2
+    assert main(["plot", str(run), "estimate-vs-truth", "--out", str(tmp_path / "x")]) == 2
     error = capsys.readouterr().err
-    assert "needs ground truth" in error and "taskspace truth --out" in error and error.count("\n") == 1
+    assert "needs ground truth" in error and f"taskspace truth {run}" in error and error.count("\n") == 1
     assert not list(tmp_path.glob("x.*"))
 
 
 def test_commands_refuse_a_folder_that_is_not_a_run(tmp_path, capsys) -> None:
-    for command in (["structure", "--run", str(tmp_path)], ["similarity", "--run", str(tmp_path)],
-                    ["plot", "heatmap", "--run", str(tmp_path), "--out", str(tmp_path / "x")]):
+    for command in (["structure", str(tmp_path)], ["similarity", str(tmp_path)],
+                    ["plot", str(tmp_path), "heatmap", "--out", str(tmp_path / "x")]):
         assert main(command) == 2
         assert capsys.readouterr().err.startswith("taskspace: error:")
 
@@ -79,5 +92,5 @@ def test_matrix_of_another_schema_is_refused(run, tmp_path, capsys) -> None:
     document = json.loads((run / "matrix.json").read_text())
     document["schema"] = 99
     (run / "matrix.json").write_text(json.dumps(document))
-    assert main(["plot", "heatmap", "--run", str(run), "--out", str(tmp_path / "x")]) == 2
+    assert main(["plot", str(run), "heatmap", "--out", str(tmp_path / "x")]) == 2
     assert "schema" in capsys.readouterr().err

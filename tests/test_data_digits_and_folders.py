@@ -88,7 +88,7 @@ def test_grayscale_images_become_rgb(tmp_path: Path) -> None:
 def test_sizes_must_match_unless_resized(tmp_path: Path) -> None:
     _make_folder(tmp_path)
     _png(tmp_path / "test" / "dog" / "big.png", np.zeros((6, 5, 3), np.uint8))
-    with pytest.raises(DataError, match=r"big.png' is 5x6 but .* is 4x4; give an image size") as caught:
+    with pytest.raises(DataError, match=r"big.png' is 5x6 but .* is 4x4; resize them to one size first") as caught:
         read_image_folder(tmp_path)
     assert "\n" not in str(caught.value)
     resized = read_image_folder(tmp_path, image_size=3)

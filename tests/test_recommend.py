@@ -13,7 +13,7 @@ from taskspace.cli import main
 from taskspace.errors import ConfigError, TaskspaceError
 from taskspace.matrix import TransferabilityMatrix
 from taskspace.recommend import explain, fit_score_to_accuracy, recommend
-from taskspace.runner import open_run
+from taskspace.runner import Run
 from taskspace.tasks import BinaryTask
 
 
@@ -52,11 +52,9 @@ def test_explain_names_shared_classes_and_groups() -> None:
 
 
 def test_zoo_target_ranks_by_score_with_truth_beside_it(run) -> None:
-    context = open_run(run, None)
+    context = Run.open(run)
     result = recommend(context, "1_vs_7", k=2)
-    from taskspace.runner.results import choose_estimator, run_matrices
-
-    assert result.estimator == choose_estimator(run_matrices(run)[0], run)  # the run's own verdict decides
+    assert result.estimator == context.default_estimator()  # the run's own verdict decides
     assert result.in_zoo and result.protocol == "frozen_all"
     assert sorted(row.source for row in result.ranking) == sorted(s for s in context.space.ids if s != "1_vs_7")
     scores = [row.score for row in result.ranking]
@@ -69,12 +67,11 @@ def test_zoo_target_ranks_by_score_with_truth_beside_it(run) -> None:
         assert "no better than chance" in result.warning()
     else:
         assert result.warning() is None or "slope" in result.warning()
-    saved = json.loads((run / "recommendations" / f"1_vs_7__{result.estimator}.json").read_text())
-    assert saved["ranking"][0]["source"] == result.ranking[0].source
+    assert not (run / "recommendations").exists()  # computing writes nothing; the CLI writes the record
 
 
 def test_new_target_is_scored_by_forward_passes_and_measured(run) -> None:
-    context = open_run(run, None)
+    context = Run.open(run)
     result = recommend(context, "0_vs_6", k=3, estimator="logme", measure=True)
     assert not result.in_zoo and len(result.ranking) == 6 and result.score_seconds > 0
     assert all(math.isfinite(row.score) for row in result.ranking)
@@ -87,7 +84,7 @@ def test_new_target_is_scored_by_forward_passes_and_measured(run) -> None:
 
 
 def test_bad_input(run) -> None:
-    context = open_run(run, None)
+    context = Run.open(run)
     with pytest.raises(ConfigError, match="did you mean '7'"):
         recommend(context, "1_vs_77", k=1)
     with pytest.raises(ConfigError, match="--k 9 is out of range"):
@@ -97,11 +94,17 @@ def test_bad_input(run) -> None:
 
 
 def test_cli(run, capsys) -> None:
-    assert main(["recommend", "--target", "3_vs_8", "--run", str(run), "--k", "2"]) == 0
+    assert main(["recommend", str(run), "--target", "3_vs_8", "--k", "2"]) == 0
     printed = capsys.readouterr().out
     assert "3_vs_8 (in the zoo)" in printed and "measured (frozen_all): recommended" in printed
-    assert main(["recommend", "--target", "3_vs_8", "--run", str(run), "--k", "0"]) == 2
+    estimator = Run.open(run).default_estimator()
+    saved = json.loads((run / "recommendations" / f"3_vs_8__{estimator}.json").read_text())
+    assert saved["ranking"][0]["rank"] == 1 and saved["target"] == "3_vs_8"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["recommend", str(run), "--target", "3_vs_8", "--k", "0"])
+    assert exit_info.value.code == 2
     assert "--k must be at least 1" in capsys.readouterr().err
     (run / "truth.csv").unlink()
-    assert main(["recommend", "--target", "3_vs_8", "--run", str(run)]) == 0
-    assert "n/a (no ground truth)" in capsys.readouterr().out
+    assert main(["recommend", "--target", "3_vs_8", "--run", str(run)]) == 0  # the old flag still works
+    captured = capsys.readouterr()
+    assert "n/a (no ground truth)" in captured.out and "deprecated" in captured.err

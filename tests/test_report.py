@@ -130,14 +130,13 @@ def test_markdown_references_figure_files_that_exist(written) -> None:
 
 def test_recommendations_cover_every_target(written) -> None:
     run, paths = written
-    from taskspace.runner import open_run
+    from taskspace.runner import Run
 
-    ids = open_run(run, None).space.ids
+    ids = Run.open(run).space.ids
     page = _html(paths)
     section = page[page.index('<section id="recommendations">'):]
     for target in ids:
         assert f"<tr><td>{target}</td><td class=\"number\">1</td>" in section
-        assert len(list((run / "recommendations").glob(f"{target}__*.json"))) == 1
     assert section.count("<tr><td>") == 3 * len(ids)
 
 
@@ -161,7 +160,7 @@ def test_run_without_ground_truth_still_gets_a_report(run_copy) -> None:
     paths = write_report(run_copy, out_dir=run_copy / "elsewhere")
     page = _html(paths)
     assert paths.html.parent == run_copy / "elsewhere"
-    command = f"taskspace truth --out {run_copy}"
+    command = f"taskspace truth {run_copy}"
     for anchor in ("matrix", "structure", "similarity", "verdict", "recommendations"):
         start = page.index(f'<section id="{anchor}">')
         section = page[start:page.index("</section>", start)]

@@ -6,11 +6,18 @@ import numpy as np
 import pytest
 
 from taskspace.errors import TaskspaceError
+from taskspace.config import GridConfig
 from taskspace.matrix import TransferabilityMatrix
-from taskspace.runner.results import PREFERRED_ESTIMATOR, choose_estimator
+from taskspace.runner.run import PREFERRED_ESTIMATOR, Run, choose_estimator
+from taskspace.tasks import TaskSpace
 
 IDS = ("a", "b", "c")
 HEADER = "estimator,protocol,kendall_tau,kendall_tau_low,kendall_tau_high\n"
+
+
+def _verdict(folder):
+    """The rows of ``folder``'s evaluation.csv, as the run reads them."""
+    return Run(folder, GridConfig(space="digits"), TaskSpace.digits()).verdict()
 
 
 def _estimates(*names):
@@ -19,11 +26,19 @@ def _estimates(*names):
 
 def test_preferred_without_a_verdict_and_requested_always(tmp_path) -> None:
     estimates = _estimates("logme", PREFERRED_ESTIMATOR)
-    assert choose_estimator(estimates, tmp_path) == PREFERRED_ESTIMATOR
-    assert choose_estimator(estimates, tmp_path, requested="logme") == "logme"
+    assert choose_estimator(estimates, _verdict(tmp_path)) == PREFERRED_ESTIMATOR
+    assert choose_estimator(estimates, [], requested="logme") == "logme"
     with pytest.raises(TaskspaceError, match="no estimator 'knn'"):
-        choose_estimator(estimates, tmp_path, requested="knn")
-    assert choose_estimator(_estimates("logme", "leep"), tmp_path) == "logme"
+        choose_estimator(estimates, [], requested="knn")
+    assert choose_estimator(_estimates("logme", "leep"), []) == "logme"
+
+
+def test_a_typo_is_answered_with_did_you_mean_not_echoed_as_the_fix() -> None:
+    with pytest.raises(TaskspaceError) as error:
+        choose_estimator(_estimates("logme", "alignment"), [], requested="alignmnet")
+    assert "did you mean 'alignment'" in str(error.value) and "--estimators alignmnet" not in str(error.value)
+    with pytest.raises(TaskspaceError, match="--estimators knn"):  # a real estimator the run lacks
+        choose_estimator(_estimates("logme"), [], requested="knn", run="RUN")
 
 
 @pytest.mark.parametrize(("preferred_tau", "expected"), [(0.70, PREFERRED_ESTIMATOR), (0.60, "logme")])
@@ -34,6 +49,7 @@ def test_preferred_unless_below_the_best_interval(tmp_path, preferred_tau, expec
         + f"{PREFERRED_ESTIMATOR},frozen_all,{preferred_tau},0.5,0.8\n"
         + f"{PREFERRED_ESTIMATOR},frozen_k10,0.99,0.9,1.0\n"
     )
-    assert choose_estimator(_estimates("logme", PREFERRED_ESTIMATOR), tmp_path) == expected
+    verdict = _verdict(tmp_path)
+    assert choose_estimator(_estimates("logme", PREFERRED_ESTIMATOR), verdict) == expected
     # against another protocol the verdict differs
-    assert choose_estimator(_estimates("logme", PREFERRED_ESTIMATOR), tmp_path, protocol="frozen_k10") == PREFERRED_ESTIMATOR
+    assert choose_estimator(_estimates("logme", PREFERRED_ESTIMATOR), verdict, protocol="frozen_k10") == PREFERRED_ESTIMATOR

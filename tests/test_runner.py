@@ -56,10 +56,10 @@ def test_matrix_and_truth_on_digits(tmp_path, space_file):
 def test_rerun_skips_finished_cells_and_other_config_is_refused(tmp_path, space_file):
     context = open_run(tmp_path / "run", _grid(space_file))
     compute_matrix(context, estimators=("alignment",))
-    stamp = (tmp_path / "run" / "scores" / "3_vs_8__1_vs_7.json").stat().st_mtime_ns
+    stamp = context.score_file("3_vs_8", "1_vs_7").stat().st_mtime_ns
     compute_matrix(context, estimators=("alignment",))
-    assert (tmp_path / "run" / "scores" / "3_vs_8__1_vs_7.json").stat().st_mtime_ns == stamp
-    with pytest.raises(TaskspaceError, match="another config"):
+    assert context.score_file("3_vs_8", "1_vs_7").stat().st_mtime_ns == stamp
+    with pytest.raises(TaskspaceError, match="holds another run .*seed: run 0, asked 1"):
         open_run(tmp_path / "run", _grid(space_file, seed=1))
 
 
@@ -77,8 +77,8 @@ def test_parallel_executors_give_the_serial_matrix(tmp_path, space_file, executo
 def test_sigkilled_matrix_run_resumes_to_the_identical_matrix(tmp_path, space_file):
     command = [sys.executable, "-m", "taskspace", "matrix", "--space", space_file, "--epochs", "3",
                "--estimators", ",".join(ESTIMATORS), "--quiet"]
-    subprocess.run([*command, "--out", str(tmp_path / "straight")], check=True, capture_output=True)
-    process = subprocess.Popen([*command, "--out", str(tmp_path / "killed")],
+    subprocess.run([*command, str(tmp_path / "straight")], check=True, capture_output=True)
+    process = subprocess.Popen([*command, str(tmp_path / "killed")],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     marker = tmp_path / "killed" / "zoo" / "1_vs_7" / "metrics.json"
     deadline = time.time() + 300
@@ -89,7 +89,7 @@ def test_sigkilled_matrix_run_resumes_to_the_identical_matrix(tmp_path, space_fi
     process.wait()
     assert killed_midway, "the run finished before it could be killed"
     assert not (tmp_path / "killed" / "matrix.csv").exists()
-    subprocess.run([*command, "--out", str(tmp_path / "killed")], check=True, capture_output=True)
+    subprocess.run([*command, str(tmp_path / "killed")], check=True, capture_output=True)
     straight = read_matrix_set(tmp_path / "straight" / "matrix.json")
     resumed = read_matrix_set(tmp_path / "killed" / "matrix.json")
     for name in ESTIMATORS:
@@ -112,7 +112,7 @@ def test_adding_an_estimator_does_not_pass_the_images_again(tmp_path, space_file
     bank = tmp_path / "run" / "features" / "banks" / "3_vs_8.npz"
     stamp, record = bank.stat().st_mtime_ns, json.loads(bank.with_suffix(".json").read_text())
     compute_matrix(context, estimators=("alignment", "logme"))
-    cell = json.loads((tmp_path / "run" / "scores" / "3_vs_8__1_vs_7.json").read_text())
+    cell = json.loads(context.score_file("3_vs_8", "1_vs_7").read_text())
     assert set(cell["scores"]) == {"alignment", "logme"}
     assert bank.stat().st_mtime_ns == stamp
     assert json.loads(bank.with_suffix(".json").read_text()) == record

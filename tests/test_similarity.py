@@ -11,7 +11,7 @@ from scipy import stats
 import taskspace.similarity.cka as cka_module
 from taskspace.errors import ConfigError, DataError, TaskspaceError
 from taskspace.matrix import TransferabilityMatrix, read_matrix_set
-from taskspace.runner import GridConfig, open_run, train_zoo
+from taskspace.runner import GridConfig, Run
 from taskspace.similarity import (
     cka_estimator_name,
     cka_matrix,
@@ -19,6 +19,8 @@ from taskspace.similarity import (
     module_similarity,
     rbf_cka,
     similarity_vs_transfer,
+    stored_similarity,
+    write_similarity,
 )
 
 # References: the n x n formulas, written as plainly as possible -----------------------------------------
@@ -357,16 +359,16 @@ def trained_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("similarity-zoo")
     space_file = folder / "space.toml"
     space_file.write_text(SPACE)
-    context = open_run(folder / "run", GridConfig(space=str(space_file), train={"epochs": 1, "seed": 0}))
-    train_zoo(context)
-    return context.run_dir
+    run = Run.create(folder / "run", GridConfig(space=str(space_file), train={"epochs": 1, "seed": 0}))
+    run.train_zoo()
+    return run.folder
 
 
 @pytest.fixture()
 def run(trained_run, tmp_path):
     """A private copy of the trained run, reopened from its folder."""
     shutil.copytree(trained_run, tmp_path / "run")
-    return open_run(tmp_path / "run", None)
+    return Run.open(tmp_path / "run")
 
 
 def _digits_test_images_of_space(context) -> int:
@@ -384,16 +386,17 @@ def test_module_similarity_on_digits(run):
     assert np.array_equal(np.diag(similarity.scores), np.ones(len(ids)))
     assert ((similarity.scores >= 0.0) & (similarity.scores <= 1.0)).all()
     assert similarity.provenance["probe_size"] == 150 and similarity.provenance["seed"] == 0
-    folder = run.run_dir / "similarity"
+    assert not (run.folder / "similarity").exists()  # computed, not written
+    folder = write_similarity(run, similarity)
     assert {path.name for path in folder.iterdir()} == {"cka_linear.csv", "cka_linear.json", "cka_linear.npz"}
+    assert stored_similarity(run).equals(similarity)
     for name in ("cka_linear.json", "cka_linear.npz"):
         assert read_matrix_set(folder / name)["cka_linear"].equals(similarity)
 
 
 def test_module_similarity_is_deterministic(run):
     first = module_similarity(run, samples=150, seed=5)
-    shutil.rmtree(run.run_dir / "similarity")
-    shutil.rmtree(run.run_dir / "features")
+    shutil.rmtree(run.folder / "features")
     second = module_similarity(run, samples=150, seed=5)
     assert second.equals(first)
     assert second.provenance["inputs_hash"] == first.provenance["inputs_hash"]
@@ -404,7 +407,8 @@ def test_module_similarity_is_deterministic(run):
 
 def test_module_similarity_reuses_its_cache(run, monkeypatch):
     first = module_similarity(run, samples=150)
-    stamps = {path.name: path.stat().st_mtime_ns for path in (run.run_dir / "similarity").iterdir()}
+    write_similarity(run, first)
+    stamps = {path.name: path.stat().st_mtime_ns for path in (run.folder / "similarity").iterdir()}
 
     def no_forward_passes(*args, **kwargs):
         raise AssertionError("the cached similarity should have been reused")
@@ -412,7 +416,7 @@ def test_module_similarity_reuses_its_cache(run, monkeypatch):
     monkeypatch.setattr("taskspace.similarity.zoo.cached_source_outputs", no_forward_passes)
     again = module_similarity(run, samples=150)
     assert again.equals(first)
-    assert {path.name: path.stat().st_mtime_ns for path in (run.run_dir / "similarity").iterdir()} == stamps
+    assert {path.name: path.stat().st_mtime_ns for path in (run.folder / "similarity").iterdir()} == stamps
     # other inputs are not served from the cache
     with pytest.raises(AssertionError, match="reused"):
         module_similarity(run, samples=150, seed=1)
@@ -422,23 +426,26 @@ def test_module_similarity_reuses_its_cache(run, monkeypatch):
 
 def test_module_similarity_recomputes_when_a_module_changes(run):
     first = module_similarity(run, samples=150)
+    write_similarity(run, first)
     first_task, second_task = run.space.ids[:2]
     shutil.copyfile(run.checkpoint(second_task), run.checkpoint(first_task))  # now the same module twice
     second = module_similarity(run, samples=150)
     assert second.provenance["inputs_hash"] != first.provenance["inputs_hash"]
     assert second.score(first_task, second_task) == pytest.approx(1.0, abs=1e-12)
     assert first.score(first_task, second_task) < 1.0 - 1e-6
+    assert stored_similarity(run) is None  # what the run holds is of other modules
 
 
 def test_module_similarity_kernels_and_full_probe(run):
     everything = _digits_test_images_of_space(run)
     for kernel, debiased in (("linear", True), ("rbf", False), ("rbf", True)):
         similarity = module_similarity(run, samples=100_000, kernel=kernel, debiased=debiased)
+        write_similarity(run, similarity)
         assert similarity.estimator == cka_estimator_name(kernel, debiased=debiased)
         assert similarity.provenance["probe_size"] == everything
         assert np.isfinite(similarity.scores).all()
         assert np.array_equal(np.diag(similarity.scores), np.ones(len(run.space.ids)))
-    assert {path.stem for path in (run.run_dir / "similarity").glob("*.json")} == {
+    assert {path.stem for path in (run.folder / "similarity").glob("*.json")} == {
         "cka_linear_debiased", "cka_rbf", "cka_rbf_debiased"
     }
 

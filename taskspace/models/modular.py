@@ -72,7 +72,7 @@ class ModularNet(nn.Module):
         if any(point <= 0 or point >= len(stages) for point in cuts):
             raise ConfigError(
                 f"cut points {list(cut_points)} must lie strictly between 0 and {len(stages)} "
-                f"(the number of stages); e.g. --cuts {len(stages) // 2}"
+                f"(the number of stages); e.g. --cut-points {len(stages) // 2}"
             )
         bounds = [0, *cuts, len(stages)]
         self.hidden = nn.ModuleList(

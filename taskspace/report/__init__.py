@@ -53,12 +53,11 @@ def write_report(
     out_dir: str | Path | None = None,
     estimator: str | None = None,
     data_root: str | None = None,
-    similarity_samples: int = 2000,
 ) -> ReportPaths:
     """Write the report of the run in ``run_dir`` as ``report.html``, ``report.md`` and ``figures/``.
 
-    Besides the report, the run gains what its parts cache there: the module similarity matrix
-    (``<run>/similarity``) and one recommendation record per target (``<run>/recommendations``).
+    The report reads only what the run holds (it runs no network): a part the run lacks, such as
+    the ground truth or the module similarity, is replaced by a note naming the command that computes it.
 
     Args:
         run_dir: a run folder made by ``taskspace matrix`` (its zoo trained and matrix scored).
@@ -66,7 +65,6 @@ def write_report(
         estimator: the estimator the report is shown by; default ``alignment_whitened`` when the run has
             it, else the one with the best mean Kendall τ in ``evaluation.csv``, else the run's first.
         data_root: data folder of the run's dataset (default: ``$TASKSPACE_DATA``).
-        similarity_samples: test images the module similarity is computed on (at least 4).
 
     Returns:
         The paths of the written files.
@@ -80,10 +78,10 @@ def write_report(
     from taskspace.report._sections import build_sections, report_title
 
     inputs = load_run_inputs(run_dir, estimator=estimator, data_root=data_root)
-    folder = ensure_writable_dir(Path(out_dir) if out_dir is not None else inputs.run_dir / REPORT_FOLDER,
+    folder = ensure_writable_dir(Path(out_dir) if out_dir is not None else inputs.run.path("report"),
                                  what="report folder")
     written_at = _written_at()
-    sections = build_sections(inputs, similarity_samples=similarity_samples, written_at=written_at)
+    sections = build_sections(inputs, written_at=written_at)
     title = report_title(inputs)
     footer = f"Written by taskspace {__version__} on {written_at} UTC."
     page = render_html(title, sections, footer=footer)

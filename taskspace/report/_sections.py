@@ -1,7 +1,7 @@
 """The sections of a run's report, built in memory from :class:`~taskspace.report._inputs.RunInputs`.
 
 Each builder returns one :class:`Section` of text, tables and rendered figures; nothing here writes a
-file of the report (module similarity and recommendations keep their own caches and records in the run).
+file of the report, and none reads more than the run holds.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from taskspace.recommend import INTERVAL_LEVEL, Recommendation, recommend
 from taskspace.report._document import Block, BulletList, Cell, Code, FigureBlock, Inline, Paragraph, Section, Table
 from taskspace.report._figures import figure_name, render_figure
 from taskspace.report._inputs import RunInputs
-from taskspace.runner.context import parse_protocol
 from taskspace.structure import communities, maximum_spanning_arborescence, structure_summary, task_graph
 
 __all__ = ["build_sections", "report_title", "GRAPH_TOP_K", "RECOMMENDED_SOURCES", "SIGNIFICANCE_LEVEL"]
@@ -44,18 +43,18 @@ _MISSING = "n/a"
 
 def report_title(inputs: RunInputs) -> str:
     """``taskspace report: <space> on <dataset>, <n> tasks``."""
-    space = inputs.context.grid.space
+    space = inputs.run.grid.space
     label = PurePath(space).stem if space.endswith(".toml") else space
-    return f"taskspace report: {label} on {inputs.context.space.dataset}, {len(inputs.context.space.ids)} tasks"
+    return f"taskspace report: {label} on {inputs.run.space.dataset}, {len(inputs.run.space.ids)} tasks"
 
 
-def build_sections(inputs: RunInputs, *, similarity_samples: int, written_at: str) -> list[Section]:
+def build_sections(inputs: RunInputs, *, written_at: str) -> list[Section]:
     """The six sections of the report, in order."""
     return [
         provenance_section(inputs, written_at=written_at),
         matrix_section(inputs),
         structure_section(inputs),
-        similarity_section(inputs, samples=similarity_samples),
+        similarity_section(inputs),
         verdict_section(inputs),
         recommendation_section(inputs),
     ]
@@ -86,7 +85,7 @@ def _with_interval(value: float | None, low: float | None, high: float | None, d
 
 def _no_truth_note(inputs: RunInputs, what: str) -> Paragraph:
     return Paragraph((f"No ground truth was measured for this run, so {what}; measure it with ",
-                      Code(f"taskspace truth --out {inputs.run_dir}"), " and write the report again."), note=True)
+                      Code(f"taskspace truth {inputs.run_dir}"), " and write the report again."), note=True)
 
 
 def _figure(figure: Figure, name: str, caption: str) -> FigureBlock:
@@ -95,35 +94,32 @@ def _figure(figure: Figure, name: str, caption: str) -> FigureBlock:
 
 def describe_protocol(protocol: str) -> str:
     """A ground-truth protocol in words (its name when it is not one taskspace knows)."""
+    from taskspace.transfer import get_protocol
+
     try:
-        kind, labels = parse_protocol(protocol)
+        return get_protocol(protocol).description
     except ConfigError:
         return protocol
-    if kind == "finetune":
-        return "the whole network fine-tuned on the target"
-    if labels is None:
-        return "frozen trunk, linear probe trained on all target labels"
-    return f"frozen trunk, linear probe trained on {labels} labels per class"
 
 
 # 1. Provenance ----------------------------------------------------------------------------------------
 
 
 def provenance_section(inputs: RunInputs, *, written_at: str) -> Section:
-    context, record = inputs.context, inputs.record
+    run, record = inputs.run, inputs.record
     provenance = inputs.matrix.provenance
-    space = context.space
+    space = run.space
     rows: list[tuple[str, Cell]] = [
         ("run folder", Code(str(inputs.run_dir.resolve()))),
-        ("task space", Code(context.grid.space)),
+        ("task space", Code(run.grid.space)),
         ("dataset", space.dataset),
         ("tasks", f"{len(space.ids)}: " + ", ".join(space.ids)),
     ]
     if inputs.task_groups is not None:
         rows.append(("task groups", _tasks_by_group(inputs.task_groups)))
     rows += [
-        ("grid config", Code(json.dumps(context.grid.to_dict(), sort_keys=True))),
-        ("grid hash", Code(str(record.get("grid_hash", context.grid.hash())))),
+        ("grid config", Code(json.dumps(run.grid.to_dict(), sort_keys=True))),
+        ("grid hash", Code(str(record.get("grid_hash", run.grid.hash())))),
         ("estimators in the matrix", ", ".join(inputs.estimates)),
         ("ground truth", ", ".join(inputs.truths) if inputs.truths else "none measured"),
         ("taskspace version", f"{record.get('taskspace_version', _MISSING)} (run), {__version__} (report)"),
@@ -250,11 +246,16 @@ def _group_recovery_blocks(inputs: RunInputs) -> list[Block]:
 # 4. Module similarity ---------------------------------------------------------------------------------
 
 
-def similarity_section(inputs: RunInputs, *, samples: int) -> Section:
-    from taskspace.similarity import module_similarity, similarity_vs_transfer
+def similarity_section(inputs: RunInputs) -> Section:
+    from taskspace.similarity import similarity_vs_transfer, stored_similarity
 
-    similarity = module_similarity(inputs.context, samples=samples)
-    probe = similarity.provenance.get("probe_size", samples)
+    title = "4. Module similarity: do modules that represent alike transfer alike?"
+    similarity = stored_similarity(inputs.run)
+    if similarity is None:
+        return Section(title, "similarity", (Paragraph((
+            "The run holds no module similarity of its current modules; compute it with ",
+            Code(f"taskspace similarity {inputs.run_dir}"), " and write the report again."), note=True),))
+    probe = similarity.provenance.get("probe_size", "?")
     blocks: list[Block] = [
         Paragraph((f"Representation similarity of the modules: linear CKA between the features of every pair of "
                    f"trained modules on the same {probe} test images (1 = the same representation up to rotation "
@@ -282,8 +283,7 @@ def similarity_section(inputs: RunInputs, *, samples: int) -> Section:
                                    for name in answered)))
     if not inputs.truths:
         blocks.append(_no_truth_note(inputs, "similarity is compared with the predicted transferability only"))
-    return Section("4. Module similarity: do modules that represent alike transfer alike?", "similarity",
-                   tuple(blocks))
+    return Section(title, "similarity", tuple(blocks))
 
 
 def _similarity_table(
@@ -380,13 +380,13 @@ def _best_estimator_lines(inputs: RunInputs) -> list[Block]:
 
 
 def recommendation_section(inputs: RunInputs) -> Section:
-    ids = inputs.context.space.ids
+    ids = inputs.run.space.ids
     k = min(RECOMMENDED_SOURCES, len(ids) - 1)
     title, anchor = "6. Recommended sources for every target", "recommendations"
     if k < 1:
         return Section(title, anchor, (Paragraph(("The zoo has a single task, so there is no source to recommend.",),
                                                  note=True),))
-    recommendations = [recommend(inputs.context, target, k=k, estimator=inputs.estimator) for target in ids]
+    recommendations = [recommend(inputs.run, target, k=k, estimator=inputs.estimator) for target in ids]
     protocol = recommendations[0].protocol
     level = f"{round(100 * INTERVAL_LEVEL)}%"
     intro = (f"For every target of the zoo, the {k} sources ranked highest by ", Code(inputs.estimator),

@@ -1,13 +1,23 @@
-"""The grid of a task space as resumable cells, run by an executor (serial, process pool or Ray)."""
+"""Runs: a task space's grid as resumable cells, run by an executor (serial, process pool or Ray).
 
+:class:`Run` owns a run folder (its layout, identity, lock, readers and writers); the stages
+(:func:`train_zoo`, :func:`compute_matrix`, :func:`compute_truth`) fill it cell by cell.
+"""
+
+from taskspace.config import GridConfig
 from taskspace.runner.cells import Cell, ScoreCell, TrainCell, TruthCell
-from taskspace.runner.context import GridConfig, RunContext, parse_protocol
 from taskspace.runner.executors import list_executors, run_cells
-from taskspace.runner.grid import compute_matrix, compute_truth, open_run, read_truth_csv, train_zoo
+from taskspace.runner.grid import compute_matrix, compute_truth, open_run, train_zoo
+from taskspace.runner.run import LAYOUT, Run, read_truth_csv
+
+#: The name older code used for :class:`Run`.
+RunContext = Run
 
 __all__ = [
+    "LAYOUT",
     "Cell",
     "GridConfig",
+    "Run",
     "RunContext",
     "ScoreCell",
     "TrainCell",
@@ -16,7 +26,6 @@ __all__ = [
     "compute_truth",
     "list_executors",
     "open_run",
-    "parse_protocol",
     "read_truth_csv",
     "run_cells",
     "train_zoo",

@@ -5,46 +5,30 @@
   (the source's feature bank, see :mod:`taskspace.runner.extraction`).
 - :class:`ScoreCell` scores one source on one target with every requested estimator, on the
   target's rows of the source's bank.
-- :class:`TruthCell` measures one ground truth: target test accuracy after reusing the source.
+- :class:`TruthCell` measures one ground truth: target test accuracy after reusing the source
+  (:mod:`taskspace.transfer`).
 
 Each cell derives its seed from the grid's root seed and its own name, so the order in which cells
-run, and the executor that runs them, does not change any result.
+run, and the executor that runs them, does not change any result. A cell's files live where its
+:class:`~taskspace.runner.run.Run` says.
 """
 
 from __future__ import annotations
 
-import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from taskspace.errors import TaskspaceError
-from taskspace.features import SourceOutputs, cached_source_outputs
-from taskspace.io import read_json, write_json
-from taskspace.runner.context import RunContext, parse_protocol
+from taskspace.features import cached_source_outputs
+from taskspace.io import write_json
 from taskspace.runner.extraction import bank_is_current, extract_bank, gather, read_bank, score_positions
-from taskspace.tasks import sample_labels_per_class
+from taskspace.runner.run import Run
 from taskspace.training import train_task
-from taskspace.training.seeds import derive_seed
-from taskspace.training.trainers import fit_linear
+from taskspace.transfer import TransferJob, get_protocol
 
-__all__ = ["Cell", "TrainCell", "ExtractCell", "ScoreCell", "TruthCell", "score_path", "truth_path", "pair_name"]
-
-
-def pair_name(source: str, target: str) -> str:
-    return f"{source}__{target}"
-
-
-def score_path(context: RunContext, source: str, target: str) -> Path:
-    return context.run_dir / "scores" / f"{pair_name(source, target)}.json"
-
-
-def truth_path(context: RunContext, protocol: str, source: str, target: str) -> Path:
-    return context.run_dir / "truth" / protocol / f"{pair_name(source, target)}.json"
+__all__ = ["Cell", "TrainCell", "ExtractCell", "ScoreCell", "TruthCell", "score_one", "transfer_job"]
 
 
 class Cell:
@@ -52,16 +36,16 @@ class Cell:
 
     name: str
 
-    def is_done(self, context: RunContext) -> bool:
+    def is_done(self, run: Run) -> bool:
         raise NotImplementedError
 
-    def run(self, context: RunContext) -> None:
+    def run(self, run: Run) -> None:
         raise NotImplementedError
 
 
 @dataclass(frozen=True)
 class TrainCell(Cell):
-    """Train the modular network of one source task into ``zoo/<task>``."""
+    """Train the modular network of one source task into the run's zoo."""
 
     task: str
 
@@ -69,19 +53,16 @@ class TrainCell(Cell):
     def name(self) -> str:
         return f"train {self.task}"
 
-    def is_done(self, context: RunContext) -> bool:
-        return (context.source_dir(self.task) / "metrics.json").is_file()
+    def is_done(self, run: Run) -> bool:
+        """Finished, by this grid's config: its config hash matches and its model and metrics are there."""
+        from taskspace.training.run import finished_run
 
-    def run(self, context: RunContext) -> None:
-        config = context.grid.source_config(self.task, context.space.dataset)
-        train_task(config, out_dir=context.source_dir(self.task), dataset=context.dataset())
+        config = run.grid.source_config(self.task, run.space.dataset)
+        return finished_run(run.source_dir(self.task), config) is not None
 
-
-def _target_outputs(context: RunContext, source: str, target: str, split: str) -> SourceOutputs:
-    splits = context.splits(target)
-    return cached_source_outputs(
-        context.checkpoint(source), getattr(splits, split), cache_dir=context.run_dir / "features"
-    )
+    def run(self, run: Run) -> None:
+        config = run.grid.source_config(self.task, run.space.dataset)
+        train_task(config, out_dir=run.source_dir(self.task), dataset=run.dataset())
 
 
 @dataclass(frozen=True)
@@ -94,11 +75,53 @@ class ExtractCell(Cell):
     def name(self) -> str:
         return f"extract {self.source}"
 
-    def is_done(self, context: RunContext) -> bool:
-        return bank_is_current(context, self.source)
+    def is_done(self, run: Run) -> bool:
+        return bank_is_current(run, self.source)
 
-    def run(self, context: RunContext) -> None:
-        extract_bank(context, self.source)
+    def run(self, run: Run) -> None:
+        extract_bank(run, self.source)
+
+
+def score_one(run: Run, source: str, target: str, estimators: Sequence[str],
+              known: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every estimator's score of ``source`` on ``target`` (a task of the run's space or a new one over
+    its dataset's classes), from forward passes only; ``known`` scores are kept.
+
+    A target of the space is read from the source's feature bank (its forward passes are made first
+    if the bank is missing); a new target's score sample is passed through the source once and cached.
+    """
+    from taskspace.scoring import score_source
+
+    splits = run.splits(target)
+    positions = score_positions(run, splits)
+    if target in run.space.ids:
+        bank = read_bank(run, source)
+        if bank is None:  # a cell run on its own, outside compute_matrix's extract stage
+            extract_bank(run, source)
+            bank = read_bank(run, source)
+        assert bank is not None
+        outputs = gather(bank, splits, positions)
+    else:
+        outputs = cached_source_outputs(run.checkpoint(source), splits.train.take(positions),
+                                        cache_dir=run.path("features"))
+    record = score_source(outputs.features, outputs.labels, estimators=estimators,
+                          source_probs=outputs.probabilities(),
+                          source_accuracy=_test_accuracy(run, source), known=known)
+    return {**record, "source": source, "target": splits.task.id, "samples": int(len(outputs.labels))}
+
+
+def _test_accuracy(run: Run, source: str) -> float:
+    metrics = run.source_metrics(source)
+    try:
+        accuracy = float(metrics["test_accuracy"])
+    except (KeyError, TypeError, ValueError):
+        accuracy = float("nan")
+    if not 0.0 <= accuracy <= 1.0:
+        raise TaskspaceError(
+            f"the zoo's metrics of '{source}' hold no test accuracy in [0, 1]; train it again with "
+            f"`taskspace matrix {run.folder}` after removing '{run.source_dir(source)}'"
+        )
+    return accuracy
 
 
 @dataclass(frozen=True)
@@ -113,52 +136,30 @@ class ScoreCell(Cell):
     def name(self) -> str:
         return f"score {self.source} -> {self.target}"
 
-    def _existing(self, context: RunContext) -> dict[str, Any]:
-        path = score_path(context, self.source, self.target)
-        if not path.is_file():
-            return {}
-        try:
-            return read_json(path)
-        except TaskspaceError:
-            return {}  # damaged: computed again
+    def _existing(self, run: Run) -> dict[str, Any]:
+        return run.read_cell(run.score_file(self.source, self.target), self.source, self.target) or {}
 
-    def is_done(self, context: RunContext) -> bool:
-        return set(self.estimators) <= set(self._existing(context).get("scores", {}))
+    def is_done(self, run: Run) -> bool:
+        return set(self.estimators) <= set(self._existing(run).get("scores", {}))
 
-    def run(self, context: RunContext) -> None:
-        from taskspace.scoring import get_estimator
+    def run(self, run: Run) -> None:
+        existing = self._existing(run)
+        record = score_one(run, self.source, self.target, self.estimators, known=existing)
+        if "extract_seconds" in existing:
+            record["extract_seconds"] = existing["extract_seconds"]
+        write_json(run.score_file(self.source, self.target), record)
 
-        record = self._existing(context) or {"scores": {}, "seconds": {}, "errors": {}}
-        bank = read_bank(context, self.source)
-        if bank is None:  # a cell run on its own, outside compute_matrix's extract stage
-            extract_bank(context, self.source)
-            bank = read_bank(context, self.source)
-        assert bank is not None
-        splits = context.splits(self.target)
-        outputs = gather(bank, splits, score_positions(context, splits))
-        record["samples"] = int(len(outputs.labels))
-        source_metrics = read_json(context.source_dir(self.source) / "metrics.json")
-        probabilities = outputs.probabilities()
-        for name in self.estimators:
-            if name in record["scores"]:
-                continue
-            estimator = get_estimator(name)
-            began = time.perf_counter()
-            try:
-                value = float(
-                    estimator(
-                        outputs.features.astype(np.float64),
-                        outputs.labels,
-                        source_probs=probabilities,
-                        source_accuracy=float(source_metrics["test_accuracy"]),
-                    )
-                )
-            except TaskspaceError as error:
-                value = math.nan
-                record["errors"][name] = str(error)
-            record["seconds"][name] = time.perf_counter() - began
-            record["scores"][name] = None if math.isnan(value) else value
-        write_json(score_path(context, self.source, self.target), record)
+
+def transfer_job(run: Run, protocol: str, source: str, target: str) -> TransferJob:
+    """What a protocol needs to measure (source, target) in this run (``target`` may be a new task)."""
+    splits = run.splits(target)
+    return TransferJob(
+        source=source, target=splits.task.id, checkpoint=run.checkpoint(source), splits=splits,
+        config=run.grid.source_config(splits.task.id, run.space.dataset), seed=run.grid.seed,
+        probe_draws=run.grid.probe_draws, finetune_epochs=run.grid.finetune_epochs,
+        finetune_lr=run.grid.finetune_lr, feature_cache=run.path("features"),
+        work_dir=run.truth_work_dir(protocol, source, splits.task.id), dataset=run.dataset(),
+    )
 
 
 @dataclass(frozen=True)
@@ -173,67 +174,18 @@ class TruthCell(Cell):
     def name(self) -> str:
         return f"truth {self.protocol} {self.source} -> {self.target}"
 
-    def is_done(self, context: RunContext) -> bool:
-        return truth_path(context, self.protocol, self.source, self.target).is_file()
+    def is_done(self, run: Run) -> bool:
+        record = run.read_cell(run.truth_file(self.protocol, self.source, self.target), self.source, self.target)
+        return record is not None and _is_accuracy(record.get("accuracy"))
 
-    def run(self, context: RunContext) -> None:
-        kind, labels_per_class = parse_protocol(self.protocol)
+    def run(self, run: Run) -> None:
         started = time.perf_counter()
-        if kind == "frozen":
-            record = self._frozen(context, labels_per_class)
-        else:
-            record = self._finetune(context)
+        record = get_protocol(self.protocol).measure(transfer_job(run, self.protocol, self.source, self.target))
         record.update({"protocol": self.protocol, "source": self.source, "target": self.target,
                        "diagonal": self.source == self.target, "seconds": time.perf_counter() - started})
-        write_json(truth_path(context, self.protocol, self.source, self.target), record)
-
-    def _frozen(self, context: RunContext, labels_per_class: int | None) -> dict[str, Any]:
-        config = context.grid.source_config(self.target, context.space.dataset)
-        train = _target_outputs(context, self.source, self.target, "train")
-        test = _target_outputs(context, self.source, self.target, "test")
-        accuracies = [
-            probe_accuracy(train.subset(positions), test, steps=config.output_steps,
-                           weight_decay=config.output_weight_decay)
-            for positions in probe_draws(context, self.target, train.labels, labels_per_class)
-        ]
-        return {"accuracy": float(np.mean(accuracies)), "draws": accuracies}
-
-    def _finetune(self, context: RunContext) -> dict[str, Any]:
-        config = context.grid.source_config(self.target, context.space.dataset).replace(
-            mode="finetune",
-            epochs=context.grid.finetune_epochs,
-            lr=context.grid.finetune_lr,
-            init_from=str(context.checkpoint(self.source)),
-            seed=derive_seed(context.grid.seed, "finetune", self.target) % (2**31),
-            warmup_epochs=0.0,
-        )
-        folder = context.run_dir / "truth" / self.protocol / "runs" / pair_name(self.source, self.target)
-        metrics = train_task(config, out_dir=folder, dataset=context.dataset())
-        return {"accuracy": float(metrics["test_accuracy"]), "train_seconds": metrics["train_seconds"]}
+        write_json(run.truth_file(self.protocol, self.source, self.target), record)
 
 
-def probe_draws(context: RunContext, target: str, train_labels: np.ndarray,
-                labels_per_class: int | None) -> list[np.ndarray]:
-    """Positions in ``target``'s training split that each draw of a frozen probe is fitted on: all of
-    them once (``labels_per_class`` None), else ``probe_draws`` seeded draws of K labels per class."""
-    if labels_per_class is None:
-        return [np.arange(len(train_labels))]
-    return [sample_labels_per_class(train_labels, labels_per_class,
-                                    seed=derive_seed(context.grid.seed, "probe", target, labels_per_class, draw))
-            for draw in range(context.grid.probe_draws)]
+def _is_accuracy(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0
 
-
-def probe_predictions(train: SourceOutputs, test: SourceOutputs, *, steps: int, weight_decay: float) -> np.ndarray:
-    """Test-set class predictions of a new output module fitted on frozen source features."""
-    classes = int(max(train.labels.max(), test.labels.max())) + 1
-    linear = torch.nn.Linear(train.features.shape[1], classes)
-    fit_linear(linear, features=torch.from_numpy(train.features), labels=torch.from_numpy(train.labels),
-               steps=steps, weight_decay=weight_decay)
-    with torch.no_grad():
-        return linear(torch.from_numpy(test.features)).argmax(dim=1).numpy()
-
-
-def probe_accuracy(train: SourceOutputs, test: SourceOutputs, *, steps: int, weight_decay: float) -> float:
-    """Test accuracy of a new output module fitted on frozen source features (forward passes only)."""
-    predictions = probe_predictions(train, test, steps=steps, weight_decay=weight_decay)
-    return float((predictions == test.labels).mean())

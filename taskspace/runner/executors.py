@@ -16,11 +16,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from taskspace.errors import ConfigError, TaskspaceError
 from taskspace.registry import Registry
 from taskspace.runner.cells import Cell
-from taskspace.runner.context import RunContext
+from taskspace.runner.run import Run
 
-__all__ = ["EXECUTORS", "list_executors", "run_cells"]
+__all__ = ["EXECUTORS", "list_executors", "run_cells", "check_execution"]
 
-Runner = Callable[[Sequence[Cell], RunContext, int, int | None, Callable[[Cell], None]], None]
+Runner = Callable[[Sequence[Cell], Run, int, int | None, Callable[[Cell], None]], None]
 EXECUTORS: Registry[Runner] = Registry("executor")
 
 
@@ -30,7 +30,7 @@ def list_executors() -> list[str]:
 
 def run_cells(
     cells: Sequence[Cell],
-    context: RunContext,
+    run: Run,
     *,
     executor: str = "serial",
     workers: int | None = None,
@@ -41,34 +41,40 @@ def run_cells(
 
     Args:
         cells: independent cells of one stage.
-        context: the run.
+        run: the run.
         executor: ``serial``, ``process`` or ``ray``.
         workers: parallel workers (default: the CPU count); ignored by ``serial``.
         threads: torch threads of every cell (default: all cores for ``serial``, the cores split
             between workers otherwise). Equal values give bit-identical results across executors.
         on_done: called after each finished cell.
     """
-    pending = [cell for cell in cells if not cell.is_done(context)]
+    check_execution(executor, workers, threads)
+    pending = [cell for cell in cells if not cell.is_done(run)]
     if not pending:
         return 0
     runner = EXECUTORS.get(executor)
     count = workers if workers is not None else max(1, (os.cpu_count() or 1))
-    if count < 1:
-        raise ConfigError(f"workers must be at least 1, got {count}")
-    if threads is not None and threads < 1:
-        raise ConfigError(f"threads must be at least 1, got {threads}")
-    runner(pending, context, count, threads, on_done or (lambda cell: None))
+    runner(pending, run, count, threads, on_done or (lambda cell: None))
     return len(pending)
 
 
-def _run_one(cell: Cell, context: RunContext, threads: int | None = None) -> str:
+def check_execution(executor: str, workers: int | None, threads: int | None) -> None:
+    """Refuse an unknown executor or a worker or thread count below 1, before any work."""
+    EXECUTORS.get(executor)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}; e.g. --workers 2")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"threads must be an integer >= 1, got {threads!r}; e.g. --threads 1")
+
+
+def _run_one(cell: Cell, run: Run, threads: int | None = None) -> str:
     import torch
 
     previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        cell.run(context)
+        cell.run(run)
     finally:
         torch.set_num_threads(previous)
     return cell.name
@@ -76,10 +82,10 @@ def _run_one(cell: Cell, context: RunContext, threads: int | None = None) -> str
 
 @EXECUTORS.register("serial")
 def _serial(
-    cells: Sequence[Cell], context: RunContext, workers: int, threads: int | None, on_done: Callable[[Cell], None]
+    cells: Sequence[Cell], run: Run, workers: int, threads: int | None, on_done: Callable[[Cell], None]
 ) -> None:
     for cell in cells:
-        _run_one(cell, context, threads)
+        _run_one(cell, run, threads)
         on_done(cell)
 
 
@@ -89,14 +95,14 @@ def _threads_per_worker(workers: int) -> int:
 
 @EXECUTORS.register("process")
 def _process_pool(
-    cells: Sequence[Cell], context: RunContext, workers: int, threads: int | None, on_done: Callable[[Cell], None]
+    cells: Sequence[Cell], run: Run, workers: int, threads: int | None, on_done: Callable[[Cell], None]
 ) -> None:
     import multiprocessing
 
     # "spawn": a forked copy of a process that already started torch's thread pools can deadlock.
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         per_cell = threads or _threads_per_worker(workers)
-        futures = {pool.submit(_run_one, cell, context, per_cell): cell for cell in cells}
+        futures = {pool.submit(_run_one, cell, run, per_cell): cell for cell in cells}
         for future in as_completed(futures):
             future.result()
             on_done(futures[future])
@@ -104,7 +110,7 @@ def _process_pool(
 
 @EXECUTORS.register("ray")
 def _ray(
-    cells: Sequence[Cell], context: RunContext, workers: int, threads: int | None, on_done: Callable[[Cell], None]
+    cells: Sequence[Cell], run: Run, workers: int, threads: int | None, on_done: Callable[[Cell], None]
 ) -> None:
     try:
         import ray
@@ -119,7 +125,7 @@ def _ray(
     try:
         remote = ray.remote(num_cpus=1)(_run_one)
         per_cell = threads or (_threads_per_worker(workers) if started_here else 1)
-        pending = {remote.remote(cell, context, per_cell): cell for cell in cells}
+        pending = {remote.remote(cell, run, per_cell): cell for cell in cells}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for reference in ready:

@@ -27,7 +27,7 @@ from taskspace.data import ImageSplit
 from taskspace.errors import DataError, TaskspaceError
 from taskspace.features import SourceOutputs, source_outputs
 from taskspace.io import read_json, read_npz, sha256_of_file, write_json, write_npz
-from taskspace.runner.context import RunContext
+from taskspace.runner.run import Run
 from taskspace.tasks import TaskSplits
 from taskspace.training.seeds import derive_seed
 
@@ -37,16 +37,16 @@ __all__ = ["class_order", "score_positions", "bank_indices", "bank_path", "bank_
 _BANK_FORMAT = 1
 
 
-def class_order(context: RunContext, class_name: str) -> np.ndarray:
+def class_order(run: Run, class_name: str) -> np.ndarray:
     """Indices of ``class_name``'s images in the dataset's training split, in the run's fixed random order."""
-    dataset = context.dataset()
+    dataset = run.dataset()
     label = dataset.class_names.index(class_name)
     members = np.flatnonzero(np.asarray(dataset.train.labels) == label)
-    rng = np.random.default_rng(derive_seed(context.grid.seed, "score-order", class_name))
+    rng = np.random.default_rng(derive_seed(run.grid.seed, "score-order", class_name))
     return members[rng.permutation(len(members))]
 
 
-def score_positions(context: RunContext, splits: TaskSplits) -> np.ndarray:
+def score_positions(run: Run, splits: TaskSplits) -> np.ndarray:
     """Positions in ``splits.train`` of the images the estimators see for this target (sorted).
 
     All of them when the grid's ``score_samples`` is unset or not smaller than the split. Otherwise
@@ -55,14 +55,14 @@ def score_positions(context: RunContext, splits: TaskSplits) -> np.ndarray:
     images, so targets that share a class share its sampled images.
     """
     count = len(splits.train.labels)
-    samples = context.grid.score_samples
+    samples = run.grid.score_samples
     if samples is None or samples >= count:
         return np.arange(count)
     classes = splits.task.classes
     chosen = []
     for label, class_name in enumerate(classes):
         quota = samples // len(classes) + (1 if label < samples % len(classes) else 0)
-        order = class_order(context, class_name)
+        order = class_order(run, class_name)
         in_target = order[np.isin(order, splits.train_indices)][:quota]
         chosen.append(in_target)
     wanted = np.concatenate(chosen)
@@ -75,43 +75,43 @@ def score_positions(context: RunContext, splits: TaskSplits) -> np.ndarray:
 _BANK_INDICES: dict[tuple[str, str, str | None], np.ndarray] = {}
 
 
-def bank_indices(context: RunContext) -> np.ndarray:
+def bank_indices(run: Run) -> np.ndarray:
     """Sorted dataset training indices that some target of the space scores (the same for every source)."""
-    key = (str(context.run_dir), context.grid.hash(), context.data_root)
+    key = (str(run.folder), run.identity, run.data_root)
     if key not in _BANK_INDICES:
         needed = []
-        for task_id in context.space.ids:
-            splits = context.splits(task_id)
-            needed.append(splits.train_indices[score_positions(context, splits)])
+        for task_id in run.space.ids:
+            splits = run.splits(task_id)
+            needed.append(splits.train_indices[score_positions(run, splits)])
         _BANK_INDICES[key] = np.unique(np.concatenate(needed)).astype(np.int64)
     return _BANK_INDICES[key]
 
 
-def bank_path(context: RunContext, source: str) -> Path:
-    return context.run_dir / "features" / "banks" / f"{source}.npz"
+def bank_path(run: Run, source: str) -> Path:
+    return run.bank_file(source)
 
 
-def bank_key(context: RunContext, source: str) -> str:
+def bank_key(run: Run, source: str) -> str:
     """SHA-256 over the source checkpoint and the images the bank must hold."""
     digest = hashlib.sha256()
-    digest.update(f"bank={_BANK_FORMAT};checkpoint={sha256_of_file(context.checkpoint(source))};".encode())
-    digest.update(np.ascontiguousarray(bank_indices(context), dtype=np.int64).tobytes())
-    digest.update(repr(context.dataset().train.images.shape).encode())
+    digest.update(f"bank={_BANK_FORMAT};checkpoint={sha256_of_file(run.checkpoint(source))};".encode())
+    digest.update(np.ascontiguousarray(bank_indices(run), dtype=np.int64).tobytes())
+    digest.update(repr(run.dataset().train.images.shape).encode())
     return digest.hexdigest()
 
 
-def extract_bank(context: RunContext, source: str) -> float:
+def extract_bank(run: Run, source: str) -> float:
     """Forward passes of ``source`` over :func:`bank_indices`, written atomically; returns their seconds."""
     from taskspace.training.checkpoints import load_model
 
-    indices = bank_indices(context)
-    dataset = context.dataset()
-    net, saved = load_model(context.checkpoint(source))
+    indices = bank_indices(run)
+    dataset = run.dataset()
+    net, saved = load_model(run.checkpoint(source))
     images = ImageSplit(dataset.train.images[indices], np.asarray(dataset.train.labels)[indices])
     started = time.perf_counter()
     outputs = source_outputs(net, images, normalization=saved["normalization"])
     seconds = time.perf_counter() - started
-    path, key = bank_path(context, source), bank_key(context, source)
+    path, key = bank_path(run, source), bank_key(run, source)
     write_npz(path, {"key": np.array(key), "indices": indices, "features": outputs.features,
                      "logits": outputs.logits, "pre_activations": outputs.pre_activations})
     write_json(path.with_suffix(".json"), {"source": source, "key": key, "images": int(len(indices)),
@@ -119,26 +119,26 @@ def extract_bank(context: RunContext, source: str) -> float:
     return seconds
 
 
-def bank_is_current(context: RunContext, source: str) -> bool:
+def bank_is_current(run: Run, source: str) -> bool:
     """Whether the source's bank was written for this checkpoint and these images (reads its small record)."""
-    record_path = bank_path(context, source).with_suffix(".json")
-    if not record_path.is_file() or not bank_path(context, source).is_file():
+    record_path = bank_path(run, source).with_suffix(".json")
+    if not record_path.is_file() or not bank_path(run, source).is_file():
         return False
     try:
-        return read_json(record_path).get("key") == bank_key(context, source)
+        return read_json(record_path).get("key") == bank_key(run, source)
     except (TaskspaceError, AttributeError):
         return False
 
 
-def read_bank(context: RunContext, source: str) -> dict[str, np.ndarray] | None:
+def read_bank(run: Run, source: str) -> dict[str, np.ndarray] | None:
     """The source's bank if it is present, readable and current; else None."""
-    path = bank_path(context, source)
+    path = bank_path(run, source)
     try:
         stat = os.stat(path)
     except FileNotFoundError:
         return None
     arrays = _read_bank_file(str(path), stat.st_mtime_ns, stat.st_size)
-    if arrays is None or str(arrays["key"]) != bank_key(context, source):
+    if arrays is None or str(arrays["key"]) != bank_key(run, source):
         return None
     return arrays
 
@@ -158,6 +158,6 @@ def gather(bank: dict[str, np.ndarray], splits: TaskSplits, positions: np.ndarra
     held = bank["indices"]
     rows = np.minimum(np.searchsorted(held, wanted), max(len(held) - 1, 0))
     if len(held) == 0 or not np.array_equal(held[rows], wanted):
-        raise DataError("the feature bank lacks images this target needs; delete features/banks and rerun")
+        raise DataError("a source's feature bank lacks images this target needs; remove the bank and rerun `taskspace matrix`")
     return SourceOutputs(bank["features"][rows], bank["logits"][rows],
                          np.asarray(splits.train.labels[positions], dtype=np.int64), bank["pre_activations"][rows])

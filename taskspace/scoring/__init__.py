@@ -16,6 +16,7 @@ registry (scikit-learn and scipy.stats are imported when an estimator that uses 
 
 from __future__ import annotations
 
+from taskspace.scoring._apply import score_source
 from taskspace.scoring._alignment import alignment, alignment_centered, alignment_minibatch, alignment_whitened
 from taskspace.scoring._baselines import source_accuracy
 from taskspace.scoring._gbc import gbc
@@ -50,6 +51,7 @@ __all__ = [
     "nce",
     "nleep",
     "parc",
+    "score_source",
     "single_threaded",
     "source_accuracy",
     "transrate",

@@ -3,7 +3,7 @@
 ::
 
     linear_cka(x, y)                                   # x (n, d1), y (n, d2) on the same inputs
-    similarity = module_similarity(context)            # TransferabilityMatrix "cka_linear", tasks x tasks
+    similarity = module_similarity(run)                # TransferabilityMatrix "cka_linear", tasks x tasks
     similarity_vs_transfer(similarity, truth)          # Spearman ρ + Mantel p-value
 
 Everything public is re-exported here; the modules below are implementation detail. The CKA functions
@@ -18,25 +18,28 @@ from taskspace.similarity.cka import KERNELS, RBF_MAX_SAMPLES, cka_matrix, linea
 
 if TYPE_CHECKING:
     from taskspace.similarity.zoo import (
-        SIMILARITY_DIR,
         cka_estimator_name,
         module_similarity,
         similarity_vs_transfer,
+        stored_similarity,
+        write_similarity,
     )
 
 __all__ = [
     "KERNELS",
     "RBF_MAX_SAMPLES",
-    "SIMILARITY_DIR",
     "cka_estimator_name",
     "cka_matrix",
     "linear_cka",
     "module_similarity",
     "rbf_cka",
     "similarity_vs_transfer",
+    "stored_similarity",
+    "write_similarity",
 ]
 
-_ZOO_NAMES = frozenset({"SIMILARITY_DIR", "cka_estimator_name", "module_similarity", "similarity_vs_transfer"})
+_ZOO_NAMES = frozenset({"cka_estimator_name", "module_similarity", "similarity_vs_transfer", "stored_similarity",
+                        "write_similarity"})
 
 
 def __getattr__(name: str) -> Any:

@@ -29,14 +29,11 @@ from taskspace.errors import ConfigError, DataError, TaskspaceError
 from taskspace.features import cached_source_outputs
 from taskspace.io import canonical_json, sha256_of_file
 from taskspace.matrix import TransferabilityMatrix, read_matrix_set, write_matrix_set
-from taskspace.runner.context import RunContext
+from taskspace.runner.run import Run
 from taskspace.similarity.cka import RBF_MAX_SAMPLES, _check_kernel, _check_sigma_fraction, cka_matrix
 from taskspace.training.seeds import derive_seed
 
-__all__ = ["SIMILARITY_DIR", "cka_estimator_name", "module_similarity", "similarity_vs_transfer"]
-
-#: Folder of a run that holds the similarity matrices.
-SIMILARITY_DIR = "similarity"
+__all__ = ["cka_estimator_name", "module_similarity", "stored_similarity", "write_similarity", "similarity_vs_transfer"]
 
 #: Bumped when the way a similarity matrix is computed changes: older cached results are recomputed.
 _SIMILARITY_FORMAT = 1
@@ -53,14 +50,14 @@ def cka_estimator_name(kernel: str, *, debiased: bool) -> str:
     return f"cka_{_check_kernel(kernel)}" + ("_debiased" if debiased else "")
 
 
-def _probe_split(context: RunContext, *, samples: int, seed: int) -> tuple[ImageSplit, np.ndarray]:
+def _probe_split(run: Run, *, samples: int, seed: int) -> tuple[ImageSplit, np.ndarray]:
     """The shared probe set and the positions of its images in the dataset's test split.
 
     ``samples`` test images of the space's classes, drawn without replacement (all of them when there
     are fewer), in test-split order; the draw depends only on ``seed``.
     """
-    dataset = context.dataset()
-    class_codes = [dataset.class_names.index(name) for name in context.space.classes]
+    dataset = run.dataset()
+    class_codes = [dataset.class_names.index(name) for name in run.space.classes]
     candidates = np.flatnonzero(np.isin(dataset.test.labels, class_codes))
     if len(candidates) < _MIN_SAMPLES:
         raise DataError(
@@ -93,7 +90,7 @@ def _cached_matrix(path: Path, *, estimator: str, inputs_hash: str) -> Transfera
 
 
 def module_similarity(
-    context: RunContext,
+    run: Run,
     *,
     samples: int = 2000,
     kernel: str = "linear",
@@ -110,7 +107,7 @@ def module_similarity(
     images and every option).
 
     Args:
-        context: the run, with its zoo trained (``taskspace matrix`` or :func:`~taskspace.runner.train_zoo`).
+        run: the run, with its zoo trained (``taskspace matrix`` or :meth:`~taskspace.runner.Run.train_zoo`).
         samples: probe images (at least 4; all of them when the test split holds fewer). The RBF
             kernel accepts at most :data:`~taskspace.similarity.RBF_MAX_SAMPLES`.
         kernel: ``"linear"`` or ``"rbf"``.
@@ -131,14 +128,14 @@ def module_similarity(
     fraction = _check_sigma_fraction(sigma_fraction)
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < _MIN_SAMPLES:
         raise ConfigError(f"samples must be an integer of at least {_MIN_SAMPLES}, got {samples!r}; e.g. 2000")
-    ids = context.space.ids
+    ids = run.space.ids
     for task_id in ids:
-        if not context.checkpoint(task_id).is_file():
+        if not run.checkpoint(task_id).is_file():
             raise TaskspaceError(
-                f"module '{task_id}' is not trained (no '{context.checkpoint(task_id)}'); "
-                f"train the zoo first with `taskspace matrix --out {context.run_dir}`"
+                f"module '{task_id}' is not trained (no '{run.checkpoint(task_id)}'); "
+                f"train the zoo first with `taskspace matrix {run.folder}`"
             )
-    probe, positions = _probe_split(context, samples=int(samples), seed=seed)
+    probe, positions = _probe_split(run, samples=int(samples), seed=seed)
     if kernel == "rbf" and len(probe) > RBF_MAX_SAMPLES:
         raise ConfigError(
             f"RBF CKA builds n x n kernels and accepts at most {RBF_MAX_SAMPLES} probe images, got {len(probe)}; "
@@ -146,21 +143,20 @@ def module_similarity(
         )
     options = {"kernel": kernel, "debiased": bool(debiased), "samples": int(samples), "seed": int(seed),
                "sigma_fraction": fraction if kernel == "rbf" else None}
-    checkpoint_sha256 = {task_id: sha256_of_file(context.checkpoint(task_id)) for task_id in ids}
+    checkpoint_sha256 = {task_id: sha256_of_file(run.checkpoint(task_id)) for task_id in ids}
     probe_sha256 = _probe_digest(probe)
     inputs_hash = hashlib.sha256(canonical_json({
         "format": _SIMILARITY_FORMAT, "options": options, "task_ids": list(ids),
         "checkpoint_sha256": [checkpoint_sha256[task_id] for task_id in ids], "probe_sha256": probe_sha256,
     }).encode()).hexdigest()
-    folder = context.run_dir / SIMILARITY_DIR
     # The .npz is written last of the set, so a matching .npz means the .csv and .json match too.
-    cached = _cached_matrix(folder / f"{estimator}.npz", estimator=estimator, inputs_hash=inputs_hash)
+    cached = _cached_matrix(run.path("similarity", f"{estimator}.npz"), estimator=estimator, inputs_hash=inputs_hash)
     if cached is not None:
         return cached
 
     started = time.perf_counter()
     features = [
-        cached_source_outputs(context.checkpoint(task_id), probe, cache_dir=context.run_dir / "features").features
+        cached_source_outputs(run.checkpoint(task_id), probe, cache_dir=run.path("features")).features
         for task_id in ids
     ]
     extracted = time.perf_counter()
@@ -171,19 +167,45 @@ def module_similarity(
         "probe_size": len(probe),
         "probe_sha256": probe_sha256,
         "probe_source": "test images of the space's classes",
-        "probe_classes": list(context.space.classes),
-        "dataset": context.space.dataset,
+        "probe_classes": list(run.space.classes),
+        "dataset": run.space.dataset,
         "space_ids": list(ids),
         "representation": "features (phi of the trunk output)",
         "checkpoint_sha256": checkpoint_sha256,
-        "grid_hash": context.grid.hash(),
+        "run_identity": run.identity,
         "feature_seconds": extracted - started,
         "cka_seconds": time.perf_counter() - extracted,
         "taskspace_version": __version__,
         "numpy_version": np.__version__,
     }
-    matrix = TransferabilityMatrix(scores, ids, ids, estimator, True, provenance)
-    write_matrix_set(folder, [matrix], stem=estimator)
+    return TransferabilityMatrix(scores, ids, ids, estimator, True, provenance)
+
+
+def write_similarity(run: Run, matrix: TransferabilityMatrix) -> Path:
+    """Keep a similarity matrix in the run (``.csv``, ``.json``, ``.npz``); returns its folder."""
+    folder = run.path("similarity")
+    write_matrix_set(folder, [matrix], stem=matrix.estimator)
+    return folder
+
+
+def stored_similarity(run: Run, *, kernel: str = "linear", debiased: bool = False) -> TransferabilityMatrix | None:
+    """The similarity matrix the run holds for these options, if its modules are the run's current
+    checkpoints; else None (compute it with ``taskspace similarity RUN``). Runs no forward pass."""
+    estimator = cka_estimator_name(kernel, debiased=debiased)
+    path = run.path("similarity", f"{estimator}.npz")
+    if not path.is_file():
+        return None
+    try:
+        matrix = read_matrix_set(path).get(estimator)
+    except (TaskspaceError, KeyError, ValueError):
+        return None
+    if matrix is None or list(matrix.sources) != list(run.space.ids):
+        return None
+    recorded = matrix.provenance.get("checkpoint_sha256", {})
+    for task_id in run.space.ids:
+        checkpoint = run.checkpoint(task_id)
+        if not checkpoint.is_file() or recorded.get(task_id) != sha256_of_file(checkpoint):
+            return None
     return matrix
 
 

@@ -1,56 +1,67 @@
-"""The structure of a finished run: task graph files, communities, arborescence and group recovery.
+"""The structure of a finished run: task graph, communities, arborescence and group recovery.
 
-Reads a run's matrices (``matrix.json``) and ground truth (``truth.csv``, when measured), writes
-``<run>/structure/graph.{graphml,gexf,json}`` for one estimator and ``<run>/structure/structure.json``
-with, for every estimator and every ground truth, how well hierarchical clustering of the matrix
-recovers the space's known task groups (adjusted Rand index per view).
+:func:`run_structure` reads a run's matrices and ground truth (when measured) and returns, for one
+estimator, the task graph with its communities and maximum spanning arborescence, and for every
+estimator and every ground truth how well hierarchical clustering of the matrix recovers the space's
+known task groups (adjusted Rand index per view). It writes nothing; :func:`write_structure` keeps
+the graph files and ``structure.json`` in the run.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
 
 from taskspace.errors import TaskspaceError
 from taskspace.io import write_json
-from taskspace.runner import RunContext
-from taskspace.runner.results import choose_estimator, run_matrices
 from taskspace.structure.clustering import cluster_tasks, structure_summary
 from taskspace.structure.graph import GRAPH_FORMATS, communities, export_graph, maximum_spanning_arborescence, task_graph
 
-__all__ = ["run_structure"]
+if TYPE_CHECKING:
+    from taskspace.runner.run import Run
+
+__all__ = ["RunStructure", "run_structure", "write_structure"]
+
+
+@dataclass(frozen=True)
+class RunStructure:
+    """The structure of a run.
+
+    Attributes:
+        record: what ``structure.json`` holds (estimator, edges, communities, arborescence, recovery).
+        graph: the task graph of the record's estimator.
+    """
+
+    record: dict[str, Any]
+    graph: nx.DiGraph
+
 
 def run_structure(
-    context: RunContext,
+    run: Run,
     *,
     estimator: str | None = None,
     top_k: int | None = 2,
     threshold: float | None = None,
-    formats: tuple[str, ...] = tuple(suffix.lstrip(".") for suffix in GRAPH_FORMATS),
     seed: int = 0,
-) -> dict[str, Any]:
-    """Task graph, communities, arborescence and group recovery of a run; written under ``<run>/structure``.
+) -> RunStructure:
+    """Task graph, communities, arborescence and group recovery of a run (computed, not written).
 
     Args:
-        context: the run.
-        estimator: the matrix the graph is built from (default: :func:`choose_estimator`).
+        run: the run.
+        estimator: the matrix the graph is built from (default: :meth:`Run.default_estimator`).
         top_k: keep the ``top_k`` best sources of every target in the graph (None: all).
         threshold: keep only edges at least this good.
-        formats: graph file formats to write.
         seed: seed of the community detection.
-
-    Returns:
-        The contents of ``structure.json``.
     """
-    folder = Path(context.run_dir)
-    estimates, truths = run_matrices(folder)
-    name = choose_estimator(estimates, folder, requested=estimator)
-    space = context.space
+    estimates, truths = run.estimates(), run.truths()
+    name = run.default_estimator(estimator)
+    space = run.space
     task_groups = space.task_groups() if space.groups else None
     matrix = estimates[name]
     graph = task_graph(matrix, top_k=top_k, threshold=threshold, groups=task_groups)
-    for suffix in formats:
-        export_graph(graph, folder / "structure" / f"graph.{suffix}")
     try:
         # on the full graph: pruning to the top k in-edges often disconnects it
         tree = maximum_spanning_arborescence(task_graph(matrix, groups=task_groups))
@@ -72,7 +83,6 @@ def run_structure(
         "estimator": name,
         "top_k": top_k,
         "threshold": threshold,
-        "graph_files": [f"graph.{suffix}" for suffix in formats],
         "edges": graph.number_of_edges(),
         "communities": [sorted(members) for members in communities(graph, seed=seed)],
         "arborescence": arborescence,
@@ -80,5 +90,16 @@ def run_structure(
         "task_groups": task_groups,
         "recovery": recovery,
     }
-    write_json(folder / "structure" / "structure.json", record)
-    return record
+    return RunStructure(record, graph)
+
+
+def write_structure(
+    run: Run, structure: RunStructure, *, formats: tuple[str, ...] = tuple(s.lstrip(".") for s in GRAPH_FORMATS)
+) -> Path:
+    """Write the graph (one file per format) and ``structure.json`` into the run; returns their folder."""
+    stem = run.path("structure_graph")
+    paths = [stem.with_name(f"{stem.name}.{suffix}") for suffix in formats]
+    for path in paths:
+        export_graph(structure.graph, path)
+    write_json(run.path("structure_record"), {**structure.record, "graph_files": [path.name for path in paths]})
+    return stem.parent

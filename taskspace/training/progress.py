@@ -1,18 +1,57 @@
-"""Progress bars (tqdm on stderr) that cost nothing when turned off."""
+"""Progress that suits where it is shown: bars on a terminal, a line per stage in a pipe or a file.
+
+On a terminal (stderr is a TTY) tqdm draws its bars. Anywhere else a bar would redraw thousands of
+times into a log, so a stage prints one line when it starts and one when it ends, with its counts
+and time, and the step bars of training print nothing.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import time
+from collections.abc import Callable, Iterator
 from types import TracebackType
 
-__all__ = ["ProgressBar"]
+__all__ = ["ProgressBar", "stage_progress", "on_terminal"]
+
+
+def on_terminal() -> bool:
+    """Whether stderr, where progress goes, is a terminal."""
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
+@contextlib.contextmanager
+def stage_progress(what: str, *, total: int, unit: str, enabled: bool) -> Iterator[Callable[[], None]]:
+    """Yield ``advance()``, to call once per finished unit of a stage of ``total`` units."""
+    if not enabled:
+        yield lambda: None
+        return
+    if on_terminal():
+        from tqdm.auto import tqdm
+
+        with tqdm(total=total, desc=what, unit=unit, file=sys.stderr) as bar:
+            yield lambda: bar.update(1)
+        return
+    started, done = time.perf_counter(), [0]
+    print(f"{what}: {total} {unit}s to run", file=sys.stderr, flush=True)
+
+    def advance() -> None:
+        done[0] += 1
+
+    try:
+        yield advance
+    finally:
+        print(f"{what}: {done[0]} of {total} {unit}s done in {time.perf_counter() - started:.1f} s",
+              file=sys.stderr, flush=True)
 
 
 class ProgressBar:
-    """A step bar with ETA; ``update`` per step, ``epoch_done`` per epoch."""
+    """A step bar with ETA on a terminal (nothing elsewhere); ``update`` per step, ``epoch_done`` per epoch."""
 
     def __init__(self, description: str, *, enabled: bool) -> None:
         self.description = description
-        self.enabled = enabled
+        self.enabled = enabled and on_terminal()
         self.total_steps = 0
         self._bar = None
 

@@ -38,7 +38,7 @@ from taskspace.training.trainers import (
     train_output_module,
 )
 
-__all__ = ["train_task", "build_model", "prepare_splits", "resolve_device", "fit_output_module"]
+__all__ = ["train_task", "finished_run", "build_model", "prepare_splits", "resolve_device", "fit_output_module"]
 
 CONFIG_FILE, MODEL_FILE, METRICS_FILE, RESUME_DIR = "config.json", "model.pt", "metrics.json", "resume"
 
@@ -128,12 +128,12 @@ def train_task(
     """
     class_names = dataset.class_names if dataset else dataset_class_names(config.dataset, data_root=data_root)
     Task.parse(config.task, class_names=class_names)  # a bad task fails before any data is read
-    folder = ensure_writable_dir(out_dir)
+    folder = Path(out_dir)
+    _refuse_inside_dataset(folder, config.dataset)
     _check_folder(folder, config)
-    if (folder / METRICS_FILE).is_file():
-        return read_json(folder / METRICS_FILE)
-    write_json(folder / CONFIG_FILE, _config_record(config))
-
+    done = finished_run(folder, config)
+    if done is not None:
+        return done
     device = resolve_device(config.device)
     if dataset is None:
         dataset = load_dataset(config.dataset, data_root=data_root)
@@ -141,6 +141,15 @@ def train_task(
     if config.labels_per_class is not None:
         # Fail now, not after training, when k exceeds a class.
         sample_labels_per_class(splits.train.labels, config.labels_per_class, seed=0)
+    if config.mode == "finetune":
+        load_hidden_from(build_model(config, num_classes=splits.task.num_classes,
+                                     in_channels=int(dataset.train.images.shape[-1])), str(config.init_from))
+    # Every input checked: only now is anything written.
+    ensure_writable_dir(folder)
+    for stale in (METRICS_FILE, MODEL_FILE):  # a half-finished folder (model or metrics missing)
+        (folder / stale).unlink(missing_ok=True)
+    write_json(folder / CONFIG_FILE, _config_record(config))
+
     in_channels = int(dataset.train.images.shape[-1])
     net = build_model(config, num_classes=splits.task.num_classes, in_channels=in_channels)
     normalization: dict[str, list[float]]
@@ -228,23 +237,67 @@ def train_task(
     return metrics
 
 
+def finished_run(folder: str | os.PathLike[str], config: TrainConfig) -> dict[str, Any] | None:
+    """The metrics of a finished training run of ``config`` in ``folder``, else None.
+
+    Finished means: ``config.json`` names this config's hash, ``model.pt`` is there and ``metrics.json``
+    is readable, names the same hash and holds a test accuracy in [0, 1].
+    """
+    path = Path(folder)
+    if not (path / MODEL_FILE).is_file() or not (path / METRICS_FILE).is_file():
+        return None
+    try:
+        recorded, metrics = read_json(path / CONFIG_FILE), read_json(path / METRICS_FILE)
+    except TaskspaceError:
+        return None
+    if not isinstance(recorded, dict) or not isinstance(metrics, dict):
+        return None
+    accuracy = metrics.get("test_accuracy")
+    if recorded.get("config_hash") != config.hash() or metrics.get("config_hash", config.hash()) != config.hash():
+        return None
+    if not isinstance(accuracy, int | float) or isinstance(accuracy, bool) or not 0.0 <= accuracy <= 1.0:
+        return None
+    return metrics
+
+
+def _refuse_inside_dataset(folder: Path, dataset: str) -> None:
+    """An output folder inside an image-folder dataset would add a class folder to it."""
+    from taskspace.data import dataset_names
+
+    if dataset in dataset_names():
+        return
+    root = Path(dataset).expanduser().resolve()
+    if folder.resolve() == root or root in folder.resolve().parents:
+        raise TaskspaceError(
+            f"the output folder '{folder}' is inside the dataset '{dataset}', and writing there would change the "
+            "dataset; choose a folder outside it"
+        )
+
+
 def _config_record(config: TrainConfig) -> dict[str, Any]:
     return {"config": config.to_dict(), "config_hash": config.hash(), "taskspace_version": __version__,
             "torch_version": torch.__version__}
 
 
 def _check_folder(folder: Path, config: TrainConfig) -> None:
+    """Refuse a folder that holds a training run of another config (it is never overwritten)."""
+    if folder.exists() and not folder.is_dir():
+        raise TaskspaceError(f"'{folder}' is a file, not a folder; choose a folder for --out")
     config_file = folder / CONFIG_FILE
     if not config_file.is_file():
-        if (folder / METRICS_FILE).is_file():
-            raise TaskspaceError(f"'{folder}' holds metrics but no {CONFIG_FILE}; choose an empty --out folder")
+        if (folder / METRICS_FILE).is_file() or (folder / MODEL_FILE).is_file():
+            raise TaskspaceError(
+                f"'{folder}' holds a model or metrics but no {CONFIG_FILE}, so not a taskspace training run; "
+                "choose an empty --out folder"
+            )
         return
     try:
-        saved_hash = read_json(config_file).get("config_hash")
-    except (TaskspaceError, AttributeError):
+        record = read_json(config_file)
+        saved_hash = record.get("config_hash") if isinstance(record, dict) else None
+    except TaskspaceError:
         saved_hash = None
     if saved_hash != config.hash():
         raise TaskspaceError(
-            f"'{folder}' holds a run with another config (hash {saved_hash}, this one {config.hash()}); "
-            "choose another --out folder or delete that one"
+            f"'{folder}' holds a training run of another config (hash {saved_hash}, this one {config.hash()}); "
+            "choose another --out folder, or the options of that run"
         )

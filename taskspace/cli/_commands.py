@@ -1,0 +1,326 @@
+"""What each command does: parse nothing (the parsers did), call the library, print, write through the run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from taskspace.cli._arguments import run_folder, train_options
+from taskspace.cli._parsers import PLOT_KINDS
+from taskspace.errors import TaskspaceError, did_you_mean
+
+__all__ = ["COMMANDS"]
+
+
+def _run_tasks(arguments: argparse.Namespace) -> int:
+    from taskspace.tasks import TaskSpace
+
+    space = TaskSpace.resolve(arguments.space, data_root=arguments.data_root)
+    for task_id in space.ids:
+        print(task_id)
+    return 0
+
+
+def _run_data(arguments: argparse.Namespace) -> int:
+    from taskspace.data import (
+        CIFAR10_OFFICIAL_MD5,
+        download_cifar10,
+        load_dataset,
+        read_checksum_file,
+        read_cifar10,
+        resolve_data_root,
+    )
+
+    if arguments.dataset != "cifar10" and (arguments.download or arguments.checksums):
+        raise TaskspaceError("--download and --checksums apply to --dataset cifar10 only")
+    if arguments.download:
+        download_cifar10(resolve_data_root(arguments.data_root))
+    if arguments.dataset == "cifar10":
+        checksums = None
+        if arguments.checksums == "official":
+            checksums = CIFAR10_OFFICIAL_MD5
+        elif arguments.checksums:
+            checksums = read_checksum_file(arguments.checksums)
+        dataset = read_cifar10(arguments.data_root, checksums=checksums)
+    else:
+        dataset = load_dataset(arguments.dataset, data_root=arguments.data_root)
+    height, width, channels = dataset.train.images.shape[1:]
+    print(
+        f"{dataset.name}: {len(dataset.train)} train / {len(dataset.test)} test images, "
+        f"{height}x{width}x{channels}, {len(dataset.class_names)} classes: {', '.join(dataset.class_names)}"
+    )
+    return 0
+
+
+def _run_train(arguments: argparse.Namespace) -> int:
+    from taskspace.config import TrainConfig
+    from taskspace.training import train_task
+
+    config = TrainConfig.from_dict(train_options(arguments))
+    metrics = train_task(
+        config, out_dir=arguments.out, data_root=arguments.data_root, show_progress=not arguments.quiet
+    )
+    print(
+        f"{metrics['task']} ({metrics['mode']}): test accuracy {metrics['test_accuracy']:.4f} "
+        f"in {metrics['train_seconds']:.1f} s -> {Path(arguments.out) / 'metrics.json'}"
+    )
+    return 0
+
+
+def _run_demo(arguments: argparse.Namespace) -> int:
+    from taskspace.demo import run_demo
+
+    run_demo(out_dir=Path(arguments.out), epochs=arguments.epochs, show_progress=not arguments.quiet)
+    return 0
+
+
+def _open_for_filling(arguments: argparse.Namespace, command: str) -> Any:
+    """The run a ``matrix`` or ``truth`` command fills: created, or reopened when the folder holds one.
+
+    Every option is checked before anything is written; options given on a reopened run must agree
+    with it (the run's identity), and a space is compared by its content, not by its file name.
+    """
+    from taskspace.config import GridConfig
+    from taskspace.runner import Run
+    from taskspace.runner.executors import check_execution
+    from taskspace.runner.run import replace_grid
+    from taskspace.tasks import TaskSpace
+
+    folder = run_folder(arguments, command)
+    check_execution(arguments.executor, arguments.workers, arguments.threads)
+    options = {name: getattr(arguments, name) for name in ("seed", "score_samples", "finetune_epochs")
+               if getattr(arguments, name) is not None}
+    train = {name: getattr(arguments, name) for name in ("epochs", "seed") if getattr(arguments, name) is not None}
+    if Run.exists(folder):
+        existing = Run.open(folder, data_root=arguments.data_root)
+        space = (TaskSpace.resolve(arguments.space, data_root=existing.data_root) if arguments.space is not None
+                 else existing.space)
+        grid = replace_grid(existing.grid, **options, train=train)
+        return Run.create(folder, grid, space=space, data_root=arguments.data_root or existing.data_root)
+    grid = GridConfig(space=arguments.space or "default", train={"epochs": 10, "seed": 0, **train}, **options)
+    return Run.create(folder, grid, data_root=arguments.data_root)
+
+
+def _execution(arguments: argparse.Namespace) -> dict[str, Any]:
+    return {"executor": arguments.executor, "workers": arguments.workers, "threads": arguments.threads,
+            "show_progress": not arguments.quiet}
+
+
+def _run_matrix(arguments: argparse.Namespace) -> int:
+    from taskspace.scoring import get_estimator, list_estimators
+
+    if arguments.list_estimators:
+        print("\n".join(list_estimators()))
+        return 0
+    names = arguments.estimators or list_estimators()
+    for name in names:
+        get_estimator(name)
+    run = _open_for_filling(arguments, "matrix")
+    matrices = run.score(names, **_execution(arguments))
+    size = len(run.space.ids)
+    print(f"{len(matrices)} matrices of {size}x{size} tasks -> {run.path('matrix')}.{{csv,json,npz}}")
+    return 0
+
+
+def _run_truth(arguments: argparse.Namespace) -> int:
+    from taskspace.transfer import get_protocol
+
+    if not arguments.protocols:
+        raise TaskspaceError("no ground-truth protocol given; name one or more with --protocols, e.g. frozen_all")
+    for protocol in arguments.protocols:
+        get_protocol(protocol)
+    run = _open_for_filling(arguments, "truth")
+    rows = run.measure(arguments.protocols, **_execution(arguments))
+    print(f"{len(rows)} ground-truth accuracies -> {run.path('truth')}")
+    return 0
+
+
+def _run_evaluate(arguments: argparse.Namespace) -> int:
+    from taskspace.analysis import evaluate
+    from taskspace.runner import Run
+
+    run = Run.open(run_folder(arguments, "evaluate"))
+    estimates, truths = run.estimates(), run.truths()
+    if not truths:
+        raise TaskspaceError(f"'{run.folder}' has no ground truth to evaluate against; measure it with "
+                             f"`taskspace truth {run.folder}`")
+    rows = evaluate(estimates, truths, resamples=arguments.resamples,
+                    exclude_diagonal=not arguments.include_diagonal)
+    with run.writing():
+        run.write_verdict(rows)
+    print(f"{'estimator':<22} {'protocol':<12} {'kendall_tau [95% CI]':<26} {'weighted_tau':>12} {'regret':>8}")
+    for row in sorted(rows, key=lambda r: (r["protocol"], -_sortable(r["kendall_tau"]))):
+        interval = f"{row['kendall_tau']:.3f} [{row['kendall_tau_low']:.3f}, {row['kendall_tau_high']:.3f}]"
+        print(f"{row['estimator']:<22} {row['protocol']:<12} {interval:<26} {row['weighted_tau']:>12.3f} "
+              f"{row['top1_regret']:>8.4f}")
+    print(f"-> {run.path('verdict')}")
+    return 0
+
+
+def _run_recommend(arguments: argparse.Namespace) -> int:
+    from taskspace.io import write_json
+    from taskspace.recommend import recommend
+    from taskspace.runner import Run
+
+    run = Run.open(run_folder(arguments, "recommend"), data_root=arguments.data_root)
+    result = recommend(run, arguments.target, k=arguments.k, estimator=arguments.estimator,
+                       protocol=arguments.protocol, measure=arguments.measure)
+    path = run.recommendation_file(result.target, result.estimator)
+    with run.writing():
+        write_json(path, result.to_json_dict())
+    _print_recommendation(result, every_source=arguments.all)
+    print(f"-> {path}")
+    return 0
+
+
+def _print_recommendation(result: Any, *, every_source: bool) -> None:
+    where = ("in the zoo" if result.in_zoo else
+             f"new task, {len(result.ranking)} modules scored by forward passes in {result.score_seconds:.1f} s")
+    quality = (f"; mean Kendall τ {result.estimator_kendall_tau:.3f} vs {result.protocol} on this run"
+               if result.estimator_kendall_tau is not None else "")
+    print(f"{result.target} ({where}): sources ranked by {result.estimator}{quality}")
+    if result.fit is not None:
+        fit = result.fit
+        print(f"predicted {result.protocol} accuracy = {fit.intercept:.3f} + {fit.slope:.3f} x score "
+              f"(R² {fit.r2:.2f} over {fit.cells} cells of other targets; {fit.level:.0%} interval)")
+    if result.warning() is not None:
+        print(result.warning())
+    print(f"{'rank':>4}  {'source':<22} {'score':>9}  {'predicted [interval]':<22} {'measured':>8}  reason")
+    for row in result.ranking if every_source else result.top:
+        predicted = (f"{row.predicted_accuracy:.3f} [{row.predicted_low:.3f}, {row.predicted_high:.3f}]"
+                     if row.predicted_accuracy == row.predicted_accuracy else "n/a (no ground truth)")
+        measured = f"{row.measured_accuracy:.4f}" if row.measured_accuracy is not None else "-"
+        print(f"{row.rank:>4}  {row.source:<22} {row.score:>9.4f}  {predicted:<22} {measured:>8}  {row.reason}")
+    best, worst = result.measured_best(), result.measured_worst()
+    if best is not None and worst is not None:
+        first = result.ranking[0]
+        print(f"measured ({result.measured_protocol}): recommended {first.source} {first.measured_accuracy:.4f}; "
+              f"best {best.source} {best.measured_accuracy:.4f} (rank {best.rank}); "
+              f"worst {worst.source} {worst.measured_accuracy:.4f} (rank {worst.rank})")
+
+
+def _run_structure(arguments: argparse.Namespace) -> int:
+    from taskspace.runner import Run
+    from taskspace.structure.of_run import run_structure, write_structure
+
+    run = Run.open(run_folder(arguments, "structure"), data_root=arguments.data_root)
+    structure = run_structure(run, estimator=arguments.estimator, top_k=arguments.top_k,
+                              threshold=arguments.threshold)
+    with run.writing():
+        folder = write_structure(run, structure)
+    record = structure.record
+    print(f"task graph of {record['estimator']} (top {record['top_k']} sources per target, {record['edges']} edges) "
+          f"-> {folder}")
+    print("communities: " + " | ".join(", ".join(members) for members in record["communities"]))
+    if record["arborescence"] is not None:
+        print("maximum spanning arborescence: " + ", ".join(f"{u}->{v}" for u, v, _ in record["arborescence"]))
+    if not record["task_groups"]:
+        print("the space names no class groups ([groups] in its TOML file), so group recovery is not measured")
+        return 0
+    print("known task groups recovered (adjusted Rand index; 1 = exactly, 0 = chance):")
+    print(f"{'matrix':<22} {'kind':<13} {'sources':>8} {'targets':>8} {'affinity':>9}")
+    for name, entry in record["recovery"].items():
+        ari = entry["adjusted_rand_index"]
+        print(f"{name:<22} {entry['kind']:<13} {ari['sources']:>8.3f} {ari['targets']:>8.3f} "
+              f"{ari.get('affinity', float('nan')):>9.3f}")
+    return 0
+
+
+def _run_similarity(arguments: argparse.Namespace) -> int:
+    from taskspace.runner import Run
+    from taskspace.similarity import module_similarity, similarity_vs_transfer, write_similarity
+    from taskspace.structure import cluster_tasks, grouping_agreement
+
+    run = Run.open(run_folder(arguments, "similarity"), data_root=arguments.data_root)
+    similarity = module_similarity(run, samples=arguments.samples, kernel=arguments.kernel,
+                                   debiased=arguments.debiased, seed=arguments.seed)
+    with run.writing():
+        folder = write_similarity(run, similarity)
+    ids = similarity.sources
+    print(f"{similarity.estimator} between the {len(ids)} modules of the zoo on {arguments.samples} probe images "
+          f"-> {folder}")
+    clustering = cluster_tasks(similarity, view="sources", n_clusters=len(run.space.group_names) or None)
+    print("module clustering (leaf order): " + ", ".join(clustering.ordered_ids))
+    if run.space.groups and clustering.labels is not None:
+        ari = grouping_agreement(clustering.labels_by_task, run.space.task_groups())
+        print(f"module clusters vs known task groups: adjusted Rand index {ari:.3f}")
+    if run.has_estimates():
+        name = run.default_estimator()
+        print("do modules that represent alike also transfer alike? (Spearman ρ, one-sided Mantel p)")
+        for label, matrix in [(name, run.estimates()[name]), *run.truths().items()]:
+            result = similarity_vs_transfer(similarity, matrix, permutations=10000, seed=arguments.seed)
+            print(f"  vs {label:<20} ρ = {result['spearman']:.3f}   p = {result['p_value']:.4f}")
+    return 0
+
+
+def _plot_target(arguments: argparse.Namespace) -> tuple[str, str]:
+    """(run folder, kind) from ``plot RUN KIND`` or the deprecated ``plot KIND --run RUN``."""
+    if arguments.run_flag is not None:
+        if arguments.kind is not None:
+            raise TaskspaceError("give the run folder once: `taskspace plot RUN KIND`")
+        folder, kind = arguments.run_flag, arguments.run
+        print(f"taskspace: note: --run is deprecated; write `taskspace plot {folder} {kind} ...`",
+              file=sys.stderr)
+    else:
+        folder, kind = arguments.run, arguments.kind
+    if kind is None:
+        raise TaskspaceError(f"name what to draw: `taskspace plot RUN KIND` with KIND one of {', '.join(PLOT_KINDS)}")
+    if kind not in PLOT_KINDS:
+        raise TaskspaceError(f"unknown plot kind '{kind}'{did_you_mean(kind, PLOT_KINDS)} "
+                             f"(choose from: {', '.join(PLOT_KINDS)})")
+    return folder, kind
+
+
+def _run_plot(arguments: argparse.Namespace) -> int:
+    from taskspace.plotting import clustermap, estimate_vs_truth, heatmap, save_figure, task_graph_plot
+    from taskspace.runner import Run
+    from taskspace.structure import task_graph
+
+    folder, kind = _plot_target(arguments)
+    run = Run.open(folder, data_root=arguments.data_root)
+    estimate = run.estimates()[run.default_estimator(arguments.estimator)]
+    truth = _truth_to_plot(run, arguments.protocol, kind) if kind in ("truth-heatmap", "estimate-vs-truth") else None
+    if kind == "heatmap":
+        figure = heatmap(estimate)
+    elif kind == "truth-heatmap":
+        figure = heatmap(truth)
+    elif kind == "clustermap":
+        figure = clustermap(estimate)
+    elif kind == "graph":
+        groups = run.space.task_groups() if run.space.groups else None
+        figure = task_graph_plot(task_graph(estimate, top_k=2, groups=groups),
+                                 title=f"task graph: top-2 sources per target by {estimate.estimator}")
+    else:
+        figure = estimate_vs_truth(estimate, truth)
+    paths = save_figure(figure, arguments.out, formats=tuple(arguments.formats))
+    print(" ".join(str(path) for path in paths))
+    return 0
+
+
+def _truth_to_plot(run: Any, protocol: str | None, kind: str) -> Any:
+    truths = run.truths()
+    if not truths:
+        raise TaskspaceError(f"'{kind}' needs ground truth and '{run.folder}' has none; "
+                             f"measure it with `taskspace truth {run.folder}` first")
+    return truths[run.default_protocol(protocol)]
+
+
+def _run_report(arguments: argparse.Namespace) -> int:
+    from taskspace.report import write_report
+
+    paths = write_report(run_folder(arguments, "report"), out_dir=arguments.out, estimator=arguments.estimator,
+                         data_root=arguments.data_root)
+    print(f"{paths.html}\n{paths.markdown}")
+    return 0
+
+
+def _sortable(value: float) -> float:
+    return value if value == value else -2.0
+
+
+COMMANDS = {"tasks": _run_tasks, "data": _run_data, "train": _run_train, "matrix": _run_matrix,
+            "truth": _run_truth, "evaluate": _run_evaluate, "recommend": _run_recommend,
+            "structure": _run_structure, "similarity": _run_similarity, "plot": _run_plot, "report": _run_report,
+            "demo": _run_demo}
