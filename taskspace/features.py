@@ -101,10 +101,20 @@ def cached_source_outputs(
     if path.is_file():
         try:
             arrays = read_npz(path)
-            return SourceOutputs(arrays["features"], arrays["logits"], arrays["labels"], arrays["pre_activations"])
+            cached = SourceOutputs(arrays["features"], arrays["logits"], arrays["labels"], arrays["pre_activations"])
         except (DataError, KeyError):
-            pass  # a damaged cache entry is recomputed and overwritten
+            cached = None  # a damaged cache entry is recomputed and overwritten
+        if cached is not None and _fits(cached, net, split):
+            return cached
     outputs = source_outputs(net, split, normalization=normalization)
     write_npz(path, {"features": outputs.features, "logits": outputs.logits, "labels": outputs.labels,
                      "pre_activations": outputs.pre_activations})
     return outputs
+
+
+def _fits(outputs: SourceOutputs, net: ModularNet, split: ImageSplit) -> bool:
+    """Whether cached outputs have the shapes this net gives on this split (else they are recomputed)."""
+    count = len(split.labels)
+    return (outputs.features.shape == (count, net.feature_dim) and outputs.logits.shape == (count, net.num_classes)
+            and outputs.pre_activations.shape[0] == count
+            and np.array_equal(outputs.labels, np.asarray(split.labels, dtype=np.int64)))

@@ -165,10 +165,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     import torch
 
     checkpoint_path = Path(path)
-    if not checkpoint_path.is_file():
-        raise CheckpointError(f"checkpoint not found: '{checkpoint_path}'; train it first or check the path")
     if checkpoint_path.is_dir():
         raise CheckpointError(f"'{checkpoint_path}' is a folder; pass the checkpoint file in it (model.pt)")
+    if not checkpoint_path.is_file():
+        raise CheckpointError(f"checkpoint not found: '{checkpoint_path}'; train it first or check the path")
     try:
         checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a damaged file

@@ -171,6 +171,24 @@ def test_run_without_ground_truth_still_gets_a_report(run_copy) -> None:
     assert f"> **Note:** {NO_TRUTH}" in markdown and f"`{command}`" in markdown
 
 
+def test_the_report_reads_only_what_the_run_holds(run_copy, monkeypatch) -> None:
+    import shutil as files
+
+    files.rmtree(run_copy / "similarity")
+    before = sorted(str(path.relative_to(run_copy)) for path in run_copy.rglob("*"))
+
+    def no_forward_passes(*args, **kwargs):
+        raise AssertionError("the report ran a network")
+
+    monkeypatch.setattr("taskspace.features.source_outputs", no_forward_passes)
+    paths = write_report(run_copy, out_dir=run_copy.parent / "report")
+    page = _html(paths)
+    start = page.index('<section id="similarity">')
+    section = page[start:page.index("</section>", start)]
+    assert f"<code>taskspace similarity {run_copy}</code>" in section
+    assert sorted(str(path.relative_to(run_copy)) for path in run_copy.rglob("*")) == before
+
+
 def test_missing_evaluation_is_computed_for_the_verdict(run_copy) -> None:
     (run_copy / "evaluation.csv").unlink()
     page = _html(write_report(run_copy))

@@ -38,9 +38,22 @@ class Parser(argparse.ArgumentParser):
         if extras:
             known = _option_strings(self, getattr(arguments, "command", None))
             unknown = extras[0]
-            hint = did_you_mean(unknown, known) if unknown.startswith("-") else ""
+            hint = _closest_option(unknown, known) if unknown.startswith("-") else ""
             self.error(f"unrecognized argument '{unknown}'{hint}")
         return arguments
+
+
+def _closest_option(unknown: str, known: list[str]) -> str:
+    """``; did you mean '--x'?`` with the one option that shares the longest prefix with ``unknown``, else
+    the closest spelling."""
+    name = unknown.split("=", 1)[0]
+    for length in range(len(name), 4, -1):
+        matches = sorted({option for option in known if option.startswith(name[:length])})
+        if len(matches) == 1:
+            return f"; did you mean '{matches[0]}'?"
+        if matches:
+            break
+    return did_you_mean(name, known)
 
 
 def _option_strings(parser: argparse.ArgumentParser, command: str | None) -> list[str]:
@@ -234,6 +247,9 @@ def add_grid_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--finetune-epochs", type=positive_int, default=None,
                         help="epochs of the fine-tuning ground truth (default: 2)")
     parser.add_argument("--executor", default="serial", help="serial (default), process or ray")
+    parser.add_argument("--ray-address", default=None,
+                        help="with --executor ray: an existing Ray cluster, e.g. 10.0.0.1:6379 (default: $RAY_ADDRESS, "
+                             "else a Ray started here)")
     parser.add_argument("--workers", type=positive_int, default=None, help="parallel workers (default: CPU count)")
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="torch threads per cell; equal values give bit-identical results across executors")

@@ -90,6 +90,9 @@ def _open_for_filling(arguments: argparse.Namespace, command: str) -> Any:
 
     folder = run_folder(arguments, command)
     check_execution(arguments.executor, arguments.workers, arguments.threads)
+    if arguments.ray_address is not None and arguments.executor != "ray":
+        raise TaskspaceError(f"--ray-address names a Ray cluster, which only --executor ray uses (not "
+                             f"'{arguments.executor}'); add --executor ray")
     options = {name: getattr(arguments, name) for name in ("seed", "score_samples", "finetune_epochs")
                if getattr(arguments, name) is not None}
     train = {name: getattr(arguments, name) for name in ("epochs", "seed") if getattr(arguments, name) is not None}
@@ -105,7 +108,7 @@ def _open_for_filling(arguments: argparse.Namespace, command: str) -> Any:
 
 def _execution(arguments: argparse.Namespace) -> dict[str, Any]:
     return {"executor": arguments.executor, "workers": arguments.workers, "threads": arguments.threads,
-            "show_progress": not arguments.quiet}
+            "show_progress": not arguments.quiet, "ray_address": arguments.ray_address}
 
 
 def _run_matrix(arguments: argparse.Namespace) -> int:

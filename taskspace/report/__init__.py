@@ -18,6 +18,7 @@ then the HTML), so an error on the way leaves no report behind and ``report.html
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +27,8 @@ from taskspace import __version__
 from taskspace.io import ensure_writable_dir, write_bytes, write_text
 from taskspace.report._document import FIGURES_FOLDER, FigureBlock, RenderedFigure, render_html, render_markdown
 
-__all__ = ["ReportPaths", "write_report", "REPORT_FOLDER"]
+__all__ = ["ReportPaths", "write_report"]
 
-#: Folder of a run the report is written to by default.
-REPORT_FOLDER = "report"
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,9 @@ def write_report(
     page = render_html(title, sections, footer=footer)
     markdown = render_markdown(title, sections, footer=footer)
     figures = [block.figure for section in sections for block in section.blocks if isinstance(block, FigureBlock)]
-    return _write_files(folder, page=page, markdown=markdown, figures=figures)
+    inside_run = folder.resolve() == inputs.run.folder.resolve() or inputs.run.folder.resolve() in folder.resolve().parents
+    with inputs.run.writing() if inside_run else contextlib.nullcontext():
+        return _write_files(folder, page=page, markdown=markdown, figures=figures)
 
 
 def _written_at() -> str:

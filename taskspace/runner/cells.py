@@ -11,24 +11,51 @@
 Each cell derives its seed from the grid's root seed and its own name, so the order in which cells
 run, and the executor that runs them, does not change any result. A cell's files live where its
 :class:`~taskspace.runner.run.Run` says.
+
+A cell runs in one of two ways. Where the worker sees the run folder (the serial and process
+executors), :meth:`Cell.run` reads its inputs there and writes its result there (training resumes in
+place after an interruption). On a cluster, where it may not, the driver calls :meth:`Cell.prepare`
+for the cell's inputs (large shared ones, such as the dataset and the feature banks, as handles of the
+cluster's object store), a worker calls :meth:`Cell.compute` on them without touching the run folder,
+and the driver alone writes the returned result with :meth:`Cell.commit`. Both ways call the same
+functions on the same inputs, so they give the same bytes.
 """
 
 from __future__ import annotations
 
+import math
+import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from taskspace.errors import TaskspaceError
-from taskspace.features import cached_source_outputs
-from taskspace.io import write_json
-from taskspace.runner.extraction import bank_is_current, extract_bank, gather, read_bank, score_positions
+from taskspace.features import SourceOutputs, cached_source_outputs
+from taskspace.io import write_bytes, write_json
+from taskspace.runner.extraction import (
+    bank_indices,
+    bank_is_current,
+    bank_key,
+    bank_outputs,
+    extract_bank,
+    gather,
+    gather_rows,
+    read_bank,
+    score_positions,
+    write_bank,
+)
 from taskspace.runner.run import Run
 from taskspace.training import train_task
 from taskspace.transfer import TransferJob, get_protocol
 
-__all__ = ["Cell", "TrainCell", "ExtractCell", "ScoreCell", "TruthCell", "score_one", "transfer_job"]
+__all__ = ["Cell", "Share", "TrainCell", "ExtractCell", "ScoreCell", "TruthCell", "score_one", "transfer_job"]
+
+#: ``share(key, make)``: a handle to ``make()`` that workers resolve, made once per key and stage.
+Share = Callable[[str, Callable[[], Any]], Any]
 
 
 class Cell:
@@ -40,6 +67,19 @@ class Cell:
         raise NotImplementedError
 
     def run(self, run: Run) -> None:
+        """Compute and write the result where the run folder is at hand."""
+        raise NotImplementedError
+
+    def prepare(self, run: Run, share: Share) -> dict[str, Any]:
+        """(Driver) everything :meth:`compute` needs; values from ``share`` are resolved before it runs."""
+        raise NotImplementedError
+
+    def compute(self, inputs: dict[str, Any]) -> Any:
+        """(Worker) the cell's result from its prepared inputs alone: the run folder is not read or written."""
+        raise NotImplementedError
+
+    def commit(self, run: Run, result: Any) -> None:
+        """(Driver) write the result of :meth:`compute` into the run, atomically."""
         raise NotImplementedError
 
 
@@ -64,6 +104,25 @@ class TrainCell(Cell):
         config = run.grid.source_config(self.task, run.space.dataset)
         train_task(config, out_dir=run.source_dir(self.task), dataset=run.dataset())
 
+    def prepare(self, run: Run, share: Share) -> dict[str, Any]:
+        return {"config": run.grid.source_config(self.task, run.space.dataset),
+                "dataset": share("dataset", run.dataset)}
+
+    def compute(self, inputs: dict[str, Any]) -> dict[str, bytes]:
+        from taskspace.training.run import CONFIG_FILE, METRICS_FILE, MODEL_FILE
+
+        with tempfile.TemporaryDirectory(prefix="taskspace-train-") as folder:
+            train_task(inputs["config"], out_dir=folder, dataset=inputs["dataset"])
+            return {name: (Path(folder) / name).read_bytes() for name in (CONFIG_FILE, MODEL_FILE, METRICS_FILE)}
+
+    def commit(self, run: Run, result: dict[str, bytes]) -> None:
+        from taskspace.training.run import METRICS_FILE
+
+        folder = run.source_dir(self.task)
+        (folder / METRICS_FILE).unlink(missing_ok=True)
+        for name in sorted(result, key=lambda name: name == METRICS_FILE):  # the metrics, which mean done, last
+            write_bytes(folder / name, result[name])
+
 
 @dataclass(frozen=True)
 class ExtractCell(Cell):
@@ -80,6 +139,21 @@ class ExtractCell(Cell):
 
     def run(self, run: Run) -> None:
         extract_bank(run, self.source)
+
+    def prepare(self, run: Run, share: Share) -> dict[str, Any]:
+        return {"checkpoint": run.checkpoint(self.source).read_bytes(), "indices": bank_indices(run),
+                "key": bank_key(run, self.source), "dataset": share("dataset", run.dataset)}
+
+    def compute(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="taskspace-extract-") as folder:
+            checkpoint = Path(folder) / "source.pt"
+            checkpoint.write_bytes(inputs["checkpoint"])
+            outputs, seconds = bank_outputs(checkpoint, inputs["dataset"], inputs["indices"])
+        return {"outputs": outputs, "seconds": seconds, "key": inputs["key"], "indices": inputs["indices"]}
+
+    def commit(self, run: Run, result: dict[str, Any]) -> None:
+        write_bank(run, self.source, key=result["key"], indices=result["indices"], outputs=result["outputs"],
+                   seconds=result["seconds"])
 
 
 def score_one(run: Run, source: str, target: str, estimators: Sequence[str],
@@ -137,17 +211,42 @@ class ScoreCell(Cell):
         return f"score {self.source} -> {self.target}"
 
     def _existing(self, run: Run) -> dict[str, Any]:
-        return run.read_cell(run.score_file(self.source, self.target), self.source, self.target) or {}
+        record = run.read_cell(run.score_file(self.source, self.target), self.source, self.target) or {}
+        return record if _valid_scores(record) else {}
 
     def is_done(self, run: Run) -> bool:
         return set(self.estimators) <= set(self._existing(run).get("scores", {}))
 
     def run(self, run: Run) -> None:
         existing = self._existing(run)
-        record = score_one(run, self.source, self.target, self.estimators, known=existing)
+        self.commit(run, score_one(run, self.source, self.target, self.estimators, known=existing))
+
+    def prepare(self, run: Run, share: Share) -> dict[str, Any]:
+        bank = read_bank(run, self.source)
+        if bank is None:
+            raise TaskspaceError(f"the feature bank of '{self.source}' is missing; run the stage's forward passes first")
+        splits = run.splits(self.target)
+        positions = score_positions(run, splits)
+        return {"bank": share(f"bank {self.source}", lambda: bank), "rows": gather_rows(bank, splits, positions),
+                "labels": splits.train.labels[positions], "source_accuracy": _test_accuracy(run, self.source),
+                "known": self._existing(run)}
+
+    def compute(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        from taskspace.scoring import score_source
+
+        bank, rows = inputs["bank"], inputs["rows"]
+        outputs = SourceOutputs(bank["features"][rows], bank["logits"][rows],
+                                np.asarray(inputs["labels"], dtype=np.int64), bank["pre_activations"][rows])
+        record = score_source(outputs.features, outputs.labels, estimators=self.estimators,
+                              source_probs=outputs.probabilities(), source_accuracy=inputs["source_accuracy"],
+                              known=inputs["known"])
+        return {**record, "source": self.source, "target": self.target, "samples": int(len(outputs.labels))}
+
+    def commit(self, run: Run, result: dict[str, Any]) -> None:
+        existing = self._existing(run)
         if "extract_seconds" in existing:
-            record["extract_seconds"] = existing["extract_seconds"]
-        write_json(run.score_file(self.source, self.target), record)
+            result = {**result, "extract_seconds": existing["extract_seconds"]}
+        write_json(run.score_file(self.source, self.target), result)
 
 
 def transfer_job(run: Run, protocol: str, source: str, target: str) -> TransferJob:
@@ -179,11 +278,42 @@ class TruthCell(Cell):
         return record is not None and _is_accuracy(record.get("accuracy"))
 
     def run(self, run: Run) -> None:
+        self.commit(run, self._measure(transfer_job(run, self.protocol, self.source, self.target)))
+
+    def _measure(self, job: TransferJob) -> dict[str, Any]:
         started = time.perf_counter()
-        record = get_protocol(self.protocol).measure(transfer_job(run, self.protocol, self.source, self.target))
+        record = get_protocol(self.protocol).measure(job)
         record.update({"protocol": self.protocol, "source": self.source, "target": self.target,
                        "diagonal": self.source == self.target, "seconds": time.perf_counter() - started})
-        write_json(run.truth_file(self.protocol, self.source, self.target), record)
+        return record
+
+    def prepare(self, run: Run, share: Share) -> dict[str, Any]:
+        job = transfer_job(run, self.protocol, self.source, self.target)
+        return {"job": replace(job, splits=None, dataset=None), "checkpoint": job.checkpoint.read_bytes(),
+                "splits": share(f"splits {self.target}", lambda: job.splits),
+                "dataset": share("dataset", run.dataset)}
+
+    def compute(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="taskspace-truth-") as folder:
+            checkpoint = Path(folder) / "source.pt"
+            checkpoint.write_bytes(inputs["checkpoint"])
+            job = replace(inputs["job"], checkpoint=checkpoint, splits=inputs["splits"], dataset=inputs["dataset"],
+                          feature_cache=Path(folder) / "features", work_dir=Path(folder) / "work")
+            return self._measure(job)
+
+    def commit(self, run: Run, result: dict[str, Any]) -> None:
+        write_json(run.truth_file(self.protocol, self.source, self.target), result)
+
+
+def _valid_scores(record: dict[str, Any]) -> bool:
+    """Whether a score cell's record holds numbers (or None) where scores and seconds belong."""
+    if not record:
+        return True
+    scores, seconds = record.get("scores"), record.get("seconds")
+    if not isinstance(scores, dict) or not isinstance(seconds, dict):
+        return False
+    return all(value is None or (isinstance(value, int | float) and not isinstance(value, bool)
+                                 and math.isfinite(value)) for value in scores.values())
 
 
 def _is_accuracy(value: object) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from taskspace.errors import ConfigError, TaskspaceError
@@ -20,7 +21,7 @@ from taskspace.runner.run import Run
 
 __all__ = ["EXECUTORS", "list_executors", "run_cells", "check_execution"]
 
-Runner = Callable[[Sequence[Cell], Run, int, int | None, Callable[[Cell], None]], None]
+Runner = Callable[[Sequence[Cell], Run, int, int | None, Callable[[Cell], None], str | None], None]
 EXECUTORS: Registry[Runner] = Registry("executor")
 
 
@@ -36,6 +37,7 @@ def run_cells(
     workers: int | None = None,
     threads: int | None = None,
     on_done: Callable[[Cell], None] | None = None,
+    address: str | None = None,
 ) -> int:
     """Run every cell that is not done yet; returns how many ran.
 
@@ -47,6 +49,8 @@ def run_cells(
         threads: torch threads of every cell (default: all cores for ``serial``, the cores split
             between workers otherwise). Equal values give bit-identical results across executors.
         on_done: called after each finished cell.
+        address: ``ray`` only: the address of an existing Ray cluster to run on (default:
+            ``$RAY_ADDRESS``, else a Ray started on this machine for the stage).
     """
     check_execution(executor, workers, threads)
     pending = [cell for cell in cells if not cell.is_done(run)]
@@ -54,7 +58,7 @@ def run_cells(
         return 0
     runner = EXECUTORS.get(executor)
     count = workers if workers is not None else max(1, (os.cpu_count() or 1))
-    runner(pending, run, count, threads, on_done or (lambda cell: None))
+    runner(pending, run, count, threads, on_done or (lambda cell: None), address)
     return len(pending)
 
 
@@ -82,7 +86,8 @@ def _run_one(cell: Cell, run: Run, threads: int | None = None) -> str:
 
 @EXECUTORS.register("serial")
 def _serial(
-    cells: Sequence[Cell], run: Run, workers: int, threads: int | None, on_done: Callable[[Cell], None]
+    cells: Sequence[Cell], run: Run, workers: int, threads: int | None, on_done: Callable[[Cell], None],
+    address: str | None,
 ) -> None:
     for cell in cells:
         _run_one(cell, run, threads)
@@ -95,7 +100,8 @@ def _threads_per_worker(workers: int) -> int:
 
 @EXECUTORS.register("process")
 def _process_pool(
-    cells: Sequence[Cell], run: Run, workers: int, threads: int | None, on_done: Callable[[Cell], None]
+    cells: Sequence[Cell], run: Run, workers: int, threads: int | None, on_done: Callable[[Cell], None],
+    address: str | None,
 ) -> None:
     import multiprocessing
 
@@ -110,27 +116,102 @@ def _process_pool(
 
 @EXECUTORS.register("ray")
 def _ray(
-    cells: Sequence[Cell], run: Run, workers: int, threads: int | None, on_done: Callable[[Cell], None]
+    cells: Sequence[Cell], run: Run, workers: int, threads: int | None, on_done: Callable[[Cell], None],
+    address: str | None,
 ) -> None:
+    """Cells on Ray: an existing cluster (``address`` or ``$RAY_ADDRESS``) or one started here.
+
+    Workers need not see the run folder: each cell's inputs go to the cluster's object store (the
+    dataset and each feature bank once per stage), workers return results, and this process alone
+    writes them into the run. A task whose worker dies is retried by Ray.
+    """
     try:
         import ray
     except ImportError:
         raise TaskspaceError(
             "the ray executor needs Ray; install it with `pip install 'taskspace[ray]'` or use --executor process"
         ) from None
+    address = address or os.environ.get("RAY_ADDRESS") or None
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}})
+        _connect(ray, address, workers)
     try:
-        remote = ray.remote(num_cpus=1)(_run_one)
-        per_cell = threads or (_threads_per_worker(workers) if started_here else 1)
-        pending = {remote.remote(cell, run, per_cell): cell for cell in cells}
+        shared: dict[str, Any] = {}
+
+        def share(key: str, make: Callable[[], Any]) -> Any:
+            if key not in shared:
+                shared[key] = ray.put(make())
+            return shared[key]
+
+        remote = ray.remote(num_cpus=1, max_retries=_RETRIES, scheduling_strategy="SPREAD")(_compute)
+        per_cell = threads or (_threads_per_worker(workers) if started_here and address is None else 1)
+        pending = {remote.remote(cell, cell.prepare(run, share), per_cell): cell for cell in cells}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for reference in ready:
-                ray.get(reference)
-                on_done(pending.pop(reference))
+                cell = pending.pop(reference)
+                cell.commit(run, ray.get(reference))
+                on_done(cell)
     finally:
         if started_here:
             ray.shutdown()
+
+
+#: Times Ray runs a cell again whose worker died.
+_RETRIES = 3
+
+
+def _connect(ray: Any, address: str | None, workers: int) -> None:
+    if address is None:
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}})
+        return
+    problem = _unreachable(address)
+    if problem is not None:
+        raise TaskspaceError(
+            f"cannot join the Ray cluster at '{address}' ({problem}); check --ray-address (or RAY_ADDRESS) and "
+            "that `ray status` shows the cluster"
+        )
+    try:
+        ray.init(address=address, log_to_driver=False)
+    except (ConnectionError, RuntimeError) as error:
+        detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise TaskspaceError(
+            f"cannot join the Ray cluster at '{address}' ({detail}); check --ray-address (or RAY_ADDRESS) and "
+            "that `ray status` shows the cluster"
+        ) from None
+
+
+def _unreachable(address: str) -> str | None:
+    """Why nothing answers at ``host:port`` (Ray would retry for minutes), or None; ``auto`` is not checked."""
+    import socket
+
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if address == "auto" or not host:
+        return None
+    if not port.isdigit():
+        return f"'{port}' is not a port number"
+    try:
+        with socket.create_connection((host, int(port)), timeout=_CONNECT_TIMEOUT_S):
+            return None
+    except OSError as error:
+        return error.strerror or type(error).__name__
+
+
+#: Seconds to wait for a cluster's address to answer.
+_CONNECT_TIMEOUT_S = 10
+
+
+def _compute(cell: Cell, inputs: dict[str, Any], threads: int) -> Any:
+    """A cell's result on a Ray worker, from its inputs with the shared ones fetched from the object store."""
+    import ray
+    import torch
+
+    resolved = {key: ray.get(value) if isinstance(value, ray.ObjectRef) else value for key, value in inputs.items()}
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return cell.compute(resolved)
+    finally:
+        torch.set_num_threads(previous)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from taskspace.data import ImageSplit
+from taskspace.data import ImageDataset, ImageSplit
 from taskspace.errors import DataError, TaskspaceError
 from taskspace.features import SourceOutputs, source_outputs
 from taskspace.io import read_json, read_npz, sha256_of_file, write_json, write_npz
@@ -32,7 +32,7 @@ from taskspace.tasks import TaskSplits
 from taskspace.training.seeds import derive_seed
 
 __all__ = ["class_order", "score_positions", "bank_indices", "bank_path", "bank_key", "extract_bank",
-           "bank_is_current", "read_bank", "gather"]
+           "bank_outputs", "write_bank", "bank_is_current", "read_bank", "gather", "gather_rows"]
 
 _BANK_FORMAT = 1
 
@@ -102,21 +102,32 @@ def bank_key(run: Run, source: str) -> str:
 
 def extract_bank(run: Run, source: str) -> float:
     """Forward passes of ``source`` over :func:`bank_indices`, written atomically; returns their seconds."""
+    indices = bank_indices(run)
+    outputs, seconds = bank_outputs(run.checkpoint(source), run.dataset(), indices)
+    write_bank(run, source, key=bank_key(run, source), indices=indices, outputs=outputs, seconds=seconds)
+    return seconds
+
+
+def bank_outputs(checkpoint: str | os.PathLike[str], dataset: ImageDataset,
+                 indices: np.ndarray) -> tuple[SourceOutputs, float]:
+    """The checkpoint's outputs on the dataset's training images at ``indices``, and the seconds they took."""
     from taskspace.training.checkpoints import load_model
 
-    indices = bank_indices(run)
-    dataset = run.dataset()
-    net, saved = load_model(run.checkpoint(source))
+    net, saved = load_model(checkpoint)
     images = ImageSplit(dataset.train.images[indices], np.asarray(dataset.train.labels)[indices])
     started = time.perf_counter()
     outputs = source_outputs(net, images, normalization=saved["normalization"])
-    seconds = time.perf_counter() - started
-    path, key = bank_path(run, source), bank_key(run, source)
+    return outputs, time.perf_counter() - started
+
+
+def write_bank(run: Run, source: str, *, key: str, indices: np.ndarray, outputs: SourceOutputs,
+               seconds: float) -> None:
+    """Write a source's bank and its small record (read first by :func:`bank_is_current`), atomically."""
+    path = bank_path(run, source)
     write_npz(path, {"key": np.array(key), "indices": indices, "features": outputs.features,
                      "logits": outputs.logits, "pre_activations": outputs.pre_activations})
     write_json(path.with_suffix(".json"), {"source": source, "key": key, "images": int(len(indices)),
                                            "seconds": seconds})
-    return seconds
 
 
 def bank_is_current(run: Run, source: str) -> bool:
@@ -138,9 +149,18 @@ def read_bank(run: Run, source: str) -> dict[str, np.ndarray] | None:
     except FileNotFoundError:
         return None
     arrays = _read_bank_file(str(path), stat.st_mtime_ns, stat.st_size)
-    if arrays is None or str(arrays["key"]) != bank_key(run, source):
+    if arrays is None or "key" not in arrays or str(arrays["key"]) != bank_key(run, source):
         return None
-    return arrays
+    return arrays if _complete(arrays) else None
+
+
+def _complete(arrays: dict[str, np.ndarray]) -> bool:
+    """Whether a bank holds one row of every output per image it lists (a damaged one is made again)."""
+    names = ("indices", "features", "logits", "pre_activations")
+    if any(name not in arrays for name in names):
+        return False
+    count = len(arrays["indices"])
+    return all(arrays[name].ndim == 2 and arrays[name].shape[0] == count for name in names[1:])
 
 
 @functools.lru_cache(maxsize=2)
@@ -152,12 +172,18 @@ def _read_bank_file(path: str, mtime_ns: int, size: int) -> dict[str, np.ndarray
         return None
 
 
-def gather(bank: dict[str, np.ndarray], splits: TaskSplits, positions: np.ndarray) -> SourceOutputs:
-    """The target's rows of a bank: outputs for ``splits.train`` at ``positions``, with the target's labels."""
+def gather_rows(bank: dict[str, np.ndarray], splits: TaskSplits, positions: np.ndarray) -> np.ndarray:
+    """The bank rows of the target's training images at ``positions``."""
     wanted = splits.train_indices[positions]
     held = bank["indices"]
     rows = np.minimum(np.searchsorted(held, wanted), max(len(held) - 1, 0))
     if len(held) == 0 or not np.array_equal(held[rows], wanted):
         raise DataError("a source's feature bank lacks images this target needs; remove the bank and rerun `taskspace matrix`")
+    return rows
+
+
+def gather(bank: dict[str, np.ndarray], splits: TaskSplits, positions: np.ndarray) -> SourceOutputs:
+    """The target's rows of a bank: outputs for ``splits.train`` at ``positions``, with the target's labels."""
+    rows = gather_rows(bank, splits, positions)
     return SourceOutputs(bank["features"][rows], bank["logits"][rows],
                          np.asarray(splits.train.labels[positions], dtype=np.int64), bank["pre_activations"][rows])

@@ -45,24 +45,26 @@ def _run_stage(
     threads: int | None,
     what: str,
     show_progress: bool,
+    ray_address: str | None,
 ) -> float:
     from taskspace.training.progress import stage_progress
 
     started = time.perf_counter()
     pending = [cell for cell in cells if not cell.is_done(run)]
     with stage_progress(what, total=len(pending), unit="cell", enabled=show_progress and bool(pending)) as advance:
-        run_cells(pending, run, executor=executor, workers=workers, threads=threads, on_done=lambda cell: advance())
+        run_cells(pending, run, executor=executor, workers=workers, threads=threads, on_done=lambda cell: advance(),
+                  address=ray_address)
     return time.perf_counter() - started
 
 
 def train_zoo(run: Run, *, executor: str = "serial", workers: int | None = None,
-              threads: int | None = None, show_progress: bool = False) -> float:
+              threads: int | None = None, show_progress: bool = False, ray_address: str | None = None) -> float:
     """Train every source network that is missing; returns the wall time of the stage."""
     check_execution(executor, workers, threads)
     cells = [TrainCell(task_id) for task_id in run.space.ids]
     with run.writing():
         return _run_stage(cells, run, executor=executor, workers=workers, threads=threads, what="zoo",
-                          show_progress=show_progress)
+                          show_progress=show_progress, ray_address=ray_address)
 
 
 def compute_matrix(
@@ -73,6 +75,7 @@ def compute_matrix(
     workers: int | None = None,
     threads: int | None = None,
     show_progress: bool = False,
+    ray_address: str | None = None,
 ) -> dict[str, TransferabilityMatrix]:
     """Scores of every source on every target; writes the run's matrix files."""
     from taskspace.scoring import get_estimator
@@ -83,15 +86,14 @@ def compute_matrix(
         raise TaskspaceError("no estimator to score with; name one or more with --estimators")
     check_execution(executor, workers, threads)
     with run.writing():
-        zoo_seconds = train_zoo(run, executor=executor, workers=workers, threads=threads,
-                                show_progress=show_progress)
+        execution = {"executor": executor, "workers": workers, "threads": threads, "show_progress": show_progress,
+                     "ray_address": ray_address}
+        zoo_seconds = train_zoo(run, **execution)
         ids = run.space.ids
         cells = [ScoreCell(source, target, tuple(estimators)) for source in ids for target in ids]
         if any(not cell.is_done(run) for cell in cells):
-            _run_stage([ExtractCell(source) for source in ids], run, executor=executor, workers=workers,
-                       threads=threads, what="forward passes", show_progress=show_progress)
-        score_seconds = _run_stage(cells, run, executor=executor, workers=workers, threads=threads,
-                                   what="scores", show_progress=show_progress)
+            _run_stage([ExtractCell(source) for source in ids], run, what="forward passes", **execution)
+        score_seconds = _run_stage(cells, run, what="scores", **execution)
         records = {(s, t): _score_record(run, s, t) for s in ids for t in ids}
         provenance = _provenance(run)
         provenance.update({"zoo_seconds_this_call": zoo_seconds, "score_seconds_this_call": score_seconds})
@@ -128,6 +130,7 @@ def compute_truth(
     workers: int | None = None,
     threads: int | None = None,
     show_progress: bool = False,
+    ray_address: str | None = None,
 ) -> list[dict[str, Any]]:
     """Ground-truth accuracy of every (source, target) under each protocol; writes the run's truth."""
     for protocol in protocols:
@@ -136,13 +139,14 @@ def compute_truth(
         raise TaskspaceError("no ground-truth protocol to measure; name one or more with --protocols")
     check_execution(executor, workers, threads)
     with run.writing():
-        train_zoo(run, executor=executor, workers=workers, threads=threads, show_progress=show_progress)
+        execution = {"executor": executor, "workers": workers, "threads": threads, "show_progress": show_progress,
+                     "ray_address": ray_address}
+        train_zoo(run, **execution)
         ids = run.space.ids
         rows: list[dict[str, Any]] = []
         for protocol in protocols:
             cells = [TruthCell(protocol, s, t) for s in ids for t in ids]
-            _run_stage(cells, run, executor=executor, workers=workers, threads=threads,
-                       what=f"truth {protocol}", show_progress=show_progress)
+            _run_stage(cells, run, what=f"truth {protocol}", **execution)
             for source in ids:
                 for target in ids:
                     record = run.read_cell(run.truth_file(protocol, source, target), source, target)

@@ -20,7 +20,7 @@ from taskspace import __version__
 from taskspace.config import TrainConfig
 from taskspace.data import ImageDataset, dataset_class_names, load_dataset
 from taskspace.errors import ConfigError, TaskspaceError
-from taskspace.io import ensure_writable_dir, read_json, write_json
+from taskspace.io import ensure_writable_dir, read_json, sha256_of_file, write_json
 from taskspace.kernels import get_kernel
 from taskspace.models import ModularNet, get_model
 from taskspace.objectives import get_objective
@@ -232,6 +232,7 @@ def train_task(
         folder / MODEL_FILE, net, normalization=normalization, task_classes=splits.task.classes,
         config_hash=fingerprint,
     )
+    metrics["model_sha256"] = sha256_of_file(folder / MODEL_FILE)
     write_json(folder / METRICS_FILE, metrics)
     shutil.rmtree(resume, ignore_errors=True)
     return metrics
@@ -241,7 +242,8 @@ def finished_run(folder: str | os.PathLike[str], config: TrainConfig) -> dict[st
     """The metrics of a finished training run of ``config`` in ``folder``, else None.
 
     Finished means: ``config.json`` names this config's hash, ``model.pt`` is there and ``metrics.json``
-    is readable, names the same hash and holds a test accuracy in [0, 1].
+    is readable, names the same hash, holds a test accuracy in [0, 1] and the model's SHA-256 (where
+    it recorded one).
     """
     path = Path(folder)
     if not (path / MODEL_FILE).is_file() or not (path / METRICS_FILE).is_file():
@@ -257,6 +259,8 @@ def finished_run(folder: str | os.PathLike[str], config: TrainConfig) -> dict[st
         return None
     if not isinstance(accuracy, int | float) or isinstance(accuracy, bool) or not 0.0 <= accuracy <= 1.0:
         return None
+    if "model_sha256" in metrics and metrics["model_sha256"] != sha256_of_file(path / MODEL_FILE):
+        return None  # the model was changed or damaged after training
     return metrics
 
 
