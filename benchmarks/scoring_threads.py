@@ -20,7 +20,6 @@ import numpy as np
 from _common import print_table, require_cifar, save
 
 from taskspace.features import cached_source_outputs
-from taskspace.io import read_json
 from taskspace.runner import Run
 from taskspace.scoring import get_estimator, list_estimators, single_threaded
 from taskspace.training.seeds import derive_seed

@@ -23,7 +23,6 @@ from scipy import stats
 
 from taskspace.analysis import evaluate
 from taskspace.features import cached_source_outputs
-from taskspace.io import read_json
 from taskspace.matrix import TransferabilityMatrix
 from taskspace.runner import Run
 from taskspace.scoring import get_estimator, list_estimators

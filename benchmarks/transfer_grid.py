@@ -23,7 +23,6 @@ from taskspace.io import read_json
 from taskspace.runner import GridConfig, Run
 from taskspace.scoring import list_estimators
 
-
 #: Pairs whose difference is tested: taskspace's kernel score against the paper's and the best peers.
 COMPARISONS = (("alignment_whitened", "logme"), ("alignment_whitened", "hscore"),
                ("alignment_whitened", "alignment"), ("alignment_centered", "alignment"),

@@ -34,14 +34,14 @@ import torch
 from _common import print_table, require_cifar, save
 from scipy import stats
 
-from taskspace.analysis import evaluate, per_target_agreement
+from taskspace.analysis import evaluate
 from taskspace.data import ImageSplit
 from taskspace.features import SourceOutputs, outputs_cache_key
 from taskspace.io import read_npz, sha256_of_file
 from taskspace.runner import Run
-from taskspace.transfer import get_protocol, probe_draws, probe_predictions
 from taskspace.training.checkpoints import load_model
 from taskspace.training.seeds import derive_seed
+from taskspace.transfer import get_protocol, probe_draws, probe_predictions
 
 
 def kendall(first: np.ndarray, second: np.ndarray) -> float:

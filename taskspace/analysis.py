@@ -10,9 +10,8 @@ percentile bootstrap interval that resamples targets.
 from __future__ import annotations
 
 import math
-import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,6 @@ import numpy as np
 from scipy import stats
 
 from taskspace.errors import TaskspaceError
-from taskspace.io import write_text
 from taskspace.matrix import TransferabilityMatrix
 
 __all__ = [

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from taskspace.data import ImageDataset, ImageSplit, dataset_class_names
+from taskspace.data import ImageDataset, ImageSplit, dataset_class_names, dataset_names
 from taskspace.errors import ConfigError, did_you_mean
 from taskspace.io import read_toml
 
@@ -436,6 +436,9 @@ class TaskSpace:
                 "(use default, digits or a .toml file)"
             )
         space.validate(dataset_class_names(space.dataset, data_root=data_root))
+        if space.dataset not in dataset_names() and Path(space.dataset).expanduser().is_dir():
+            # an image folder is named by its absolute path, so a run made here opens from anywhere
+            space = dataclasses.replace(space, dataset=str(Path(space.dataset).expanduser().absolute()))
         return space
 
 

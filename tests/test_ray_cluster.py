@@ -5,13 +5,9 @@ worker is killed mid-run."""
 from __future__ import annotations
 
 import os
-import re
-import secrets
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,38 +19,19 @@ pytest.importorskip("ray")
 
 SPACE = 'dataset = "digits"\npairs = [["3", "8"], ["1", "7"], ["0", "6"]]\n'
 ESTIMATORS = "alignment,logme,leep,source_accuracy"
-START_TIMEOUT_S = 180
 
 
 @pytest.fixture(scope="module")
 def cluster():
     """(address, environment) of a running two-node cluster with token authentication."""
-    ray = str(Path(sys.executable).with_name("ray"))
-    folder = Path(tempfile.mkdtemp(prefix="ts-ray-", dir="/tmp"))  # short: Ray's socket paths have a length limit
-    token = folder / "token"
-    token.write_text(secrets.token_hex(32))
-    environment = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token),
-                   "RAY_USAGE_STATS_ENABLED": "0"}
-    environment.pop("RAY_ADDRESS", None)
-    try:
-        head = subprocess.run([ray, "start", "--head", "--port=0", "--num-cpus=1", f"--temp-dir={folder / 'head'}",
-                               "--include-dashboard=false", "--disable-usage-stats"], env=environment,
-                              capture_output=True, text=True, timeout=START_TIMEOUT_S)
-        found = re.search(r"ray start --address='([^']+)'", head.stdout + head.stderr)
-        assert head.returncode == 0 and found, head.stdout + head.stderr
-        address = found.group(1)
-        worker = subprocess.run([ray, "start", f"--address={address}", "--num-cpus=1",
-                                 f"--temp-dir={folder / 'worker'}", "--disable-usage-stats"], env=environment,
-                                capture_output=True, text=True, timeout=START_TIMEOUT_S)
-        assert worker.returncode == 0, worker.stdout + worker.stderr
-        nodes = subprocess.run([sys.executable, "-c", f"import ray; ray.init(address='{address}', "
+    from taskspace.runner.local_cluster import local_ray_cluster
+
+    with local_ray_cluster(nodes=2, cpus_per_node=1) as running:
+        nodes = subprocess.run([sys.executable, "-c", f"import ray; ray.init(address='{running.address}', "
                                 "log_to_driver=False); print(len([n for n in ray.nodes() if n['Alive']]))"],
-                               env=environment, capture_output=True, text=True, timeout=START_TIMEOUT_S)
+                               env=running.environment, capture_output=True, text=True, timeout=180)
         assert nodes.stdout.strip().splitlines()[-1] == "2", nodes.stdout + nodes.stderr
-        yield address, environment
-    finally:
-        subprocess.run([ray, "stop", "--force"], env=environment, capture_output=True, timeout=START_TIMEOUT_S)
-        shutil.rmtree(folder, ignore_errors=True)
+        yield running.address, running.environment
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,16 @@ import pytest
 
 from taskspace.errors import TaskspaceError
 from taskspace.report import ReportPaths, write_report
-from taskspace.report._document import Code, FigureBlock, Paragraph, RenderedFigure, Section, Table
-from taskspace.report._document import render_html, render_markdown
+from taskspace.report._document import (
+    Code,
+    FigureBlock,
+    Paragraph,
+    RenderedFigure,
+    Section,
+    Table,
+    render_html,
+    render_markdown,
+)
 
 SECTION_ANCHORS = ("provenance", "matrix", "structure", "similarity", "verdict", "recommendations")
 NO_TRUTH = "No ground truth was measured for this run"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from taskspace.errors import TaskspaceError
 from taskspace.config import GridConfig
+from taskspace.errors import TaskspaceError
 from taskspace.matrix import TransferabilityMatrix
 from taskspace.runner.run import PREFERRED_ESTIMATOR, Run, choose_estimator
 from taskspace.tasks import TaskSpace

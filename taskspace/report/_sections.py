@@ -151,7 +151,7 @@ def _checkpoint_hashes(hashes: Mapping[str, str], ids: Sequence[str]) -> tuple[I
 def matrix_section(inputs: RunInputs) -> Section:
     matrix = inputs.matrix
     blocks: list[Block] = [
-        Paragraph((f"Predicted transferability of every source (row) to every target (column) by ",
+        Paragraph(("Predicted transferability of every source (row) to every target (column) by ",
                    Code(matrix.estimator), f", {inputs.estimator_reason}; "
                    f"{'higher' if matrix.greater_is_better else 'lower'} is better. Outlined cells are a task's own "
                    "module, not a transfer.")),
@@ -390,7 +390,7 @@ def recommendation_section(inputs: RunInputs) -> Section:
     protocol = recommendations[0].protocol
     level = f"{round(100 * INTERVAL_LEVEL)}%"
     intro = (f"For every target of the zoo, the {k} sources ranked highest by ", Code(inputs.estimator),
-             f" (the target's own module left out). " + (
+             " (the target's own module left out). " + (
                  f"The predicted accuracy maps the score to the measured {protocol} accuracy by a line fitted on the "
                  f"other targets' cells, with an interval covering {level} of that fit's residuals; the measured "
                  "accuracy of the recommended source stands next to the measured best and worst source."

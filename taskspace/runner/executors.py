@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any
 
 from taskspace.errors import ConfigError, TaskspaceError
 from taskspace.registry import Registry

@@ -705,7 +705,9 @@ def _take_lock(lock: Path, folder: Path) -> None:
         staged.write_text(text, encoding="utf-8")
         os.replace(staged, lock)
         if _lock_owner(lock).get("pid") != os.getpid():
-            raise TaskspaceError(f"'{folder}' was just taken by another taskspace process; wait for it to finish")
+            raise TaskspaceError(
+                f"'{folder}' was just taken by another taskspace process; wait for it to finish"
+            ) from None
         what = f"pid {pid}" if pid is not None else "an unreadable lock"
         print(f"taskspace: note: took over the stale lock of {what} on '{folder}' (no longer running)",
               file=sys.stderr)

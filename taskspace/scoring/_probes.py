@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from taskspace.scoring._common import unit_rows, subsample
+from taskspace.scoring._common import subsample, unit_rows
 from taskspace.scoring._logistic import decision_function, fit_binary_logistic
 from taskspace.scoring._registry import register_estimator
 from taskspace.scoring._threads import single_threaded

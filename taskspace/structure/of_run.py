@@ -18,7 +18,13 @@ import networkx as nx
 from taskspace.errors import TaskspaceError
 from taskspace.io import write_json
 from taskspace.structure.clustering import cluster_tasks, structure_summary
-from taskspace.structure.graph import GRAPH_FORMATS, communities, export_graph, maximum_spanning_arborescence, task_graph
+from taskspace.structure.graph import (
+    GRAPH_FORMATS,
+    communities,
+    export_graph,
+    maximum_spanning_arborescence,
+    task_graph,
+)
 
 if TYPE_CHECKING:
     from taskspace.runner.run import Run
