@@ -318,7 +318,7 @@ class TaskSpace:
         This, not the file or name the space was read from, is what identifies a run's task space.
         """
         return {"dataset": self.dataset, "tasks": [list(task.classes) for task in self.tasks],
-                "groups": {name: list(members) for name, members in self.groups}}
+                "groups": [[name, list(members)] for name, members in self.groups]}  # pairs: order kept
 
     @classmethod
     def from_record(cls, record: Mapping[str, object]) -> TaskSpace:
@@ -328,9 +328,9 @@ class TaskSpace:
             ConfigError: the record lacks a key or holds values of the wrong kind.
         """
         try:
-            dataset, tasks, groups = record["dataset"], record["tasks"], record.get("groups", {})
-            if not isinstance(dataset, str) or not isinstance(tasks, list) or not isinstance(groups, dict):
-                raise TypeError("dataset must be a string, tasks a list and groups a table")
+            dataset, tasks, groups = record["dataset"], record["tasks"], record.get("groups", [])
+            if not isinstance(dataset, str) or not isinstance(tasks, list) or not isinstance(groups, list):
+                raise TypeError("dataset must be a string, tasks a list and groups a list of [name, classes]")
             built = tuple(BinaryTask(*classes) if len(classes) == 2 else Task(tuple(classes)) for classes in tasks)
         except (KeyError, TypeError) as error:
             raise ConfigError(f"a task-space record is malformed ({error})") from None

@@ -75,7 +75,7 @@ def test_a_changed_dataset_or_group_is_named(copy) -> None:
     from taskspace.tasks import TaskSpace
 
     recorded = Run.open(copy / "run").space
-    other = TaskSpace.from_record({**recorded.to_record(), "groups": {"round": ["3", "8", "0", "6"]}})
+    other = TaskSpace.from_record({**recorded.to_record(), "groups": [["round", ["3", "8", "0", "6"]]]})
     assert any("class groups" in item for item in recorded.differences(other))
     moved = TaskSpace.from_record({**recorded.to_record(), "dataset": "cifar10"})
     assert recorded.differences(moved) == ["dataset 'digits' vs 'cifar10'"]
@@ -101,6 +101,16 @@ def test_a_run_made_with_a_relative_path_works_from_any_folder(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     assert main(["recommend", "made/run", "--target", "3_vs_8", "--k", "1"]) == 0
     assert main(["matrix", "made/run", "--estimators", "alignment,source_accuracy", "--quiet"]) == 0
+
+
+def test_a_space_with_groups_reopens_through_its_record(tmp_path) -> None:
+    """The groups keep their order through run.json (whose keys are written sorted)."""
+    space = tmp_path / "space.toml"
+    space.write_text(SPACE + '\n[groups]\nzeta = ["3", "8"]\nalpha = ["1", "7"]\nmid = ["0", "6"]\n')
+    grid = GridConfig(space=str(space), train={"epochs": 1, "seed": 0})
+    created = Run.create(tmp_path / "run", grid)
+    assert Run.create(tmp_path / "run", grid).space == created.space == Run.open(tmp_path / "run").space
+    assert created.space.group_names == ("zeta", "alpha", "mid")
 
 
 def test_the_identity_hash_covers_content_not_names() -> None:
