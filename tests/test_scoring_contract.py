@@ -251,3 +251,30 @@ def test_estimators_run_on_one_thread_and_leave_the_pools_as_they_were(blobs) ->
     assert {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()} == before
     with single_threaded():
         assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_registered_estimator_passes_the_public_check(name: str) -> None:
+    scoring.check_estimator(name)
+
+
+def _nondeterministic(features, labels):
+    """A score that ignores its inputs.
+
+    Shape:
+        - features: (n, d)
+        - labels: (n,)
+    """
+    return float(np.random.random())
+
+
+def _undocumented(features, labels):
+    return 0.0
+
+
+@pytest.mark.parametrize(("function", "check"), [(_undocumented, "metadata"),
+                                                 (_nondeterministic, "finite_and_deterministic")])
+def test_the_public_check_names_what_a_third_party_estimator_breaks(function, check: str) -> None:
+    estimator = Estimator("third_party", function, ("features", "labels"), citation="-", description="-")
+    with pytest.raises(AssertionError, match=f"estimator 'third_party' fails check '{check}'"):
+        scoring.check_estimator(estimator)

@@ -27,17 +27,20 @@ from taskspace.scoring._logme import logme
 from taskspace.scoring._parc import parc
 from taskspace.scoring._probes import knn, linear_probe
 from taskspace.scoring._prototypes import kernel_prototypes
-from taskspace.scoring._registry import ESTIMATORS, Estimator, get_estimator, list_estimators
+from taskspace.scoring._check import ESTIMATOR_CHECKS, check_estimator
+from taskspace.scoring._registry import ESTIMATORS, Estimator, get_estimator, list_estimators, register_estimator
 from taskspace.scoring._threads import single_threaded
 from taskspace.scoring._transrate import transrate
 
 __all__ = [
     "ESTIMATORS",
+    "ESTIMATOR_CHECKS",
     "Estimator",
     "alignment",
     "alignment_centered",
     "alignment_minibatch",
     "alignment_whitened",
+    "check_estimator",
     "gbc",
     "get_estimator",
     "hscore",
@@ -51,6 +54,7 @@ __all__ = [
     "nce",
     "nleep",
     "parc",
+    "register_estimator",
     "score_source",
     "single_threaded",
     "source_accuracy",
