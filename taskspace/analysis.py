@@ -147,8 +147,10 @@ def compare_estimators(
     Raises:
         TaskspaceError: fewer than two targets where both estimators have a τ.
     """
-    tau_first = {row.target: row.kendall_tau for row in per_target_agreement(first, truth, exclude_diagonal=exclude_diagonal)}
-    tau_second = {row.target: row.kendall_tau for row in per_target_agreement(second, truth, exclude_diagonal=exclude_diagonal)}
+    tau_first = {row.target: row.kendall_tau
+                 for row in per_target_agreement(first, truth, exclude_diagonal=exclude_diagonal)}
+    tau_second = {row.target: row.kendall_tau
+                  for row in per_target_agreement(second, truth, exclude_diagonal=exclude_diagonal)}
     shared = [t for t in tau_first if t in tau_second and math.isfinite(tau_first[t]) and math.isfinite(tau_second[t])]
     if len(shared) < 2:
         raise TaskspaceError(

@@ -13,10 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taskspace.config import TrainConfig
-from taskspace.data import load_digits_dataset
+from taskspace.data import ImageDataset, load_digits_dataset
 from taskspace.io import ensure_writable_dir, write_json
 from taskspace.tasks import TaskSpace
-from taskspace.training import evaluate_accuracy, fit_output_module, load_model, prepare_splits, train_task
+from taskspace.training import (
+    evaluate_accuracy,
+    fit_output_module,
+    load_model,
+    prepare_splits,
+    train_task,
+)
 from taskspace.training.tensors import to_tensor_split
 
 if TYPE_CHECKING:
@@ -74,9 +80,13 @@ def show_recommendations(run: Run, *, targets: tuple[str, ...]) -> None:
             print(f"  {result.warning()}")
         for row in result.top:
             print(f"  {row.rank}. {row.source:<8} predicted {row.predicted_accuracy:.3f} "
-                  f"[{row.predicted_low:.3f}, {row.predicted_high:.3f}], measured {row.measured_accuracy:.3f}  ({row.reason})")
+                  f"[{row.predicted_low:.3f}, {row.predicted_high:.3f}], measured {row.measured_accuracy:.3f}  "
+                  f"({row.reason})")
         best, worst = result.measured_best(), result.measured_worst()
-        print(f"  measured best {best.source} {best.measured_accuracy:.3f}, worst {worst.source} {worst.measured_accuracy:.3f}")
+        if best is None or worst is None:
+            continue
+        print(f"  measured best {best.source} {best.measured_accuracy:.3f}, "
+              f"worst {worst.source} {worst.measured_accuracy:.3f}")
 
 
 def run_training_demo(
@@ -110,7 +120,7 @@ def run_training_demo(
     return rows
 
 
-def _one_label_accuracy(run: Path, task_id: str, dataset, seed: int) -> float:  # type: ignore[no-untyped-def]
+def _one_label_accuracy(run: Path, task_id: str, dataset: ImageDataset, seed: int) -> float:
     net, checkpoint = load_model(run / "model.pt")
     config = TrainConfig(task=task_id, dataset="digits", seed=seed)
     splits = prepare_splits(config, dataset)

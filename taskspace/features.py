@@ -48,7 +48,7 @@ class SourceOutputs:
         """Softmax of the logits, float64 (n, c_source)."""
         shifted = self.logits.astype(np.float64) - self.logits.max(axis=1, keepdims=True)
         exponentials = np.exp(shifted)
-        return exponentials / exponentials.sum(axis=1, keepdims=True)
+        return np.asarray(exponentials / exponentials.sum(axis=1, keepdims=True))
 
     def subset(self, positions: np.ndarray) -> SourceOutputs:
         return SourceOutputs(self.features[positions], self.logits[positions], self.labels[positions],
@@ -61,7 +61,7 @@ def source_outputs(
 ) -> SourceOutputs:
     """Features and logits of ``net`` (eval mode) on every image of ``split``."""
     net.eval()
-    tensors = to_tensor_split(split, **normalization)
+    tensors = to_tensor_split(split, mean=normalization["mean"], std=normalization["std"])
     features, logits, pooled = [], [], []
     for start in range(0, len(tensors), batch_size):
         trunk = net.trunk(tensors.images[start : start + batch_size])

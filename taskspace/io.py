@@ -18,7 +18,7 @@ import tomllib
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -135,7 +135,7 @@ def write_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) ->
             raise TypeError(f"array '{name}' has dtype object, which would need pickle")
     with atomic_path(path, suffix=".npz") as temporary:
         with open(temporary, "wb") as handle:
-            np.savez(handle, **arrays)
+            np.savez(handle, **cast(dict[str, Any], arrays))
 
 
 def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:

@@ -218,8 +218,8 @@ def read_matrices_csv(
     matrices = {}
     for estimator, values in cells.items():
         scores = np.full((len(all_sources), len(all_targets)), np.nan)
-        for (source, target), value in values.items():
-            scores[all_sources.index(source), all_targets.index(target)] = value
+        for (source, target), score in values.items():
+            scores[all_sources.index(source), all_targets.index(target)] = score
         matrices[estimator] = TransferabilityMatrix(scores, tuple(all_sources), tuple(all_targets), estimator)
     return matrices
 

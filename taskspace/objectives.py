@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import torch
@@ -438,7 +439,8 @@ def get_objective(name: str, **params: Any) -> Objective:
             raise ConfigError(f"objective '{name}' has no parameter '{key}' ({takes})")
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
             raise ConfigError(f"objective parameter {key} must be a finite number > 0, got {value!r}")
-    return functools.partial(objective, **{key: float(value) for key, value in params.items()})
+    bound: Callable[..., Any] = objective  # the keywords bind the objective's parameters, after its tensors
+    return functools.partial(bound, **{key: float(value) for key, value in params.items()})
 
 
 def list_objectives() -> list[str]:

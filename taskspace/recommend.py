@@ -24,7 +24,12 @@ import numpy as np
 
 from taskspace.errors import ConfigError, TaskspaceError
 from taskspace.matrix import TransferabilityMatrix
-from taskspace.runner.run import PREFERRED_ESTIMATOR, Run, choose_estimator, choose_protocol
+from taskspace.runner.run import (
+    PREFERRED_ESTIMATOR,
+    Run,
+    choose_estimator,
+    choose_protocol,
+)
 from taskspace.tasks import Task
 
 __all__ = ["SourceRecommendation", "Recommendation", "ScoreToAccuracy", "fit_score_to_accuracy", "recommend",

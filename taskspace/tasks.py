@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -334,7 +335,7 @@ class TaskSpace:
             built = tuple(BinaryTask(*classes) if len(classes) == 2 else Task(tuple(classes)) for classes in tasks)
         except (KeyError, TypeError) as error:
             raise ConfigError(f"a task-space record is malformed ({error})") from None
-        return cls(dataset, built, groups)
+        return cls(dataset, built, cast(ClassGroups, groups))  # normalised and checked by __post_init__
 
     def differences(self, other: TaskSpace) -> list[str]:
         """What differs from ``other``, as short phrases ("dataset 'cifar10' vs 'digits'", ...); empty if equal."""
@@ -365,7 +366,8 @@ class TaskSpace:
         if len(names) < 2:
             raise ConfigError(f"a task space from classes needs at least two classes, got {list(names)}")
         Task(names)  # rejects repeated classes with a clear message
-        return cls(dataset, tuple(BinaryTask(a, b) for a, b in itertools.combinations(names, 2)), groups)
+        tasks = tuple(BinaryTask(a, b) for a, b in itertools.combinations(names, 2))
+        return cls(dataset, tasks, cast(ClassGroups, groups))
 
     @classmethod
     def from_pairs(
@@ -377,7 +379,7 @@ class TaskSpace:
     ) -> TaskSpace:
         """One task per listed pair (or tuple) of classes."""
         tasks = tuple(BinaryTask(*pair) if len(pair) == 2 else Task(tuple(pair)) for pair in pairs)
-        return cls(dataset, tasks, groups)
+        return cls(dataset, tasks, cast(ClassGroups, groups))
 
     @classmethod
     def default(cls) -> TaskSpace:
@@ -416,7 +418,7 @@ class TaskSpace:
         if "groups" in document:
             groups = _groups_table(document["groups"], file)
             try:
-                space = dataclasses.replace(space, groups=groups)
+                space = dataclasses.replace(space, groups=cast(ClassGroups, groups))
             except ConfigError as error:
                 raise ConfigError(f"[groups] in '{file}': {error}") from None
         return space

@@ -182,7 +182,7 @@ def probe_predictions(train: SourceOutputs, test: SourceOutputs, *, steps: int, 
     fit_linear(linear, features=torch.from_numpy(train.features), labels=torch.from_numpy(train.labels),
                steps=steps, weight_decay=weight_decay)
     with torch.no_grad():
-        return linear(torch.from_numpy(test.features)).argmax(dim=1).numpy()
+        return np.asarray(linear(torch.from_numpy(test.features)).argmax(dim=1).numpy())
 
 
 def probe_accuracy(train: SourceOutputs, test: SourceOutputs, *, steps: int, weight_decay: float) -> float:

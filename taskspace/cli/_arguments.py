@@ -73,7 +73,8 @@ def rephrase(message: str) -> str:
     choice = re.fullmatch(r"invalid choice: '([^']*)' \(choose from (.*)\)", detail)
     if choice is not None:
         options = re.findall(r"'([^']*)'", choice.group(2))
-        return f"{flag}: unknown '{choice.group(1)}'{did_you_mean(choice.group(1), options)} (choose from {', '.join(options)})"
+        typed = choice.group(1)
+        return f"{flag}: unknown '{typed}'{did_you_mean(typed, options)} (choose from {', '.join(options)})"
     return f"{flag} {detail}" if not detail.startswith("expected") else f"{flag}: {detail}"
 
 
@@ -148,7 +149,8 @@ def _field_docs(cls: type) -> dict[str, str]:
         elif current and line.startswith(" " * 12):
             docs[current] += " " + line.strip()
     sentence_end = r"(?<!e\.g)(?<!i\.e)\. "
-    return {name: re.split(sentence_end, doc.replace("``", ""), maxsplit=1)[0].rstrip(".") for name, doc in docs.items()}
+    return {name: re.split(sentence_end, doc.replace("``", ""), maxsplit=1)[0].rstrip(".")
+            for name, doc in docs.items()}
 
 
 def add_train_options(parser: argparse.ArgumentParser) -> None:
@@ -160,7 +162,7 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
         if field.name == "task":
             continue
         flag, kind = "--" + field.name.replace("_", "-"), str(field.type)
-        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
+        default = field.default_factory() if callable(field.default_factory) else field.default
         shown = "chosen by the dataset" if field.name in _BY_DATASET else _shown(default)
         help_text = f"{docs.get(field.name, field.name)} (default: {shown})"
         if kind == "bool":

@@ -233,7 +233,11 @@ def _run_structure(arguments: argparse.Namespace) -> int:
 
 def _run_similarity(arguments: argparse.Namespace) -> int:
     from taskspace.runner import Run
-    from taskspace.similarity import module_similarity, similarity_vs_transfer, write_similarity
+    from taskspace.similarity import (
+        module_similarity,
+        similarity_vs_transfer,
+        write_similarity,
+    )
     from taskspace.structure import cluster_tasks, grouping_agreement
 
     run = Run.open(run_folder(arguments, "similarity"), data_root=arguments.data_root)
@@ -277,7 +281,13 @@ def _plot_target(arguments: argparse.Namespace) -> tuple[str, str]:
 
 
 def _run_plot(arguments: argparse.Namespace) -> int:
-    from taskspace.plotting import clustermap, estimate_vs_truth, heatmap, save_figure, task_graph_plot
+    from taskspace.plotting import (
+        clustermap,
+        estimate_vs_truth,
+        heatmap,
+        save_figure,
+        task_graph_plot,
+    )
     from taskspace.runner import Run
     from taskspace.structure import task_graph
 
@@ -288,6 +298,7 @@ def _run_plot(arguments: argparse.Namespace) -> int:
     if kind == "heatmap":
         figure = heatmap(estimate)
     elif kind == "truth-heatmap":
+        assert truth is not None
         figure = heatmap(truth)
     elif kind == "clustermap":
         figure = clustermap(estimate)
@@ -296,6 +307,7 @@ def _run_plot(arguments: argparse.Namespace) -> int:
         figure = task_graph_plot(task_graph(estimate, top_k=2, groups=groups),
                                  title=f"task graph: top-2 sources per target by {estimate.estimator}")
     else:
+        assert truth is not None
         figure = estimate_vs_truth(estimate, truth)
     paths = save_figure(figure, arguments.out, formats=tuple(arguments.formats))
     print(" ".join(str(path) for path in paths))

@@ -23,8 +23,17 @@ from taskspace.data.cifar import (
     verify_checksums,
 )
 from taskspace.data.digits import DIGIT_CLASSES, load_digits_dataset
-from taskspace.data.image_folder import IMAGE_EXTENSIONS, image_folder_class_names, read_image_folder
-from taskspace.data.registry import DATASETS, dataset_class_names, dataset_names, load_dataset
+from taskspace.data.image_folder import (
+    IMAGE_EXTENSIONS,
+    image_folder_class_names,
+    read_image_folder,
+)
+from taskspace.data.registry import (
+    DATASETS,
+    dataset_class_names,
+    dataset_names,
+    load_dataset,
+)
 from taskspace.data.roots import resolve_cache_dir, resolve_data_root
 from taskspace.data.safe_pickle import safe_unpickle
 

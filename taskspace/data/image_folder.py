@@ -103,7 +103,8 @@ def _read_split(split_folder: Path, class_names: tuple[str, ...], image_size: in
                 height, width = images[0].shape[:2]
                 raise DataError(
                     f"image '{path}' is {pixels.shape[1]}x{pixels.shape[0]} but '{first_file}' is "
-                    f"{width}x{height}; resize them to one size first (read_image_folder(root, image_size=N) does it in Python)"
+                    f"{width}x{height}; resize them to one size first "
+                    "(read_image_folder(root, image_size=N) does it in Python)"
                 )
             images.append(pixels)
             labels.append(label)
@@ -136,6 +137,7 @@ def read_image_folder(root: str | os.PathLike[str], *, image_size: int | None = 
     if train.image_shape != test.image_shape:
         raise DataError(
             f"train images in '{root_path}' are {train.image_shape[1]}x{train.image_shape[0]} but test images are "
-            f"{test.image_shape[1]}x{test.image_shape[0]}; resize them to one size first (read_image_folder(root, image_size=N) does it in Python)"
+            f"{test.image_shape[1]}x{test.image_shape[0]}; resize them to one size first "
+            "(read_image_folder(root, image_size=N) does it in Python)"
         )
     return ImageDataset(name=str(root), class_names=class_names, train=train, test=test)

@@ -69,7 +69,7 @@ def _allowed_global(module: str, name: str) -> Any:
         try:
             from numpy._core.multiarray import _reconstruct
         except ImportError:  # numpy < 2
-            from numpy.core.multiarray import _reconstruct
+            from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
         return _reconstruct
     if (module, name) == ("_codecs", "encode"):
         return _encode_latin1_only

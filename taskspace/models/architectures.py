@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 __all__ = ["Stages", "small_cnn_stages", "resnet18_stages", "digits_cnn_stages", "BasicBlock"]
@@ -58,7 +59,7 @@ class BasicBlock(nn.Module):
             )
         self.final_relu = final_relu
 
-    def forward(self, inputs):  # type: ignore[no-untyped-def]
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         summed = self.body(inputs) + self.shortcut(inputs)
         return summed.relu() if self.final_relu else summed
 

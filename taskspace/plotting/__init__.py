@@ -7,7 +7,11 @@ plotting works headless and never leaves windows or registered figures behind. S
 :func:`save_figure`.
 """
 
-from taskspace.plotting._agreement import NORMALISATIONS, estimate_vs_truth, estimate_vs_truth_grid
+from taskspace.plotting._agreement import (
+    NORMALISATIONS,
+    estimate_vs_truth,
+    estimate_vs_truth_grid,
+)
 from taskspace.plotting._cluster import clustermap, matrix_linkage
 from taskspace.plotting._curves import label_efficiency_curve
 from taskspace.plotting._graph import GRAPH_LAYOUTS, task_graph_plot

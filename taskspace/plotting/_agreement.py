@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import stats
@@ -111,7 +112,7 @@ def estimate_vs_truth_grid(
                     layout="constrained")
     axes = figure.subplots(n_rows, n_columns, squeeze=False)
     colours = task_colours(list(truth.targets))
-    for panel, (name, estimate) in zip(axes.flat, estimates.items()):
+    for panel, (name, estimate) in zip(axes.flat, estimates.items(), strict=False):
         _draw(panel, estimate, truth, exclude_diagonal=exclude_diagonal, normalise_per_target=normalise_per_target,
               normalisation=normalisation, colours=colours, title=None, marker_size=10.0, name=name)
         panel.title.set_fontsize("medium")
@@ -121,9 +122,9 @@ def estimate_vs_truth_grid(
     for panel in axes.flat[count:]:
         panel.set_visible(False)
     if legend:
-        handles: dict[str, object] = {}
+        handles: dict[str, Artist] = {}
         for panel in axes.flat[:count]:
-            for handle, label in zip(*panel.get_legend_handles_labels()):
+            for handle, label in zip(*panel.get_legend_handles_labels(), strict=False):
                 handles.setdefault(label, handle)
         shown = [target for target in truth.targets if target in handles]
         figure.legend([handles[target] for target in shown], shown, title="target", loc="outside right center",
@@ -194,7 +195,7 @@ def _normalised(values: np.ndarray, normalisation: str) -> np.ndarray:
     if normalisation == "rank":
         if len(values) == 1:
             return np.full(1, 0.5)
-        return (stats.rankdata(values) - 1.0) / (len(values) - 1.0)
+        return np.asarray((stats.rankdata(values) - 1.0) / (len(values) - 1.0))
     spread = values.std()
     # A constant target has no ordering to show: its dots sit at 0.
     return np.zeros_like(values) if spread == 0 else (values - values.mean()) / spread

@@ -66,7 +66,7 @@ def _linkage(profiles: np.ndarray, method: str, metric: str) -> np.ndarray | Non
     if len(profiles) < 2:
         return None
     try:
-        return hierarchy.linkage(profiles, method=method, metric=metric, optimal_ordering=True)
+        return np.asarray(hierarchy.linkage(profiles, method=method, metric=metric, optimal_ordering=True))
     except ValueError as error:
         raise ConfigError(f"cannot cluster with method '{method}' and metric '{metric}' ({error}); "
                           "use e.g. method='average', metric='euclidean'") from None
@@ -198,11 +198,11 @@ def _draw_dendrogram(ax: Axes, linkage: np.ndarray | None, count: int, *, side: 
     tree = hierarchy.dendrogram(linkage, no_plot=True, no_labels=True)
     height = max((max(heights) for heights in tree["dcoord"]), default=0.0) or 1.0
     if side == "top":
-        segments = [np.column_stack([xs, ys]) for xs, ys in zip(tree["icoord"], tree["dcoord"])]
+        segments = [np.column_stack([xs, ys]) for xs, ys in zip(tree["icoord"], tree["dcoord"], strict=False)]
         ax.set_xlim(0, 10 * count)
         ax.set_ylim(0, 1.05 * height)
     else:
-        segments = [np.column_stack([ys, xs]) for xs, ys in zip(tree["icoord"], tree["dcoord"])]
+        segments = [np.column_stack([ys, xs]) for xs, ys in zip(tree["icoord"], tree["dcoord"], strict=False)]
         ax.set_xlim(1.05 * height, 0)  # root on the left
         ax.set_ylim(10 * count, 0)  # first leaf at the top, like the heatmap's first row
     ax.add_collection(LineCollection(segments, colors="0.25", linewidths=0.9))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 from matplotlib import colormaps
@@ -14,7 +15,10 @@ from taskspace.matrix import TransferabilityMatrix
 
 
 def axes_and_figure(
-    ax: Axes | None, *, figsize: tuple[float, float], layout: str | None = "constrained"
+    ax: Axes | None,
+    *,
+    figsize: tuple[float, float],
+    layout: Literal["constrained", "compressed", "tight"] | None = "constrained",
 ) -> tuple[Axes, Figure]:
     """Return ``ax`` and its top-level figure, or a new ``Figure`` with one axes when ``ax`` is None.
 
@@ -55,4 +59,4 @@ def task_colours(tasks: Sequence[str]) -> dict[str, tuple[float, float, float, f
         colours = [colormaps["tab20"](index) for index in range(count)]
     else:
         colours = [colormaps["hsv"](value) for value in np.linspace(0.0, 1.0, count, endpoint=False)]
-    return dict(zip(tasks, colours))
+    return dict(zip(tasks, colours, strict=False))

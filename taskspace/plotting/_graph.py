@@ -69,8 +69,7 @@ def task_graph_plot(
     groups = _groups(graph, node_groups)
     nodes = list(graph.nodes)
     group_colours = task_colours([group for group in dict.fromkeys(groups.values()) if group is not None])
-    node_colours = [group_colours.get(groups[node], _UNGROUPED_COLOUR) if group_colours else "#9ecae1"
-                    for node in nodes]
+    node_colours = [_node_colour(groups[node], group_colours) for node in nodes]
     nx.draw_networkx_nodes(graph, positions, nodelist=nodes, node_color=node_colours, node_size=node_size,
                            edgecolors="0.2", linewidths=0.8, ax=ax)
     if graph.number_of_edges():
@@ -116,7 +115,14 @@ def _scaled(weights: np.ndarray, width_range: tuple[float, float]) -> np.ndarray
     spread = weights.max() - weights.min() if weights.size else 0.0
     if spread == 0:
         return np.full(weights.shape, (thin + thick) / 2)
-    return thin + (weights - weights.min()) / spread * (thick - thin)
+    return np.asarray(thin + (weights - weights.min()) / spread * (thick - thin))
+
+
+def _node_colour(group: str | None, group_colours: Mapping[str, object]) -> object:
+    """The node's group colour; a node in no group is grey, and every node is blue when no group is known."""
+    if not group_colours:
+        return "#9ecae1"
+    return group_colours.get(group, _UNGROUPED_COLOUR) if group is not None else _UNGROUPED_COLOUR
 
 
 def _positions(
@@ -127,15 +133,20 @@ def _positions(
         if missing:
             raise ConfigError(f"layout has no position for node(s) {missing[:5]}; give every node an (x, y)")
         return {node: np.asarray(layout[node], dtype=np.float64) for node in graph.nodes}
+    placed: Mapping[Hashable, np.ndarray] | None
     if layout == "spring":
-        return nx.spring_layout(graph, seed=seed, weight=weight)
-    if layout == "kamada_kawai":
+        placed = nx.spring_layout(graph, seed=seed, weight=weight)
+    elif layout == "kamada_kawai":
         # Kamada-Kawai reads weights as distances, the opposite of a transfer strength: ignore them.
-        return nx.kamada_kawai_layout(graph, weight=None)
-    if layout == "circular":
-        return nx.circular_layout(graph)
-    if layout == "shell":
-        return nx.shell_layout(graph)
+        placed = nx.kamada_kawai_layout(graph, weight=None)
+    elif layout == "circular":
+        placed = nx.circular_layout(graph)
+    elif layout == "shell":
+        placed = nx.shell_layout(graph)
+    else:
+        placed = None
+    if placed is not None:
+        return {node: np.asarray(placed[node], dtype=np.float64) for node in graph.nodes}
     raise ConfigError(f"unknown layout '{layout}'{did_you_mean(str(layout), GRAPH_LAYOUTS)}; "
                       f"choose one of {', '.join(GRAPH_LAYOUTS)} or pass positions")
 

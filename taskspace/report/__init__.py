@@ -25,7 +25,13 @@ from pathlib import Path
 
 from taskspace import __version__
 from taskspace.io import ensure_writable_dir, write_bytes, write_text
-from taskspace.report._document import FIGURES_FOLDER, FigureBlock, RenderedFigure, render_html, render_markdown
+from taskspace.report._document import (
+    FIGURES_FOLDER,
+    FigureBlock,
+    RenderedFigure,
+    render_html,
+    render_markdown,
+)
 
 __all__ = ["ReportPaths", "write_report"]
 
@@ -86,14 +92,15 @@ def write_report(
     page = render_html(title, sections, footer=footer)
     markdown = render_markdown(title, sections, footer=footer)
     figures = [block.figure for section in sections for block in section.blocks if isinstance(block, FigureBlock)]
-    inside_run = folder.resolve() == inputs.run.folder.resolve() or inputs.run.folder.resolve() in folder.resolve().parents
+    run_folder, report_folder = inputs.run.folder.resolve(), folder.resolve()
+    inside_run = report_folder == run_folder or run_folder in report_folder.parents
     with inputs.run.writing() if inside_run else contextlib.nullcontext():
         return _write_files(folder, page=page, markdown=markdown, figures=figures)
 
 
 def _written_at() -> str:
     """The time the report is written, UTC to the second (the only text that differs between two writes)."""
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _write_files(folder: Path, *, page: str, markdown: str, figures: list[RenderedFigure]) -> ReportPaths:

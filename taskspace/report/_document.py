@@ -174,7 +174,7 @@ def _html_table(table: Table) -> str:
     for row in table.rows:
         cells = "".join(
             f'<td class="number">{_html_inline(cell)}</td>' if is_number else f"<td>{_html_inline(cell)}</td>"
-            for cell, is_number in zip(row, numeric)
+            for cell, is_number in zip(row, numeric, strict=False)
         )
         rows.append(f"<tr>{cells}</tr>")
     return f"<table>\n<thead><tr>{header}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>"
@@ -196,7 +196,8 @@ def _html_figure(figure: RenderedFigure) -> str:
 
 def _html_block(block: Block) -> str:
     if isinstance(block, Paragraph):
-        return f'<p class="note">{_html_inline(block.parts)}</p>' if block.note else f"<p>{_html_inline(block.parts)}</p>"
+        inline = _html_inline(block.parts)
+        return f'<p class="note">{inline}</p>' if block.note else f"<p>{inline}</p>"
     if isinstance(block, BulletList):
         items = "\n".join(f"<li>{_html_inline(item)}</li>" for item in block.items)
         return f"<ul>\n{items}\n</ul>"
@@ -218,7 +219,8 @@ def render_html(title: str, sections: Sequence[Section], *, footer: str) -> str:
     body = []
     for section in sections:
         blocks = "\n".join(_html_block(block) for block in section.blocks)
-        body.append(f'<section id="{_escape(section.anchor)}">\n<h2>{_escape(section.title)}</h2>\n{blocks}\n</section>')
+        heading = f'<section id="{_escape(section.anchor)}">\n<h2>{_escape(section.title)}</h2>'
+        body.append(f"{heading}\n{blocks}\n</section>")
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'

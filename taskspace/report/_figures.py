@@ -17,7 +17,8 @@ FIGURE_DPI = 150
 
 # Fixed so the SVG's element ids, and thus its bytes, are the same on every run (matplotlib's default
 # salt is random); no date, for the same reason.
-_SVG_SETTINGS = {"svg.hashsalt": "taskspace-report"}
+#: The salt of SVG ids, so that two renders of one figure are byte-identical.
+_SVG_HASHSALT = "taskspace-report"
 
 
 def figure_name(*parts: str) -> str:
@@ -28,7 +29,7 @@ def figure_name(*parts: str) -> str:
 def render_figure(figure: Figure, *, name: str, caption: str, dpi: float = FIGURE_DPI) -> RenderedFigure:
     """Render ``figure`` to PNG and SVG bytes (cropped to its content) without touching the disk."""
     png = _render(figure, "png", dpi=dpi, metadata=None)
-    with matplotlib.rc_context(_SVG_SETTINGS):
+    with matplotlib.rc_context({"svg.hashsalt": _SVG_HASHSALT}):
         svg = _render(figure, "svg", dpi=dpi, metadata={"Date": None})
     return RenderedFigure(name=name, caption=caption, png=png, svg=svg, dpi=dpi)
 

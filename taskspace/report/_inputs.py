@@ -8,7 +8,12 @@ from typing import Any
 
 from taskspace.analysis import evaluate
 from taskspace.matrix import TransferabilityMatrix
-from taskspace.runner.run import PREFERRED_ESTIMATOR, Run, choose_estimator, choose_protocol
+from taskspace.runner.run import (
+    PREFERRED_ESTIMATOR,
+    Run,
+    choose_estimator,
+    choose_protocol,
+)
 
 __all__ = ["RunInputs", "load_run_inputs"]
 

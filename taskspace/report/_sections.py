@@ -18,12 +18,32 @@ from matplotlib.figure import Figure
 from taskspace import __version__
 from taskspace.errors import ConfigError, DataError, TaskspaceError
 from taskspace.matrix import TransferabilityMatrix
-from taskspace.plotting import clustermap, estimate_vs_truth_grid, heatmap, task_graph_plot
+from taskspace.plotting import (
+    clustermap,
+    estimate_vs_truth_grid,
+    heatmap,
+    task_graph_plot,
+)
 from taskspace.recommend import INTERVAL_LEVEL, Recommendation, recommend
-from taskspace.report._document import Block, BulletList, Cell, Code, FigureBlock, Inline, Paragraph, Section, Table
+from taskspace.report._document import (
+    Block,
+    BulletList,
+    Cell,
+    Code,
+    FigureBlock,
+    Inline,
+    Paragraph,
+    Section,
+    Table,
+)
 from taskspace.report._figures import figure_name, render_figure
 from taskspace.report._inputs import RunInputs
-from taskspace.structure import communities, maximum_spanning_arborescence, structure_summary, task_graph
+from taskspace.structure import (
+    communities,
+    maximum_spanning_arborescence,
+    structure_summary,
+    task_graph,
+)
 
 __all__ = ["build_sections", "report_title", "GRAPH_TOP_K", "RECOMMENDED_SOURCES", "SIGNIFICANCE_LEVEL"]
 
@@ -125,7 +145,8 @@ def provenance_section(inputs: RunInputs, *, written_at: str) -> Section:
         ("taskspace version", f"{record.get('taskspace_version', _MISSING)} (run), {__version__} (report)"),
         ("torch version", str(provenance.get("torch_version", _MISSING))),
         ("numpy version", str(provenance.get("numpy_version", _MISSING))),
-        ("checkpoints (sha256, first 12 digits)", _checkpoint_hashes(provenance.get("checkpoint_sha256", {}), space.ids)),
+        ("checkpoints (sha256, first 12 digits)",
+         _checkpoint_hashes(provenance.get("checkpoint_sha256", {}), space.ids)),
         ("written (UTC)", written_at),
     ]
     return Section("1. Run and provenance", "provenance", (Table(("field", "value"), tuple(rows)),))
@@ -219,7 +240,8 @@ def _arborescence_blocks(graph: nx.DiGraph) -> list[Block]:
     except TaskspaceError as error:
         return [intro, Paragraph((str(error),), note=True)]
     root = next(node for node, degree in tree.in_degree() if degree == 0)
-    rows = tuple((source, target, _score(float(data["score"]))) for source, target, data in sorted(tree.edges(data=True)))
+    rows = tuple((source, target, _score(float(data["score"])))
+                 for source, target, data in sorted(tree.edges(data=True)))
     return [intro, Paragraph(("Root: ", Code(str(root)), ".")),
             Table(("source", "target", "score"), rows, numeric=(False, False, True))]
 
@@ -227,7 +249,8 @@ def _arborescence_blocks(graph: nx.DiGraph) -> list[Block]:
 def _group_recovery_blocks(inputs: RunInputs) -> list[Block]:
     intro = Paragraph(("Recovery of the known task groups: each view of a matrix is clustered into as many clusters "
                        "as there are groups and compared with them by the adjusted Rand index (1 = the groups "
-                       "exactly, about 0 = chance). Views: sources (rows), targets (columns), affinity (symmetrised).",))
+                       "exactly, about 0 = chance). Views: sources (rows), targets (columns), "
+                       "affinity (symmetrised).",))
     if inputs.task_groups is None:
         return [intro, Paragraph(("The task space defines no class groups, so there is nothing to compare the "
                                   "clusters with; add a [groups] table to the space's TOML file.",), note=True)]
@@ -296,7 +319,8 @@ def _similarity_table(
         if isinstance(result, str):
             rows.append((name, kind, _MISSING, _MISSING, _MISSING, result))
         else:
-            rows.append((name, kind, _number(result["spearman"]), _number(result["p_value"], 4), str(result["pairs"]), ""))
+            rows.append((name, kind, _number(result["spearman"]), _number(result["p_value"], 4),
+                         str(result["pairs"]), ""))
     header = ("transferability", "kind", "Spearman ρ", "Mantel p", "task pairs", "remark")
     numeric = (False, False, True, True, True, False)
     if not any(row[-1] for row in rows):
@@ -407,7 +431,7 @@ def recommendation_section(inputs: RunInputs) -> Section:
 
 def _recommendation_rows(recommendation: Recommendation) -> list[tuple[str, ...]]:
     best, worst = recommendation.measured_best(), recommendation.measured_worst()
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for row in recommendation.top:
         first = row.rank == 1
         rows.append((

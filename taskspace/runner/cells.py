@@ -61,7 +61,10 @@ Share = Callable[[str, Callable[[], Any]], Any]
 class Cell:
     """One unit of work; ``run`` must be idempotent and write its result atomically."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """What the cell does, in words (``train cat_vs_dog``)."""
+        raise NotImplementedError
 
     def is_done(self, run: Run) -> bool:
         raise NotImplementedError
@@ -224,7 +227,9 @@ class ScoreCell(Cell):
     def prepare(self, run: Run, share: Share) -> dict[str, Any]:
         bank = read_bank(run, self.source)
         if bank is None:
-            raise TaskspaceError(f"the feature bank of '{self.source}' is missing; run the stage's forward passes first")
+            raise TaskspaceError(
+                f"the feature bank of '{self.source}' is missing; run the stage's forward passes first"
+            )
         splits = run.splits(self.target)
         positions = score_positions(run, splits)
         return {"bank": share(f"bank {self.source}", lambda: bank), "rows": gather_rows(bank, splits, positions),
@@ -289,7 +294,8 @@ class TruthCell(Cell):
 
     def prepare(self, run: Run, share: Share) -> dict[str, Any]:
         job = transfer_job(run, self.protocol, self.source, self.target)
-        return {"job": replace(job, splits=None, dataset=None), "checkpoint": job.checkpoint.read_bytes(),
+        placeholder: Any = None  # the splits and the dataset travel on their own, shared; compute puts them back
+        return {"job": replace(job, splits=placeholder, dataset=placeholder), "checkpoint": job.checkpoint.read_bytes(),
                 "splits": share(f"splits {self.target}", lambda: job.splits),
                 "dataset": share("dataset", run.dataset)}
 

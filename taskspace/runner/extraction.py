@@ -136,7 +136,7 @@ def bank_is_current(run: Run, source: str) -> bool:
     if not record_path.is_file() or not bank_path(run, source).is_file():
         return False
     try:
-        return read_json(record_path).get("key") == bank_key(run, source)
+        return bool(read_json(record_path).get("key") == bank_key(run, source))
     except (TaskspaceError, AttributeError):
         return False
 
@@ -178,8 +178,10 @@ def gather_rows(bank: dict[str, np.ndarray], splits: TaskSplits, positions: np.n
     held = bank["indices"]
     rows = np.minimum(np.searchsorted(held, wanted), max(len(held) - 1, 0))
     if len(held) == 0 or not np.array_equal(held[rows], wanted):
-        raise DataError("a source's feature bank lacks images this target needs; remove the bank and rerun `taskspace matrix`")
-    return rows
+        raise DataError(
+            "a source's feature bank lacks images this target needs; remove the bank and rerun `taskspace matrix`"
+        )
+    return np.asarray(rows)
 
 
 def gather(bank: dict[str, np.ndarray], splits: TaskSplits, positions: np.ndarray) -> SourceOutputs:

@@ -86,7 +86,8 @@ def compute_matrix(
         raise TaskspaceError("no estimator to score with; name one or more with --estimators")
     check_execution(executor, workers, threads)
     with run.writing():
-        execution = {"executor": executor, "workers": workers, "threads": threads, "show_progress": show_progress,
+        execution: dict[str, Any] = {"executor": executor, "workers": workers, "threads": threads,
+                                     "show_progress": show_progress,
                      "ray_address": ray_address}
         zoo_seconds = train_zoo(run, **execution)
         ids = run.space.ids
@@ -118,7 +119,9 @@ def compute_matrix(
 def _score_record(run: Run, source: str, target: str) -> dict[str, Any]:
     record = run.read_cell(run.score_file(source, target), source, target)
     if record is None:
-        raise TaskspaceError(f"the score cell {source} -> {target} of '{run.folder}' was not written; rerun the command")
+        raise TaskspaceError(
+            f"the score cell {source} -> {target} of '{run.folder}' was not written; rerun the command"
+        )
     return record
 
 
@@ -139,7 +142,8 @@ def compute_truth(
         raise TaskspaceError("no ground-truth protocol to measure; name one or more with --protocols")
     check_execution(executor, workers, threads)
     with run.writing():
-        execution = {"executor": executor, "workers": workers, "threads": threads, "show_progress": show_progress,
+        execution: dict[str, Any] = {"executor": executor, "workers": workers, "threads": threads,
+                                     "show_progress": show_progress,
                      "ray_address": ray_address}
         train_zoo(run, **execution)
         ids = run.space.ids

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -28,7 +29,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -37,7 +38,13 @@ from typing import Any
 from taskspace import __version__
 from taskspace.analysis import EVALUATION_COLUMNS
 from taskspace.errors import TaskspaceError, did_you_mean
-from taskspace.io import canonical_json, ensure_writable_dir, read_json, write_json, write_text
+from taskspace.io import (
+    canonical_json,
+    ensure_writable_dir,
+    read_json,
+    write_json,
+    write_text,
+)
 from taskspace.tasks import Task, TaskSpace
 
 __all__ = [
@@ -607,12 +614,11 @@ def _upgrade_cells(run: Run) -> None:
     for source in ids:
         for target in ids:
             old_names.setdefault(f"{source}__{target}", []).append((source, target))
-    folders = [(run.path("scores"), run.score_file)]
+    folders: list[tuple[Path, Callable[[str, str], Path]]] = [(run.path("scores"), run.score_file)]
     truth_root = run.path("truth_cells")
     if truth_root.is_dir():
         for protocol_dir in sorted(path for path in truth_root.iterdir() if path.is_dir()):
-            protocol = protocol_dir.name
-            folders.append((protocol_dir, lambda s, t, p=protocol: run.truth_file(p, s, t)))
+            folders.append((protocol_dir, functools.partial(run.truth_file, protocol_dir.name)))
     for folder, new_path in folders:
         for name, pairs in old_names.items():
             old = folder / f"{name}.json"

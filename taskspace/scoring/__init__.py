@@ -16,9 +16,15 @@ registry (scikit-learn and scipy.stats are imported when an estimator that uses 
 
 from __future__ import annotations
 
-from taskspace.scoring._alignment import alignment, alignment_centered, alignment_minibatch, alignment_whitened
+from taskspace.scoring._alignment import (
+    alignment,
+    alignment_centered,
+    alignment_minibatch,
+    alignment_whitened,
+)
 from taskspace.scoring._apply import score_source
 from taskspace.scoring._baselines import source_accuracy
+from taskspace.scoring._check import ESTIMATOR_CHECKS, check_estimator
 from taskspace.scoring._gbc import gbc
 from taskspace.scoring._hscore import hscore
 from taskspace.scoring._kernel_ridge import kernel_ridge_loo
@@ -27,8 +33,13 @@ from taskspace.scoring._logme import logme
 from taskspace.scoring._parc import parc
 from taskspace.scoring._probes import knn, linear_probe
 from taskspace.scoring._prototypes import kernel_prototypes
-from taskspace.scoring._check import ESTIMATOR_CHECKS, check_estimator
-from taskspace.scoring._registry import ESTIMATORS, Estimator, get_estimator, list_estimators, register_estimator
+from taskspace.scoring._registry import (
+    ESTIMATORS,
+    Estimator,
+    get_estimator,
+    list_estimators,
+    register_estimator,
+)
 from taskspace.scoring._threads import single_threaded
 from taskspace.scoring._transrate import transrate
 

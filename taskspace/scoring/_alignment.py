@@ -16,7 +16,12 @@ from __future__ import annotations
 import numpy as np
 
 from taskspace.errors import ConfigError
-from taskspace.scoring._common import NORM_EPS, class_sums, ledoit_wolf_spectrum, unit_rows
+from taskspace.scoring._common import (
+    NORM_EPS,
+    class_sums,
+    ledoit_wolf_spectrum,
+    unit_rows,
+)
 from taskspace.scoring._registry import register_estimator
 from taskspace.scoring._validation import check_features_labels, check_positive_int
 

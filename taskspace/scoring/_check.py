@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 
@@ -94,9 +95,15 @@ def _rejects_bad_input(estimator: Estimator, blobs: Blobs) -> None:
 
 
 def _leaves_global_random_state(estimator: Estimator, blobs: Blobs) -> None:
-    before = np.random.get_state()[1].copy()
+    before = _global_state()
     _call(estimator, *blobs)
-    assert np.array_equal(np.random.get_state()[1], before), "numpy's global random state was used"
+    assert np.array_equal(_global_state(), before), "numpy's global random state was used"
+
+
+def _global_state() -> np.ndarray:
+    """The key of numpy's legacy global generator (what ``np.random.seed`` and ``np.random.random`` use)."""
+    state = cast(tuple[Any, ...], np.random.get_state(legacy=True))
+    return np.array(state[1], copy=True)
 
 
 def _errors_are_taskspace_errors(estimator: Estimator, blobs: Blobs) -> None:

@@ -16,14 +16,14 @@ NORM_EPS = 1e-12
 def unit_rows(values: np.ndarray) -> np.ndarray:
     """Rows divided by ``max(||row||, NORM_EPS)``: the feature map of the cosine kernel."""
     norms = np.sqrt(np.einsum("ij,ij->i", values, values))
-    return values / np.maximum(norms, NORM_EPS)[:, None]
+    return np.asarray(values / np.maximum(norms, NORM_EPS)[:, None])
 
 
 def class_sums(values: np.ndarray, codes: np.ndarray, n_classes: int) -> np.ndarray:
     """``(n_classes, d)`` sums of the rows of ``values`` per class code."""
     one_hot = np.zeros((n_classes, values.shape[0]), dtype=np.float64)
     one_hot[codes, np.arange(values.shape[0])] = 1.0
-    return one_hot @ values
+    return np.asarray(one_hot @ values)
 
 
 def pca_project(values: np.ndarray, n_components: int | None) -> np.ndarray:
@@ -36,17 +36,17 @@ def pca_project(values: np.ndarray, n_components: int | None) -> np.ndarray:
     centred = values - values.mean(axis=0)
     n, d = centred.shape
     if n_components is None or n_components >= d:
-        return centred
+        return np.asarray(centred)
     if d <= n:
         _, axes = np.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
-        return centred @ axes[:, ::-1][:, :n_components]
+        return np.asarray(centred @ axes[:, ::-1][:, :n_components])
     # scores Z V = U S from the Gram matrix Z Z^T = U S^2 U^T; components beyond rank n are zero
     eigenvalues, left = np.linalg.eigh(centred @ centred.T)
     order = np.argsort(eigenvalues)[::-1][: min(n_components, n)]
     scores = left[:, order] * np.sqrt(np.maximum(eigenvalues[order], 0.0))
     if scores.shape[1] < n_components:
         scores = np.hstack([scores, np.zeros((n, n_components - scores.shape[1]))])
-    return scores
+    return np.asarray(scores)
 
 
 def subsample(n: int, max_samples: int | None, seed: int | None) -> np.ndarray | None:

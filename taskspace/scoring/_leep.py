@@ -22,13 +22,13 @@ _INPUTS = ("source_probs", "labels")
 
 def _joint(weights: np.ndarray, codes: np.ndarray, n_classes: int) -> np.ndarray:
     """``(n_classes, c)`` empirical joint ``P(y, z) = (1/n) sum_{i: y_i = y} weights[i, z]``."""
-    return class_sums(weights, codes, n_classes) / weights.shape[0]
+    return np.asarray(class_sums(weights, codes, n_classes) / weights.shape[0])
 
 
 def _conditional(joint: np.ndarray) -> np.ndarray:
     """``P(y | z) = P(y, z) / sum_y P(y, z)``; columns of a source class with no mass are all 0."""
     marginal = joint.sum(axis=0)
-    return np.divide(joint, marginal, out=np.zeros_like(joint), where=marginal > 0)
+    return np.asarray(np.divide(joint, marginal, out=np.zeros_like(joint), where=marginal > 0))
 
 
 @register_estimator(

@@ -79,4 +79,4 @@ def fit_binary_logistic(
 
 def decision_function(features: np.ndarray, weights: np.ndarray, intercept: float) -> np.ndarray:
     """``features @ weights + intercept``: positive means the second class."""
-    return features @ weights + intercept
+    return np.asarray(features @ weights + intercept)

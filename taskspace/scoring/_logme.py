@@ -6,7 +6,11 @@ import numpy as np
 
 from taskspace.scoring._common import class_sums
 from taskspace.scoring._registry import register_estimator
-from taskspace.scoring._validation import check_features_labels, check_positive_float, check_positive_int
+from taskspace.scoring._validation import (
+    check_features_labels,
+    check_positive_float,
+    check_positive_int,
+)
 
 __all__ = ["logme"]
 

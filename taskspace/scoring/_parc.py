@@ -17,7 +17,7 @@ def _row_correlations(values: np.ndarray) -> np.ndarray:
     centred = values - values.mean(axis=1, keepdims=True)
     norms = np.sqrt(np.einsum("ij,ij->i", centred, centred))
     unit = centred / np.maximum(norms, NORM_EPS)[:, None]
-    return unit @ unit.T
+    return np.asarray(unit @ unit.T)
 
 
 @register_estimator(

@@ -83,7 +83,7 @@ def knn(
         first = np.argmax(np.take_along_axis(winners, neighbour_codes, axis=1), axis=1)
         predicted = neighbour_codes[np.arange(rows.shape[0]), first]
         correct += int(np.sum(predicted == codes[rows]))
-    return correct / m
+    return float(correct / m)
 
 
 def _nearest(similarity: np.ndarray, k: int) -> np.ndarray:
@@ -182,8 +182,8 @@ def _fit_predict(
     present = np.unique(train_codes)
     if present.shape[0] == 2:
         weights, intercept = fit_binary_logistic(train, train_codes == present[1], C=C, max_iter=max_iter)
-        return np.where(decision_function(test, weights, intercept) > 0, present[1], present[0])
+        return np.asarray(np.where(decision_function(test, weights, intercept) > 0, present[1], present[0]))
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=C, max_iter=max_iter, solver="newton-cholesky")
-    return model.fit(train, train_codes).predict(test)
+    return np.asarray(model.fit(train, train_codes).predict(test))

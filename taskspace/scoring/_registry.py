@@ -13,7 +13,11 @@ import numpy as np
 from taskspace.errors import ConfigError, did_you_mean
 from taskspace.registry import Registry
 from taskspace.scoring._threads import single_threaded
-from taskspace.scoring._validation import check_features_labels, check_source_accuracy, check_source_probs
+from taskspace.scoring._validation import (
+    check_features_labels,
+    check_source_accuracy,
+    check_source_probs,
+)
 
 __all__ = ["Estimator", "ESTIMATORS", "register_estimator", "get_estimator", "list_estimators"]
 

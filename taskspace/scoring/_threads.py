@@ -5,9 +5,9 @@ a 129-parameter Newton step, a 10-component mixture). At these sizes the threads
 the OpenMP runtimes (scikit-learn's, and torch's, whose idle workers keep spinning after a forward
 pass) cost more in synchronisation than they gain: on two cores the estimators of a cell together
 ran 8.4 times faster on one thread with 500 target images, and 1.9 times with all 9,000
-(``benchmarks/scoring_threads.py``; a few, such as kNN on 9,000 images, lose 10 to 20%). Every :class:`~taskspace.scoring.Estimator` call therefore runs
-inside :func:`single_threaded`; parallelism comes from scoring cells side by side (the grid's
-process-pool and Ray executors).
+(``benchmarks/scoring_threads.py``; a few, such as kNN on 9,000 images, lose 10 to 20%). Every
+:class:`~taskspace.scoring.Estimator` call therefore runs inside :func:`single_threaded`; parallelism
+comes from scoring cells side by side (the grid's process-pool and Ray executors).
 """
 
 from __future__ import annotations

@@ -182,7 +182,7 @@ def check_source_probs(source_probs: Any, n_samples: int | None = None, *, estim
             f"source_probs row {row} sums to {sums[row]:.6g}, not 1; pass softmax probabilities "
             "(apply softmax to logits)"
         )
-    return array / sums[:, None]
+    return np.asarray(array / sums[:, None])
 
 
 def check_source_accuracy(source_accuracy: Any, *, estimator: str = "") -> float:

@@ -14,7 +14,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from taskspace.similarity.cka import KERNELS, RBF_MAX_SAMPLES, cka_matrix, linear_cka, rbf_cka
+from taskspace.similarity.cka import (
+    KERNELS,
+    RBF_MAX_SAMPLES,
+    cka_matrix,
+    linear_cka,
+    rbf_cka,
+)
 
 if TYPE_CHECKING:
     from taskspace.similarity.zoo import (

@@ -97,9 +97,9 @@ def _check_representations(
     arrays: Sequence[Any], names: Sequence[str], *, debiased: bool
 ) -> list[np.ndarray]:
     """Validate every representation and that all describe the same number of inputs."""
-    checked = [_as_representation(values, name) for values, name in zip(arrays, names)]
+    checked = [_as_representation(values, name) for values, name in zip(arrays, names, strict=False)]
     first_n = checked[0].shape[0]
-    for array, name in zip(checked[1:], names[1:]):
+    for array, name in zip(checked[1:], names[1:], strict=False):
         if array.shape[0] != first_n:
             raise DataError(
                 f"{names[0]} has {first_n} rows but {name} has {array.shape[0]}; CKA compares representations "

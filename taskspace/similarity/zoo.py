@@ -30,7 +30,12 @@ from taskspace.features import cached_source_outputs
 from taskspace.io import canonical_json, sha256_of_file
 from taskspace.matrix import TransferabilityMatrix, read_matrix_set, write_matrix_set
 from taskspace.runner.run import Run
-from taskspace.similarity.cka import RBF_MAX_SAMPLES, _check_kernel, _check_sigma_fraction, cka_matrix
+from taskspace.similarity.cka import (
+    RBF_MAX_SAMPLES,
+    _check_kernel,
+    _check_sigma_fraction,
+    cka_matrix,
+)
 from taskspace.training.seeds import derive_seed
 
 __all__ = ["cka_estimator_name", "module_similarity", "stored_similarity", "write_similarity", "similarity_vs_transfer"]

@@ -89,7 +89,7 @@ class TaskClustering:
     @property
     def labels_by_task(self) -> dict[str, int]:
         """``{task id: flat cluster}``; empty when there are no labels."""
-        return dict(zip(self.ids, self.labels)) if self.labels is not None else {}
+        return dict(zip(self.ids, self.labels, strict=False)) if self.labels is not None else {}
 
 
 def affinity(matrix: TransferabilityMatrix, *, normalise: Normalisation = "rank") -> np.ndarray:
@@ -120,7 +120,7 @@ def affinity(matrix: TransferabilityMatrix, *, normalise: Normalisation = "rank"
         warnings.simplefilter("ignore", RuntimeWarning)  # mean of two NaN is NaN, as documented
         symmetric = np.nanmean(np.stack([normalised, normalised.T]), axis=0)
     np.fill_diagonal(symmetric, np.nan)
-    return symmetric
+    return np.asarray(symmetric)
 
 
 def cluster_tasks(
@@ -225,7 +225,7 @@ def structure_summary(
     views: list[View] = ["sources", "targets"]
     if set(matrix.sources) == set(matrix.targets):
         views.append("affinity")
-    summary = {}
+    summary: dict[str, float] = {}
     for view in views:
         ids = matrix.targets if view == "targets" else matrix.sources
         missing = [task for task in ids if task not in groups]
@@ -301,7 +301,7 @@ def _profile_distances(profiles: np.ndarray) -> np.ndarray:
     squared = np.where(both, (filled[:, None, :] - filled[None, :, :]) ** 2, 0.0).sum(axis=2)
     shared = both.sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.sqrt(squared / shared)  # 0/0 -> NaN: no shared column
+        return np.asarray(np.sqrt(squared / shared))  # 0/0 -> NaN: no shared column
 
 
 def _filled_distances(distances: np.ndarray) -> np.ndarray:

@@ -29,7 +29,10 @@ from taskspace.structure.graph import (
 if TYPE_CHECKING:
     from taskspace.runner.run import Run
 
-__all__ = ["RunStructure", "run_structure", "write_structure"]
+__all__ = ["RunStructure", "run_structure", "write_structure", "FORMATS"]
+
+#: The graph file formats written by default.
+FORMATS = tuple(suffix.lstrip(".") for suffix in GRAPH_FORMATS)
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def run_structure(
         arborescence = [[u, v, float(data["score"])] for u, v, data in sorted(tree.edges(data=True))]
     except TaskspaceError as error:
         arborescence = None
-        arborescence_error = str(error)
+        arborescence_error: str | None = str(error)
     else:
         arborescence_error = None
     recovery: dict[str, dict[str, Any]] = {}
@@ -100,7 +103,7 @@ def run_structure(
 
 
 def write_structure(
-    run: Run, structure: RunStructure, *, formats: tuple[str, ...] = tuple(s.lstrip(".") for s in GRAPH_FORMATS)
+    run: Run, structure: RunStructure, *, formats: tuple[str, ...] = FORMATS
 ) -> Path:
     """Write the graph (one file per format) and ``structure.json`` into the run; returns their folder."""
     stem = run.path("structure_graph")

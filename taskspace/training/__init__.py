@@ -1,7 +1,12 @@
 """Training: hidden modules with the pairwise kernel objective, output module, end to end, fine-tune."""
 
 from taskspace.training.checkpoints import load_hidden_from, load_model, save_model
-from taskspace.training.run import build_model, fit_output_module, prepare_splits, train_task
+from taskspace.training.run import (
+    build_model,
+    fit_output_module,
+    prepare_splits,
+    train_task,
+)
 from taskspace.training.tensors import TensorSplit, channel_statistics, to_tensor_split
 from taskspace.training.trainers import (
     OptimizerSettings,

@@ -74,7 +74,9 @@ def propagate_labels(
             f"labeled features have {labeled_features.shape[1]} dimensions, unlabeled {unlabeled_features.shape[1]}"
         )
     if labeled_labels.shape != (labeled_features.shape[0],):
-        raise ValueError(f"{labeled_features.shape[0]} labeled features but labels of shape {tuple(labeled_labels.shape)}")
+        raise ValueError(
+            f"{labeled_features.shape[0]} labeled features but labels of shape {tuple(labeled_labels.shape)}"
+        )
     if max_iterations < 1:
         raise ValueError(f"max_iterations must be >= 1, got {max_iterations}")
     missing = sorted(set(range(num_classes)) - set(int(label) for label in labeled_labels.unique()))
@@ -88,7 +90,7 @@ def propagate_labels(
     changed = unlabeled.shape[0]
     iterations = 0
     features = torch.cat([labeled, unlabeled])
-    for iterations in range(1, max_iterations + 1):
+    for iterations in range(1, max_iterations + 1):  # noqa: B007 - the count is reported after the loop
         new = (unlabeled @ prototypes.T).argmax(dim=1)
         changed = int((new != assigned).sum())
         assigned = new

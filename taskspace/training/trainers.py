@@ -158,6 +158,7 @@ def train_hidden_module(
         return -objective(kernel(outputs), labels, k_min=k_min, k_max=k_max)
 
     def validate() -> float:
+        assert validation is not None  # only called when there is a validation split
         return mean_objective(
             net, index, validation, kernel=kernel, objective=objective, k_min=k_min, k_max=k_max,
             batch_size=settings.batch_size,
