@@ -23,6 +23,7 @@ __all__ = [
     "add_run_folder",
     "run_folder",
     "add_grid_options",
+    "add_data_root",
     "comma_list",
 ]
 
@@ -237,10 +238,16 @@ def run_folder(arguments: argparse.Namespace, command: str) -> str:
     return str(arguments.run)
 
 
+def add_data_root(parser: argparse.ArgumentParser, *, of_run: bool) -> None:
+    """``--data-root``: the folder holding the datasets (for a run, overriding the one it recorded)."""
+    default = "the run's, else $TASKSPACE_DATA" if of_run else "$TASKSPACE_DATA"
+    parser.add_argument("--data-root", help=f"folder holding cifar-10-batches-py (default: {default})")
+
+
 def add_grid_options(parser: argparse.ArgumentParser) -> None:
     """The options of the commands that fill a run: its grid, its data and how its cells run."""
     parser.add_argument("--space", default=None, help="default (default), digits or a TOML file")
-    parser.add_argument("--data-root", help="data folder (default: the run's, else $TASKSPACE_DATA)")
+    add_data_root(parser, of_run=True)
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="epochs of each source network (default: 10)")
     parser.add_argument("--seed", type=nonnegative_int, default=None, help="root seed (default: 0)")

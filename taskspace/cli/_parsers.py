@@ -8,6 +8,7 @@ import argparse
 from taskspace import __version__
 from taskspace.cli._arguments import (
     Parser,
+    add_data_root,
     add_grid_options,
     add_run_folder,
     add_train_options,
@@ -39,13 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _tasks(commands: argparse._SubParsersAction) -> None:
     tasks = commands.add_parser("tasks", help="print the task ids of a task space, one a line")
     tasks.add_argument("--space", default="default", help="default, digits or a TOML file (default: default)")
-    tasks.add_argument("--data-root", help="data folder (for image-folder datasets)")
+    add_data_root(tasks, of_run=False)
 
 
 def _data(commands: argparse._SubParsersAction) -> None:
     data = commands.add_parser("data", help="check and prepare a dataset (CIFAR-10 by default)")
     data.add_argument("--dataset", default="cifar10", help="cifar10, digits or an image folder")
-    data.add_argument("--data-root", help="folder holding cifar-10-batches-py (default: $TASKSPACE_DATA)")
+    add_data_root(data, of_run=False)
     data.add_argument("--download", action="store_true", help="download CIFAR-10 with torchvision first")
     data.add_argument(
         "--checksums", help="verify CIFAR-10 files: 'official' or a file of '<md5|sha256>  <name>' lines"
@@ -57,7 +58,7 @@ def _train(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--config", help="TOML file with any of the options below (flags win)")
     train.add_argument("--task", help="task id, e.g. cat_vs_dog, or 'all' for every class")
     train.add_argument("--out", required=True, help="output folder: config.json, model.pt, metrics.json")
-    train.add_argument("--data-root", help="data folder (default: $TASKSPACE_DATA)")
+    add_data_root(train, of_run=False)
     train.add_argument("--quiet", action="store_true", help="no progress output")
     add_train_options(train)
 
@@ -97,7 +98,7 @@ def _recommend(commands: argparse._SubParsersAction) -> None:
     recommend.add_argument("--measure", action="store_true",
                            help="new target: also measure each source's frozen-trunk accuracy on it")
     recommend.add_argument("--all", action="store_true", help="print every source, not only the top k")
-    recommend.add_argument("--data-root", help="data folder (default: the run's, else $TASKSPACE_DATA)")
+    add_data_root(recommend, of_run=True)
 
 
 def _structure(commands: argparse._SubParsersAction) -> None:
@@ -107,7 +108,7 @@ def _structure(commands: argparse._SubParsersAction) -> None:
     structure.add_argument("--top-k", type=positive_int, default=2,
                            help="best sources kept per target in the graph (default: 2)")
     structure.add_argument("--threshold", type=finite_float, help="keep only edges at least this good")
-    structure.add_argument("--data-root", help="data folder (default: the run's, else $TASKSPACE_DATA)")
+    add_data_root(structure, of_run=True)
 
 
 def _similarity(commands: argparse._SubParsersAction) -> None:
@@ -117,7 +118,7 @@ def _similarity(commands: argparse._SubParsersAction) -> None:
     similarity.add_argument("--kernel", default="linear", help="linear (default) or rbf")
     similarity.add_argument("--debiased", action="store_true", help="unbiased HSIC estimator")
     similarity.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the probe draw (default: 0)")
-    similarity.add_argument("--data-root", help="data folder (default: the run's, else $TASKSPACE_DATA)")
+    add_data_root(similarity, of_run=True)
 
 
 def _plot(commands: argparse._SubParsersAction) -> None:
@@ -130,7 +131,7 @@ def _plot(commands: argparse._SubParsersAction) -> None:
     plot.add_argument("--protocol", help="ground truth for truth-heatmap / estimate-vs-truth (default: frozen_all)")
     plot.add_argument("--formats", type=comma_list, default=["png", "svg"],
                       help="comma-separated: png, svg, pdf (default: png,svg)")
-    plot.add_argument("--data-root", help="data folder (default: the run's, else $TASKSPACE_DATA)")
+    add_data_root(plot, of_run=True)
 
 
 def _report(commands: argparse._SubParsersAction) -> None:
@@ -138,7 +139,7 @@ def _report(commands: argparse._SubParsersAction) -> None:
     add_run_folder(report, old_flag=None, help_text="a run folder made by `taskspace matrix`")
     report.add_argument("--out", help="report folder (default: RUN/report)")
     report.add_argument("--estimator", help="estimator shown first (default: alignment_whitened)")
-    report.add_argument("--data-root", help="data folder (default: the run's, else $TASKSPACE_DATA)")
+    add_data_root(report, of_run=True)
 
 
 def _demo(commands: argparse._SubParsersAction) -> None:
