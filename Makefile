@@ -1,29 +1,36 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   creates .venv, installs taskspace, runs the main job on the embedded digits
-#   make test   creates .venv, installs taskspace with its test extras, runs ruff, mypy and the tests
+#   make test   creates .venv, installs taskspace with its test and docs extras, runs ruff, mypy,
+#               the documentation build (mkdocs --strict) and the tests
 VENV ?= .venv
 PYTHON ?= python3
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test lint benchmarks clean
+.PHONY: demo test lint docs benchmarks clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet $(TORCH_SPEC)
-	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[test,docs]'
 	touch $@
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/taskspace demo --out $(DEMO_OUT)
 
 test: lint
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir build/site
 	$(VENV)/bin/python -m pytest -q
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check taskspace
 	$(VENV)/bin/mypy
+
+# the documentation site: generated pages from the code and benchmarks/results/*.json, then mkdocs
+docs: $(VENV)/.installed
+	$(VENV)/bin/python docs/generate.py
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir build/site
 
 clean:
 	rm -rf $(VENV) runs

@@ -1,7 +1,7 @@
 """Architectures as lists of stages.
 
 Every stage but the last ends with a ReLU; the last outputs pre-activations (φ applies the ReLU), so a
-net can be cut into modules at any stage boundary and φ still sees what method.md §1 asks for.
+net can be cut into modules at any stage boundary and φ still sees what docs/method.md asks of it.
 """
 
 from __future__ import annotations

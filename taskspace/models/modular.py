@@ -1,7 +1,7 @@
 """A network as a chain of modules: hidden modules cut from a list of stages, then an output module.
 
-F = F_out ∘ F_L ∘ … ∘ F_1 (method.md §1). Hidden module i is the run of stages between two cut points;
-the output module is φ followed by one linear layer, with φ the feature map of the cosine kernel
+F = F_out ∘ F_L ∘ … ∘ F_1 (docs/method.md, networks as modules). Hidden module i is the run of stages
+between two cut points; the output module is φ followed by one linear layer, with φ the feature map of the cosine kernel
 (ReLU, global average pooling, L2 normalisation), so the whole net is an ordinary CNN with an
 L2-normalised penultimate layer.
 """

@@ -89,6 +89,7 @@ def _serial(
     cells: Sequence[Cell], run: Run, workers: int, threads: int | None, on_done: Callable[[Cell], None],
     address: str | None,
 ) -> None:
+    """Cells one after another in this process (all cores for each, unless ``threads`` says otherwise)."""
     for cell in cells:
         _run_one(cell, run, threads)
         on_done(cell)
@@ -103,6 +104,7 @@ def _process_pool(
     cells: Sequence[Cell], run: Run, workers: int, threads: int | None, on_done: Callable[[Cell], None],
     address: str | None,
 ) -> None:
+    """Cells in a local pool of worker processes (spawned), the cores split between them."""
     import multiprocessing
 
     # "spawn": a forked copy of a process that already started torch's thread pools can deadlock.

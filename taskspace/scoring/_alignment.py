@@ -2,7 +2,7 @@
 
 The kernel is the cosine kernel of the features, ``G = Phi Phi^T`` with ``Phi`` the row-normalised
 features; the ideal kernel is ``G*_ij = k_max`` for same-class pairs and ``k_min`` otherwise. The sums
-the alignment needs reduce to class sums and a ``d x d`` Gram matrix (taskspace docs, method.md §5):
+the alignment needs reduce to class sums and a ``d x d`` Gram matrix (docs/method.md, the exact alignment):
 
 * ``sum_ij G_ij [y_i = y_j] = sum_c ||s_c||^2`` with ``s_c = sum_{i in c} phi_i``;
 * ``sum_ij G_ij = ||sum_i phi_i||^2``;
@@ -92,8 +92,9 @@ def alignment(features: np.ndarray, labels: np.ndarray, *, k_min: float = 0.0, k
     cosine between the strict upper triangles of the cosine kernel ``G`` of the features and the
     ideal kernel ``G*`` (``k_max`` for same-class pairs, ``k_min`` otherwise),
     ``A = sum_{i<j} G_ij G*_ij / (sqrt(sum_{i<j} G_ij^2) sqrt(sum_{i<j} G*_ij^2))``, computed exactly
-    without forming any ``n x n`` matrix (method.md §5). Rows are L2-normalised here (norm clamped at
-    1e-12), so the features need not be unit-norm; an all-zero row has ``G_ii = 0``, handled exactly.
+    without forming any ``n x n`` matrix (docs/method.md, the exact alignment). Rows are L2-normalised
+    here (norm clamped at 1e-12), so the features need not be unit-norm; an all-zero row has ``G_ii = 0``,
+    handled exactly.
 
     Cited: Duan, Yu & Principe, TNNLS 2022 (Cristianini et al. 2001 for kernel-target alignment).
 

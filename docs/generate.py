@@ -1,0 +1,264 @@
+"""Write the generated pages of the documentation: references from the code, results from their JSON.
+
+    python docs/generate.py            # rewrite docs/reference/*.md (generated ones) and docs/results/*.md
+    python docs/generate.py --check    # exit 1 when a committed page differs from what the code and JSON give
+
+The references come from the registries' own metadata (estimators, objectives, kernels, architectures,
+ground-truth protocols, executors) and from the CLI's parser; every results page is rendered from one
+``benchmarks/results/*.json`` file, with the command that reproduces it and the machine it ran on. No
+table is copied by hand, so a page cannot drift from its JSON (``tests/test_docs.py`` runs ``--check``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import math
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+#: How each results file is made: file-name prefix -> (the command, what it measures). Longest prefix wins.
+PRODUCERS: dict[str, tuple[str, str]] = {
+    "transfer_default_seed1": ("python benchmarks/transfer_grid.py --space default --seed 1 --name default_seed1",
+                               "Every estimator against the measured truth on a second zoo (seed 1) of the default space."),
+    "transfer_default": ("python benchmarks/transfer_grid.py --space default --protocols frozen_k10,frozen_all,finetune",
+                         "Every estimator against the measured truths on the default space (15 CIFAR-10 tasks)."),
+    "transfer_confirm": ("python benchmarks/transfer_grid.py --space benchmarks/spaces/confirm.toml",
+                         "Every estimator against the measured truths on the confirmation space (not tuned on)."),
+    "kernel_score_study": ("python benchmarks/kernel_score_study.py benchmarks/work/grid-default",
+                           "Candidate kernel-family scores, chosen on the default space."),
+    "label_efficiency": ("python benchmarks/label_efficiency.py",
+                         "The output module with 1, 10, 100 labels per class and all, on a frozen trunk."),
+    "modular_vs_e2e": ("python benchmarks/modular_vs_e2e.py", "Modular against end-to-end training, equal epochs."),
+    "objective_sweep": ("python benchmarks/objective_sweep.py", "Hidden objectives, temperatures and recipes."),
+    "output_module": ("python benchmarks/output_module.py", "How much refitting the output module moves accuracy."),
+    "ray_cluster": ("python benchmarks/ray_cluster.py",
+                    "The default space's scoring stage on a two-node Ray cluster against the process pool."),
+    "scoring_budget": ("python benchmarks/scoring_budget.py benchmarks/work/grid-default --samples 500,1000",
+                       "The cost of scoring the whole matrix against the fine-tuning truth."),
+    "scoring_cost": ("python benchmarks/scoring_cost.py", "Time and memory of the estimators as n grows."),
+    "scoring_threads": ("python benchmarks/scoring_threads.py benchmarks/work/grid-default",
+                        "Estimators on one BLAS/OpenMP thread against the default thread pools."),
+    "seed_stability": ("python benchmarks/seed_stability.py benchmarks/work/grid-default",
+                       "How the estimators' verdicts move with the score sample's seed."),
+    "structure": ("python benchmarks/structure_study.py benchmarks/work/grid-<space>",
+                  "Whether the matrices and module similarity recover the known class groups."),
+    "throughput": ("python benchmarks/throughput.py", "Step times of modular and end-to-end training."),
+    "truth_ceiling": ("python benchmarks/truth_ceiling.py benchmarks/work/grid-<space>",
+                      "How reproducible the frozen truths are under resampling of the test images."),
+    "zoo_seeds": ("python benchmarks/zoo_seeds.py transfer_default transfer_default_seed1",
+                  "The verdicts of two zoos of the same space."),
+}
+
+#: Keys whose values are too large to show as tables (they stay in the JSON).
+_HIDDEN = {"matrices", "matrix", "environment"}
+
+
+# Formatting ------------------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+    if isinstance(value, (list, tuple)):
+        if all(not isinstance(item, (dict, list)) for item in value) and len(value) <= 12:
+            return ", ".join(_cell(item) for item in value)
+        return f"({len(value)} values in the JSON)"
+    if isinstance(value, dict):
+        return f"({len(value)} entries in the JSON)"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _is_scalar(value: Any) -> bool:
+    return not isinstance(value, (dict, list)) or (
+        isinstance(value, list) and all(not isinstance(item, (dict, list)) for item in value))
+
+
+def _render_value(name: str, value: Any, level: int) -> list[str]:
+    """Markdown blocks for one top-level value of a results file."""
+    heading = "#" * level + " " + name.replace("_", " ")
+    if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
+        columns = list(dict.fromkeys(key for row in value for key, item in row.items()
+                                     if _is_scalar(item) and key not in _HIDDEN))
+        return [heading, _table(columns, ([row.get(column) for column in columns] for row in value))]
+    if isinstance(value, dict) and value and all(isinstance(item, dict) for item in value.values()):
+        columns = list(dict.fromkeys(key for item in value.values() for key, inner in item.items()
+                                     if _is_scalar(inner) and key not in _HIDDEN))
+        if columns:
+            return [heading, _table(["", *columns], ([key, *(item.get(c) for c in columns)]
+                                                      for key, item in value.items()))]
+        return [heading, f"({len(value)} entries in the JSON)"]
+    if isinstance(value, dict) and value:
+        return [heading, _table(["", "value"], value.items())]
+    return []
+
+
+def render_result(path: Path) -> str:
+    """The page of one results file."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    prefix = max((key for key in PRODUCERS if path.stem.startswith(key)), key=len, default=None)
+    command, what = PRODUCERS.get(prefix, ("(no producer known)", "")) if prefix else ("(no producer known)", "")
+    blocks = [f"# {path.stem}", what,
+              f"Reproduce with `TASKSPACE_DATA=../shared/data {command}`; the numbers below are read from "
+              f"`benchmarks/results/{path.name}` by `python docs/generate.py`."]
+    environment = document.get("environment")
+    if isinstance(environment, dict):
+        machine = ", ".join(f"{key.replace('_', ' ')} {_cell(value)}" for key, value in environment.items())
+        blocks.append(f"Measured on: {machine}.")
+    scalars = {key: value for key, value in document.items()
+               if key not in _HIDDEN and _is_scalar(value) and not isinstance(value, list)}
+    if scalars:
+        blocks.append(_table(["setting", "value"], scalars.items()))
+    for key, value in document.items():
+        if key in _HIDDEN or key in scalars:
+            continue
+        blocks += _render_value(key, value, level=2)
+    hidden = [key for key in ("matrices", "matrix") if key in document]
+    if hidden:
+        blocks.append(f"The full matrices ({', '.join(hidden)}) stay in the JSON.")
+    return "\n\n".join(block for block in blocks if block) + "\n"
+
+
+def render_results_index(paths: Sequence[Path]) -> str:
+    rows = []
+    for path in paths:
+        prefix = max((key for key in PRODUCERS if path.stem.startswith(key)), key=len, default=None)
+        what = PRODUCERS[prefix][1] if prefix else ""
+        rows.append((f"[{path.stem}]({path.stem}.md)", what))
+    return ("# Results\n\nEvery benchmark writes one JSON file under `benchmarks/results/`; each page here is "
+            "rendered from one of them (`python docs/generate.py`), with the command that reproduces it and "
+            "the machine it ran on. Figures are measured on 2 CPU cores unless the page names a GPU.\n\n"
+            + _table(["result", "what it measures"], rows) + "\n")
+
+
+# References from the code --------------------------------------------------------------------------------
+
+
+def _first_line(obj: Any) -> str:
+    """The first line of ``obj``'s docstring, its reStructuredText markup turned into Markdown."""
+    lines = (inspect.getdoc(obj) or "").strip().splitlines()
+    text = lines[0] if lines else ""
+    text = re.sub(r":\w+:`~?([^`]+)`", r"`\1`", text)
+    return text.replace("``", "`")
+
+
+def render_estimators() -> str:
+    from taskspace.scoring import get_estimator, list_estimators
+
+    rows = []
+    for name in list_estimators():
+        estimator = get_estimator(name)
+        needs = ", ".join(sorted(estimator.needs))
+        options = ", ".join(f"{key}={value}" for key, value in estimator.params.items()) or "–"
+        rows.append((f"`{name}`", estimator.description.replace("``", "`"), needs, options, estimator.citation))
+    return ("# Estimators\n\nEvery registered estimator (`taskspace.scoring.list_estimators()`), from its registry "
+            "entry. Call one as `get_estimator(name)(features, labels, source_probs=..., source_accuracy=...)`; "
+            "higher is better for all. Formulas are in the [method](../method.md).\n\n"
+            + _table(["name", "what it measures", "needs", "default options", "citation"], rows)
+            + "\n\nA new estimator is one decorator away (`@register_estimator(name, citation=...)`); "
+            "`taskspace.scoring.check_estimator(name)` runs the contract every estimator here passes.\n")
+
+
+def _registry_table(names: Sequence[str], lookup: Callable[[str], Any], kind: str) -> str:
+    return _table([kind, "description"], ((f"`{name}`", _first_line(lookup(name))) for name in names))
+
+
+def render_training() -> str:
+    from taskspace.kernels import KERNELS, list_kernels
+    from taskspace.models import MODELS, list_models
+    from taskspace.objectives import OBJECTIVES, list_objectives
+
+    return ("# Objectives, kernels and architectures\n\nFrom their registries "
+            "(`list_objectives()`, `list_kernels()`, `list_models()`).\n\n## Hidden objectives\n\n"
+            + _registry_table(list_objectives(), OBJECTIVES.get, "objective")
+            + "\n\n## Kernels\n\n" + _registry_table(list_kernels(), KERNELS.get, "kernel")
+            + "\n\n## Architectures\n\n" + _registry_table(list_models(), MODELS.get, "architecture") + "\n")
+
+
+def render_protocols() -> str:
+    from taskspace.runner.executors import EXECUTORS, list_executors
+    from taskspace.transfer import get_protocol, list_protocols
+
+    rows = [(f"`{pattern}`", get_protocol(pattern.replace("{k}", "10")).description.replace(
+        "10 labels", "K labels") if "{k}" in pattern else get_protocol(pattern).description) for pattern in
+            list_protocols()]
+    return ("# Ground-truth protocols and executors\n\n## Protocols\n\nHow a source is reused on a target to "
+            "measure the truth (`taskspace.transfer`, one decorator adds another: `@register_protocol`).\n\n"
+            + _table(["protocol", "what is measured"], rows)
+            + "\n\n## Executors\n\nHow the cells of a stage run (`--executor`).\n\n"
+            + _registry_table(list_executors(), EXECUTORS.get, "executor") + "\n")
+
+
+def render_cli() -> str:
+    from taskspace.cli import build_parser
+
+    parser = build_parser()
+    blocks = ["# Command line", "Generated from the parser (`taskspace COMMAND --help` prints the same)."]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                sub.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=100)
+                blocks.append(f"## `taskspace {name}`\n\n```text\n{sub.format_help().strip()}\n```")
+    return "\n\n".join(blocks) + "\n"
+
+
+def pages() -> dict[Path, str]:
+    """Every generated page: path -> text."""
+    generated = {
+        DOCS / "reference" / "estimators.md": render_estimators(),
+        DOCS / "reference" / "training.md": render_training(),
+        DOCS / "reference" / "protocols.md": render_protocols(),
+        DOCS / "reference" / "cli.md": render_cli(),
+    }
+    results = sorted(RESULTS.glob("*.json"))
+    generated[DOCS / "results" / "index.md"] = render_results_index(results)
+    for path in results:
+        generated[DOCS / "results" / f"{path.stem}.md"] = render_result(path)
+    return generated
+
+
+def stale(generated: Mapping[Path, str]) -> list[Path]:
+    """Pages whose committed text differs from the generated one (or that are missing)."""
+    return [path for path, text in generated.items()
+            if not path.is_file() or path.read_text(encoding="utf-8") != text]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only say which pages are stale")
+    arguments = parser.parse_args()
+    generated = pages()
+    if arguments.check:
+        out_of_date = stale(generated)
+        for path in out_of_date:
+            print(f"stale: {path.relative_to(ROOT)}; run `python docs/generate.py`", file=sys.stderr)
+        return 1 if out_of_date else 0
+    for path, text in generated.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    print(f"{len(generated)} pages written under {DOCS.relative_to(ROOT)}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
