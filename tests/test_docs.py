@@ -51,3 +51,9 @@ def test_the_references_list_every_registered_name(generate) -> None:
     assert all(f"`{name}`" in estimators for name in list_estimators())
     assert all(f"`{pattern}`" in protocols for pattern in list_protocols())
     assert "taskspace matrix" in generate.render_cli()
+
+
+def test_the_readme_is_for_users() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 250
+    assert "make demo" in readme and "make test" in readme

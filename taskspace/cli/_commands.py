@@ -14,6 +14,15 @@ from taskspace.errors import TaskspaceError, did_you_mean
 __all__ = ["COMMANDS"]
 
 
+def _shown(path: str | Path) -> str:
+    """A path as printed: relative to the working folder when it lies inside it."""
+    absolute = Path(path).absolute()
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
+
+
 def _run_tasks(arguments: argparse.Namespace) -> int:
     from taskspace.tasks import TaskSpace
 
@@ -57,6 +66,7 @@ def _run_data(arguments: argparse.Namespace) -> int:
 def _run_train(arguments: argparse.Namespace) -> int:
     from taskspace.config import TrainConfig
     from taskspace.training import train_task
+    from taskspace.training.run import METRICS_FILE
 
     config = TrainConfig.from_dict(train_options(arguments))
     metrics = train_task(
@@ -64,7 +74,7 @@ def _run_train(arguments: argparse.Namespace) -> int:
     )
     print(
         f"{metrics['task']} ({metrics['mode']}): test accuracy {metrics['test_accuracy']:.4f} "
-        f"in {metrics['train_seconds']:.1f} s -> {Path(arguments.out) / 'metrics.json'}"
+        f"in {metrics['train_seconds']:.1f} s -> {_shown(Path(arguments.out) / METRICS_FILE)}"
     )
     return 0
 
@@ -123,7 +133,7 @@ def _run_matrix(arguments: argparse.Namespace) -> int:
     run = _open_for_filling(arguments, "matrix")
     matrices = run.score(names, **_execution(arguments))
     size = len(run.space.ids)
-    print(f"{len(matrices)} matrices of {size}x{size} tasks -> {run.path('matrix')}.{{csv,json,npz}}")
+    print(f"{len(matrices)} matrices of {size}x{size} tasks -> {_shown(run.path('matrix'))}.{{csv,json,npz}}")
     return 0
 
 
@@ -136,7 +146,7 @@ def _run_truth(arguments: argparse.Namespace) -> int:
         get_protocol(protocol)
     run = _open_for_filling(arguments, "truth")
     rows = run.measure(arguments.protocols, **_execution(arguments))
-    print(f"{len(rows)} ground-truth accuracies -> {run.path('truth')}")
+    print(f"{len(rows)} ground-truth accuracies -> {_shown(run.path('truth'))}")
     return 0
 
 
@@ -158,7 +168,7 @@ def _run_evaluate(arguments: argparse.Namespace) -> int:
         interval = f"{row['kendall_tau']:.3f} [{row['kendall_tau_low']:.3f}, {row['kendall_tau_high']:.3f}]"
         print(f"{row['estimator']:<22} {row['protocol']:<12} {interval:<26} {row['weighted_tau']:>12.3f} "
               f"{row['top1_regret']:>8.4f}")
-    print(f"-> {run.path('verdict')}")
+    print(f"-> {_shown(run.path('verdict'))}")
     return 0
 
 
@@ -174,7 +184,7 @@ def _run_recommend(arguments: argparse.Namespace) -> int:
     with run.writing():
         write_json(path, result.to_json_dict())
     _print_recommendation(result, every_source=arguments.all)
-    print(f"-> {path}")
+    print(f"-> {_shown(path)}")
     return 0
 
 
@@ -215,7 +225,7 @@ def _run_structure(arguments: argparse.Namespace) -> int:
         folder = write_structure(run, structure)
     record = structure.record
     print(f"task graph of {record['estimator']} (top {record['top_k']} sources per target, {record['edges']} edges) "
-          f"-> {folder}")
+          f"-> {_shown(folder)}")
     print("communities: " + " | ".join(", ".join(members) for members in record["communities"]))
     if record["arborescence"] is not None:
         print("maximum spanning arborescence: " + ", ".join(f"{u}->{v}" for u, v, _ in record["arborescence"]))
@@ -247,7 +257,7 @@ def _run_similarity(arguments: argparse.Namespace) -> int:
         folder = write_similarity(run, similarity)
     ids = similarity.sources
     print(f"{similarity.estimator} between the {len(ids)} modules of the zoo on {arguments.samples} probe images "
-          f"-> {folder}")
+          f"-> {_shown(folder)}")
     clustering = cluster_tasks(similarity, view="sources", n_clusters=len(run.space.group_names) or None)
     print("module clustering (leaf order): " + ", ".join(clustering.ordered_ids))
     if run.space.groups and clustering.labels is not None:
