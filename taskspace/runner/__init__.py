@@ -10,15 +10,11 @@ from taskspace.runner.executors import list_executors, run_cells
 from taskspace.runner.grid import compute_matrix, compute_truth, open_run, train_zoo
 from taskspace.runner.run import LAYOUT, Run, read_truth_csv
 
-#: The name older code used for :class:`Run`.
-RunContext = Run
-
 __all__ = [
     "LAYOUT",
     "Cell",
     "GridConfig",
     "Run",
-    "RunContext",
     "ScoreCell",
     "TrainCell",
     "TruthCell",

@@ -129,11 +129,6 @@ class Run:
         """Hash of what decides the run's results: the grid options and the task space's content."""
         return run_identity(self.grid, self.space)
 
-    @property
-    def run_dir(self) -> Path:
-        """The run folder (the name older code used)."""
-        return self.folder
-
     @staticmethod
     def exists(folder: str | os.PathLike[str]) -> bool:
         """Whether ``folder`` holds a run (its record)."""
