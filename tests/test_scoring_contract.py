@@ -12,6 +12,7 @@ import pytest
 import taskspace.scoring as scoring
 from taskspace.errors import ConfigError, DataError, TaskspaceError
 from taskspace.scoring import ESTIMATORS, Estimator, get_estimator, list_estimators
+from taskspace.scoring._check import _blobs  # the contract's own inputs: N samples, D dims, C classes
 
 REQUIRED = {
     "alignment",
@@ -31,18 +32,6 @@ REQUIRED = {
 }
 ALL = list_estimators()
 N, D, C, C_SOURCE = 150, 8, 3, 4
-
-
-def _blobs(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Non-negative (phi-mapped-like) features in C well-separated clusters, and a source softmax
-    whose argmax tracks the cluster."""
-    rng = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(C), N // C)
-    centres = 3.0 * rng.normal(size=(C, D))
-    features = np.maximum(centres[labels] + rng.normal(size=(N, D)), 0.0)
-    logits = 4.0 * np.eye(C_SOURCE)[labels] + 0.5 * rng.normal(size=(N, C_SOURCE))
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return features, labels, probs / probs.sum(axis=1, keepdims=True)
 
 
 @pytest.fixture(scope="module")

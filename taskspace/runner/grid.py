@@ -84,11 +84,8 @@ def compute_matrix(
         get_estimator(name)  # unknown names fail before any work
     if not estimators:
         raise TaskspaceError("no estimator to score with; name one or more with --estimators")
-    check_execution(executor, workers, threads)
+    execution = _execution(executor, workers, threads, show_progress, ray_address)
     with run.writing():
-        execution: dict[str, Any] = {"executor": executor, "workers": workers, "threads": threads,
-                                     "show_progress": show_progress,
-                     "ray_address": ray_address}
         zoo_seconds = train_zoo(run, **execution)
         ids = run.space.ids
         cells = [ScoreCell(source, target, tuple(estimators)) for source in ids for target in ids]
@@ -140,11 +137,8 @@ def compute_truth(
         get_protocol(protocol)
     if not protocols:
         raise TaskspaceError("no ground-truth protocol to measure; name one or more with --protocols")
-    check_execution(executor, workers, threads)
+    execution = _execution(executor, workers, threads, show_progress, ray_address)
     with run.writing():
-        execution: dict[str, Any] = {"executor": executor, "workers": workers, "threads": threads,
-                                     "show_progress": show_progress,
-                     "ray_address": ray_address}
         train_zoo(run, **execution)
         ids = run.space.ids
         rows: list[dict[str, Any]] = []
@@ -161,6 +155,14 @@ def compute_truth(
                                  "seconds": float(record["seconds"])})
         run.write_truth(rows)
     return rows
+
+
+def _execution(executor: str, workers: int | None, threads: int | None, show_progress: bool,
+               ray_address: str | None) -> dict[str, Any]:
+    """The options a stage passes on to its executor, checked before any work."""
+    check_execution(executor, workers, threads)
+    return {"executor": executor, "workers": workers, "threads": threads, "show_progress": show_progress,
+            "ray_address": ray_address}
 
 
 def _bank_seconds(run: Run, source: str) -> float:
