@@ -61,9 +61,10 @@ def run_transfer_demo(*, out_dir: Path, epochs: int, seed: int, show_progress: b
     print(f"transfer chain in {time.perf_counter() - started:.0f} s; matrix.csv, truth.csv under {out_dir}")
     show_recommendations(run, targets=("3_vs_8", "4_vs_7"))
     from taskspace.report import write_report
-    from taskspace.similarity import module_similarity
+    from taskspace.similarity import module_similarity, write_similarity
 
-    module_similarity(run)  # kept in the run, where the report reads it
+    with run.writing():
+        write_similarity(run, module_similarity(run))  # the report reads only what the run holds
     paths = write_report(out_dir)
     print(f"report of the whole run (matrix, structure, module similarity, verdict, recommendations): {paths.html}")
 
