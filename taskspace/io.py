@@ -128,6 +128,20 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         ) from None
 
 
+def read_record(path: str | os.PathLike[str], **fields: Any) -> dict[str, Any] | None:
+    """A JSON object file holding ``fields`` with these values, or None when it is missing, unreadable,
+    not an object, or about something else (a result file that is then computed again)."""
+    if not Path(path).is_file():
+        return None
+    try:
+        record = read_json(path)
+    except TaskspaceError:
+        return None
+    if not isinstance(record, dict) or any(record.get(key) != value for key, value in fields.items()):
+        return None
+    return record
+
+
 def write_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> None:
     """Write arrays to an uncompressed ``.npz`` atomically (object arrays are refused)."""
     for name, array in arrays.items():

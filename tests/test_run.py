@@ -294,7 +294,7 @@ def test_bad_numbers_are_one_line(copy, capsys, argv) -> None:
     assert "Traceback" not in message and argv[-2] in message
 
 
-@pytest.mark.parametrize(("accuracy", "shown"), [("7.5", "'7.5' is not in [0, 1]"), ("nan", "'nan' is not in")])
+@pytest.mark.parametrize(("accuracy", "shown"), [("7.5", "'7.5' is not a number in [0, 1]"), ("nan", "'nan' is not a number in")])
 def test_an_out_of_range_truth_is_refused_naming_the_file(copy, capsys, accuracy, shown) -> None:
     run = Run.open(copy / "run")
     run.write_truth([{"source": s, "target": t, "protocol": "frozen_all", "accuracy": 0.9, "diagonal": s == t}

@@ -9,6 +9,7 @@ from typing import Any
 
 from taskspace.cli._arguments import run_folder, train_options
 from taskspace.cli._parsers import PLOT_KINDS
+from taskspace.cli._zoo import wants_zoo, zoo_depth_plot, zoo_evaluate, zoo_matrix, zoo_recommend, zoo_truth
 from taskspace.errors import TaskspaceError, did_you_mean
 
 __all__ = ["COMMANDS"]
@@ -116,6 +117,14 @@ def _open_for_filling(arguments: argparse.Namespace, command: str) -> Any:
     return Run.create(folder, grid, data_root=arguments.data_root)
 
 
+def _refuse_zoo_flags(arguments: argparse.Namespace) -> None:
+    """Zoo-run options on a task-space run are mistakes, said before anything runs."""
+    for flag in ("import_file", "targets"):
+        if getattr(arguments, flag, None) is not None:
+            name = "--import" if flag == "import_file" else "--targets"
+            raise TaskspaceError(f"{name} works on a zoo run (made with --zoo); this run trains its own zoo")
+
+
 def _execution(arguments: argparse.Namespace) -> dict[str, Any]:
     return {"executor": arguments.executor, "workers": arguments.workers, "threads": arguments.threads,
             "show_progress": not arguments.quiet, "ray_address": arguments.ray_address}
@@ -130,6 +139,10 @@ def _run_matrix(arguments: argparse.Namespace) -> int:
     names = arguments.estimators or list_estimators()
     for name in names:
         get_estimator(name)
+    folder = run_folder(arguments, "matrix")
+    if wants_zoo(arguments, folder):
+        return zoo_matrix(arguments, folder, names)
+    _refuse_zoo_flags(arguments)
     run = _open_for_filling(arguments, "matrix")
     matrices = run.score(names, **_execution(arguments))
     size = len(run.space.ids)
@@ -142,6 +155,10 @@ def _run_truth(arguments: argparse.Namespace) -> int:
 
     if not arguments.protocols:
         raise TaskspaceError("no ground-truth protocol given; name one or more with --protocols, e.g. frozen_all")
+    folder = run_folder(arguments, "truth")
+    if wants_zoo(arguments, folder):
+        return zoo_truth(arguments, folder)
+    _refuse_zoo_flags(arguments)
     for protocol in arguments.protocols:
         get_protocol(protocol)
     run = _open_for_filling(arguments, "truth")
@@ -154,7 +171,10 @@ def _run_evaluate(arguments: argparse.Namespace) -> int:
     from taskspace.analysis import evaluate
     from taskspace.runner import Run
 
-    run = Run.open(run_folder(arguments, "evaluate"))
+    folder = run_folder(arguments, "evaluate")
+    if wants_zoo(arguments, folder):
+        return zoo_evaluate(arguments, folder)
+    run = Run.open(folder)
     estimates, truths = run.estimates(), run.truths()
     if not truths:
         raise TaskspaceError(f"'{run.folder}' has no ground truth to evaluate against; measure it with "
@@ -163,27 +183,42 @@ def _run_evaluate(arguments: argparse.Namespace) -> int:
                     exclude_diagonal=not arguments.include_diagonal)
     with run.writing():
         run.write_verdict(rows)
-    print(f"{'estimator':<22} {'protocol':<12} {'kendall_tau [95% CI]':<26} {'weighted_tau':>12} {'regret':>8}")
-    for row in sorted(rows, key=lambda r: (r["protocol"], -_sortable(r["kendall_tau"]))):
-        interval = f"{row['kendall_tau']:.3f} [{row['kendall_tau_low']:.3f}, {row['kendall_tau_high']:.3f}]"
-        print(f"{row['estimator']:<22} {row['protocol']:<12} {interval:<26} {row['weighted_tau']:>12.3f} "
-              f"{row['top1_regret']:>8.4f}")
+    print_verdict(rows)
     print(f"-> {_shown(run.path('verdict'))}")
     return 0
 
 
+def print_verdict(rows: list[dict[str, Any]], *, baselines: tuple[str, ...] = ()) -> None:
+    """The verdict as a table, best first per protocol; ``baselines`` are marked as such."""
+    print(f"{'estimator':<22} {'protocol':<12} {'kendall_tau [95% CI]':<26} {'weighted_tau':>12} {'regret':>8}")
+    for row in sorted(rows, key=lambda r: (r["protocol"], -_sortable(r["kendall_tau"]))):
+        interval = f"{row['kendall_tau']:.3f} [{row['kendall_tau_low']:.3f}, {row['kendall_tau_high']:.3f}]"
+        name = row["estimator"] + (" (baseline)" if row["estimator"] in baselines else "")
+        print(f"{name:<22} {row['protocol']:<12} {interval:<26} {row['weighted_tau']:>12.3f} "
+              f"{row['top1_regret']:>8.4f}")
+
+
 def _run_recommend(arguments: argparse.Namespace) -> int:
-    from taskspace.io import write_json
     from taskspace.recommend import recommend
     from taskspace.runner import Run
 
-    run = Run.open(run_folder(arguments, "recommend"), data_root=arguments.data_root)
+    folder = run_folder(arguments, "recommend")
+    if wants_zoo(arguments, folder):
+        return zoo_recommend(arguments, folder)
+    run = Run.open(folder, data_root=arguments.data_root)
     result = recommend(run, arguments.target, k=arguments.k, estimator=arguments.estimator,
                        protocol=arguments.protocol, measure=arguments.measure)
+    return save_recommendation(run, result, every_source=arguments.all)
+
+
+def save_recommendation(run: Any, result: Any, *, every_source: bool) -> int:
+    """Write a recommendation into its run, print it and where it went."""
+    from taskspace.io import write_json
+
     path = run.recommendation_file(result.target, result.estimator)
     with run.writing():
         write_json(path, result.to_json_dict())
-    _print_recommendation(result, every_source=arguments.all)
+    _print_recommendation(result, every_source=every_source)
     print(f"-> {_shown(path)}")
     return 0
 
@@ -302,6 +337,11 @@ def _run_plot(arguments: argparse.Namespace) -> int:
     from taskspace.structure import task_graph
 
     folder, kind = _plot_target(arguments)
+    if kind == "depth-profile":
+        if not wants_zoo(arguments, folder):
+            raise TaskspaceError(f"a depth profile needs a zoo run (its modules are layers of networks); '{folder}' "
+                                 "is a task-space run: plot heatmap, clustermap, graph or estimate-vs-truth")
+        return zoo_depth_plot(arguments, folder)
     run = Run.open(folder, data_root=arguments.data_root)
     estimate = run.estimates()[run.default_estimator(arguments.estimator)]
     truth = _truth_to_plot(run, arguments.protocol, kind) if kind in ("truth-heatmap", "estimate-vs-truth") else None

@@ -21,7 +21,7 @@ from taskspace.cli._arguments import (
 __all__ = ["build_parser", "PLOT_KINDS"]
 
 #: What ``taskspace plot`` draws.
-PLOT_KINDS = ("heatmap", "truth-heatmap", "clustermap", "graph", "estimate-vs-truth")
+PLOT_KINDS = ("heatmap", "truth-heatmap", "clustermap", "graph", "estimate-vs-truth", "depth-profile")
 
 _RUN_HELP = "the run folder"
 
@@ -70,6 +70,9 @@ def _matrix(commands: argparse._SubParsersAction) -> None:
     matrix.add_argument("--estimators", type=comma_list, default=None,
                         help="comma-separated estimator names (default: all; see --list-estimators)")
     matrix.add_argument("--list-estimators", action="store_true", help="print the estimator names and exit")
+    _zoo_options(matrix)
+    matrix.add_argument("--target-dataset", default=None,
+                        help="with --zoo: a whole dataset as one more target (e.g. cifar10 = its 10-class task)")
 
 
 def _truth(commands: argparse._SubParsersAction) -> None:
@@ -78,6 +81,21 @@ def _truth(commands: argparse._SubParsersAction) -> None:
     add_grid_options(truth)
     truth.add_argument("--protocols", type=comma_list, default=["frozen_k10", "frozen_all"],
                        help="comma-separated: frozen_kK, frozen_all, finetune (default: frozen_k10,frozen_all)")
+    _zoo_options(truth)
+    truth.add_argument("--target-dataset", default=None, help=argparse.SUPPRESS)
+    truth.add_argument("--import", dest="import_file", metavar="CSV", default=None,
+                       help="zoo run: add results measured elsewhere (columns source,target[,layer],protocol,accuracy)")
+    truth.add_argument("--targets", type=comma_list, default=None,
+                       help="zoo run: measure only these targets (comma-separated; default: all)")
+
+
+def _zoo_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a zoo run: its zoo file and where its forward passes run."""
+    parser.add_argument("--zoo", default=None, help="a zoo file (TOML) naming any networks and layers to score; see "
+                                                    "docs/zoo.md")
+    parser.add_argument("--device", default="cpu", help="zoo run: device of the forward passes, cpu (default) or cuda")
+    parser.add_argument("--batch-size", type=positive_int, default=256,
+                        help="zoo run: images per forward pass (default: 256)")
 
 
 def _evaluate(commands: argparse._SubParsersAction) -> None:
@@ -129,6 +147,8 @@ def _plot(commands: argparse._SubParsersAction) -> None:
     plot.add_argument("--out", required=True, help="output path without suffix, e.g. figures/heatmap")
     plot.add_argument("--estimator", help="estimator to draw (default: alignment_whitened)")
     plot.add_argument("--protocol", help="ground truth for truth-heatmap / estimate-vs-truth (default: frozen_all)")
+    plot.add_argument("--target", help="depth-profile: the target whose profile is drawn (default: the mean over "
+                                       "targets)")
     plot.add_argument("--formats", type=comma_list, default=["png", "svg"],
                       help="comma-separated: png, svg, pdf (default: png,svg)")
     add_data_root(plot, of_run=True)

@@ -14,6 +14,7 @@ from taskspace.plotting._agreement import (
 )
 from taskspace.plotting._cluster import clustermap, matrix_linkage
 from taskspace.plotting._curves import label_efficiency_curve
+from taskspace.plotting._depth import depth_profiles
 from taskspace.plotting._graph import GRAPH_LAYOUTS, task_graph_plot
 from taskspace.plotting._heatmap import heatmap
 from taskspace.plotting._save import save_figure
@@ -28,5 +29,6 @@ __all__ = [
     "estimate_vs_truth_grid",
     "NORMALISATIONS",
     "label_efficiency_curve",
+    "depth_profiles",
     "save_figure",
 ]

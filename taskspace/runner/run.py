@@ -42,6 +42,7 @@ from taskspace.io import (
     canonical_json,
     ensure_writable_dir,
     read_json,
+    read_record,
     write_json,
     write_text,
 )
@@ -279,15 +280,7 @@ class Run:
 
     def read_cell(self, path: Path, source: str, target: str) -> dict[str, Any] | None:
         """A cell's record if it is there, readable and about (source, target); else None (computed again)."""
-        if not path.is_file():
-            return None
-        try:
-            record = read_json(path)
-        except TaskspaceError:
-            return None
-        if not isinstance(record, dict) or record.get("source") != source or record.get("target") != target:
-            return None
-        return record
+        return read_record(path, source=source, target=target)
 
     # -- data ----------------------------------------------------------------------------------------
 
@@ -309,24 +302,8 @@ class Run:
     @contextlib.contextmanager
     def writing(self) -> Iterator[Run]:
         """Hold the run's lock while writing into it (re-entrant within one process)."""
-        key = str(self.folder)
-        if _HELD.get(key, 0):
-            _HELD[key] += 1
-            try:
-                yield self
-            finally:
-                _HELD[key] -= 1
-            return
-        lock = self.path("lock")
-        _take_lock(lock, self.folder)
-        _HELD[key] = 1
-        try:
+        with holding_lock(self.folder, self.path("lock")):
             yield self
-        finally:
-            _HELD[key] = 0
-            with contextlib.suppress(OSError):
-                if _lock_owner(lock).get("pid") == os.getpid():
-                    lock.unlink()
 
     # -- results -------------------------------------------------------------------------------------
 
@@ -518,6 +495,17 @@ def _sortable(value: object) -> float:
 # -- the ground truth's file --------------------------------------------------------------------------
 
 
+def parse_accuracy(text: str, *, where: str, fix: str) -> float:
+    """An accuracy read from a file: a number in [0, 1], else one line naming ``where`` and the ``fix``."""
+    try:
+        accuracy = float(text)
+    except (TypeError, ValueError):
+        accuracy = math.nan
+    if not 0.0 <= accuracy <= 1.0:
+        raise TaskspaceError(f"{where}: accuracy '{text}' is not a number in [0, 1]; {fix}")
+    return accuracy
+
+
 def read_truth_csv(path: str | os.PathLike[str], *, run: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """``truth.csv`` as one matrix of accuracies per protocol.
 
@@ -543,12 +531,7 @@ def read_truth_csv(path: str | os.PathLike[str], *, run: str | os.PathLike[str] 
     for number, row in enumerate(rows, start=2):
         if any(value is None or value == "" for value in row.values()):
             raise TaskspaceError(f"'{file}' line {number} is incomplete; {fix}")
-        try:
-            accuracy = float(row["accuracy"])
-        except ValueError:
-            accuracy = math.nan
-        if not 0.0 <= accuracy <= 1.0:
-            raise TaskspaceError(f"'{file}' line {number}: accuracy '{row['accuracy']}' is not in [0, 1]; {fix}")
+        parse_accuracy(row["accuracy"], where=f"'{file}' line {number}", fix=fix)
     sources = list(dict.fromkeys(row["source"] for row in rows))
     targets = list(dict.fromkeys(row["target"] for row in rows))
     matrices: dict[str, Any] = {}
@@ -657,6 +640,32 @@ def _refuse_inside_dataset(folder: Path, dataset: str, data_root: str | None) ->
 
 
 # -- the lock -----------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def holding_lock(folder: Path, lock: Path) -> Iterator[None]:
+    """Hold ``lock`` (the writer's pid and host) while writing into ``folder``; re-entrant within one process.
+
+    Raises:
+        TaskspaceError: a live process of this or another host holds it (a stale lock is taken over, and said).
+    """
+    key = str(folder)
+    if _HELD.get(key, 0):
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
+    _take_lock(lock, folder)
+    _HELD[key] = 1
+    try:
+        yield
+    finally:
+        _HELD[key] = 0
+        with contextlib.suppress(OSError):
+            if _lock_owner(lock).get("pid") == os.getpid():
+                lock.unlink()
 
 #: Locks this process holds, by run folder, with their nesting depth.
 _HELD: dict[str, int] = {}

@@ -1,0 +1,155 @@
+"""The commands on a zoo run (``taskspace matrix RUN --zoo zoo.toml``): any model, any layer.
+
+A zoo run is told apart from a task-space run by its ``run.json``; ``matrix``, ``truth``,
+``evaluate``, ``recommend`` and ``plot`` hand it here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from taskspace.errors import TaskspaceError
+
+__all__ = ["wants_zoo", "zoo_matrix", "zoo_truth", "zoo_evaluate", "zoo_recommend", "zoo_depth_plot"]
+
+
+def wants_zoo(arguments: argparse.Namespace, folder: str) -> bool:
+    """Whether the command works on a zoo run: ``--zoo`` given, or the folder holds one."""
+    from taskspace.zoo.run import is_zoo_run
+
+    if getattr(arguments, "zoo", None) is not None or getattr(arguments, "target_dataset", None) is not None:
+        return True
+    return is_zoo_run(folder)
+
+
+def _options(arguments: argparse.Namespace, recorded: Any = None) -> Any:
+    import dataclasses
+
+    from taskspace.zoo.run import ZooOptions
+
+    base = recorded if recorded is not None else ZooOptions()
+    changes = {name: getattr(arguments, name) for name in ("seed", "score_samples", "finetune_epochs")
+               if getattr(arguments, name, None) is not None}
+    return dataclasses.replace(base, **changes)
+
+
+def _open_or_create(arguments: argparse.Namespace, folder: str) -> Any:
+    """The zoo run in ``folder``: created from ``--zoo`` and the targets, or reopened (the same one)."""
+    from taskspace.tasks import TaskSpace
+    from taskspace.zoo import read_zoo_file
+    from taskspace.zoo.run import ZooRun, is_zoo_run
+    from taskspace.zoo.targets import ZooTargets
+
+    if getattr(arguments, "executor", "serial") != "serial":
+        raise TaskspaceError("a zoo run scores in this process (--executor serial); use --device cuda to speed up "
+                             "its forward passes")
+    existing = ZooRun.open(folder, data_root=arguments.data_root) if is_zoo_run(folder) else None
+    if arguments.zoo is None:
+        if existing is None:
+            raise TaskspaceError(f"'{folder}' holds no zoo run; create one with `taskspace matrix {folder} --zoo "
+                                 "zoo.toml --space default`")
+        if arguments.space is not None or arguments.target_dataset is not None:
+            raise TaskspaceError("the targets of a zoo run are set when it is made; pass --zoo with them, or use "
+                                 "another run folder")
+        return ZooRun.create(folder, existing.zoo, existing.targets, _options(arguments, existing.options),
+                             data_root=arguments.data_root or existing.data_root)
+    zoo = read_zoo_file(arguments.zoo)
+    if arguments.space is None and arguments.target_dataset is None:
+        if existing is None:
+            raise TaskspaceError("name the targets: --space (default, digits or a TOML file) and/or --target-dataset "
+                                 "(a whole dataset, e.g. cifar10)")
+        targets = existing.targets
+    else:
+        space = TaskSpace.resolve(arguments.space, data_root=arguments.data_root) if arguments.space else None
+        dataset = arguments.target_dataset or (space.dataset if space is not None else "cifar10")
+        if arguments.target_dataset is not None and space is None:
+            from taskspace.data import dataset_class_names
+
+            dataset_class_names(dataset, data_root=arguments.data_root)
+        targets = ZooTargets(dataset, space, whole_dataset=arguments.target_dataset is not None)
+    recorded = existing.options if existing is not None else None
+    return ZooRun.create(folder, zoo, targets, _options(arguments, recorded), data_root=arguments.data_root)
+
+
+def zoo_matrix(arguments: argparse.Namespace, folder: str, estimators: list[str]) -> int:
+    run = _open_or_create(arguments, folder)
+    matrices = run.score(estimators, device=arguments.device, batch_size=arguments.batch_size,
+                         show_progress=not arguments.quiet)
+    print(f"{len(matrices)} matrices of {len(run.modules)} modules ({len(run.zoo.sources)} sources) x "
+          f"{len(run.target_ids)} targets -> {_shown(run.path('matrix'))}.{{csv,json,npz}}")
+    return 0
+
+
+def zoo_truth(arguments: argparse.Namespace, folder: str) -> int:
+    from taskspace.zoo.stages import check_zoo_protocol
+
+    imported = getattr(arguments, "import_file", None)
+    if imported is None:
+        for protocol in arguments.protocols:
+            check_zoo_protocol(protocol)
+    run = _open_or_create(arguments, folder)
+    if imported is not None:
+        rows = run.import_truth(imported)
+        print(f"{len(rows)} imported accuracies -> {_shown(run.path('truth'))}")
+        return 0
+    rows = run.measure(arguments.protocols, device=arguments.device, batch_size=arguments.batch_size,
+                       show_progress=not arguments.quiet, targets=arguments.targets)
+    print(f"{len(rows)} ground-truth accuracies -> {_shown(run.path('truth'))}")
+    return 0
+
+
+def zoo_evaluate(arguments: argparse.Namespace, folder: str) -> int:
+    from taskspace.zoo.baselines import BASELINES, zoo_verdict
+    from taskspace.zoo.run import ZooRun
+
+    run = ZooRun.open(folder)
+    if not run.truths():
+        raise TaskspaceError(f"'{run.folder}' has no ground truth to evaluate against; measure it with `taskspace "
+                             f"truth {run.folder}` or import it with `taskspace truth {run.folder} --import FILE`")
+    rows = zoo_verdict(run, resamples=arguments.resamples)
+    with run.writing():
+        run.write_verdict(rows)
+    from taskspace.cli._commands import print_verdict
+
+    print_verdict(rows, baselines=BASELINES)
+    print(f"-> {_shown(run.path('verdict'))}")
+    return 0
+
+
+def zoo_recommend(arguments: argparse.Namespace, folder: str) -> int:
+    from taskspace.cli._commands import save_recommendation
+    from taskspace.zoo.recommend import recommend_module
+    from taskspace.zoo.run import ZooRun
+
+    run = ZooRun.open(folder, data_root=arguments.data_root)
+    result = recommend_module(run, arguments.target, k=arguments.k, estimator=arguments.estimator,
+                              protocol=arguments.protocol)
+    return save_recommendation(run, result, every_source=arguments.all)
+
+
+def zoo_depth_plot(arguments: argparse.Namespace, folder: str) -> int:
+    from taskspace.plotting import depth_profiles, save_figure
+    from taskspace.zoo.run import ZooRun
+
+    run = ZooRun.open(folder, data_root=arguments.data_root)
+    estimate = run.estimates()[run.default_estimator(arguments.estimator)]
+    truths = run.truths()
+    protocol = run.default_protocol(arguments.protocol)
+    truth = truths[protocol] if protocol is not None else None
+    figure = depth_profiles(estimate, truth, target=arguments.target)
+    paths = save_figure(figure, arguments.out, formats=tuple(arguments.formats))
+    print(" ".join(str(path) for path in paths))
+    return 0
+
+
+def _shown(path: str | Path) -> str:
+    from taskspace.cli._commands import _shown as shown
+
+    return shown(path)
+
+
+def note(message: str) -> None:
+    print(f"taskspace: note: {message}", file=sys.stderr)

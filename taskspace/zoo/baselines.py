@@ -1,0 +1,77 @@
+"""Target-blind rankers shown beside every estimator in a zoo run's verdict.
+
+They ignore the target's images, so an estimator that does not beat them does not earn its forward
+passes. Static rankers of this kind are strong on real model zoos (a source that transfers well to
+the other targets tends to transfer well to this one), and a verdict that hides them misleads.
+
+- ``zoo_prior``: a module's mean measured accuracy on the *other* targets, for the same protocol
+  (leave-one-target-out: the target's own measurement is never used);
+- ``source_size``: the parameters of the network up to the module's layer (bigger first);
+- ``source_accuracy`` is an estimator of the registry (the source's own accuracy, from the zoo file).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from taskspace.matrix import TransferabilityMatrix
+
+__all__ = ["BASELINES", "zoo_prior", "source_size", "baseline_matrices", "zoo_verdict"]
+
+#: The names of the target-blind rankers (``source_accuracy`` is among the estimators when scored).
+BASELINES = ("zoo_prior", "source_size", "source_accuracy")
+
+
+def zoo_prior(truth: TransferabilityMatrix) -> TransferabilityMatrix:
+    """``prior[m, t]`` = mean of ``truth[m, t']`` over every other target ``t'`` with a measurement."""
+    scores = np.asarray(truth.scores, dtype=np.float64)
+    measured = np.isfinite(scores)
+    totals = np.where(measured, scores, 0.0).sum(axis=1, keepdims=True)
+    counts = measured.sum(axis=1, keepdims=True)
+    others = counts - measured
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prior = (totals - np.where(measured, scores, 0.0)) / others
+    prior[others == 0] = math.nan
+    return TransferabilityMatrix(prior, truth.sources, truth.targets, "zoo_prior",
+                                 provenance={"baseline": "mean measured accuracy on the other targets",
+                                             "protocol": truth.estimator})
+
+
+def source_size(sizes: Mapping[str, Mapping[str, Any]], sources: tuple[str, ...],
+                targets: tuple[str, ...]) -> TransferabilityMatrix | None:
+    """log10 of each module's parameters, the same on every target; None when no module's count is known."""
+    values = np.array([math.log10(sizes[m]["parameters"]) if sizes.get(m, {}).get("parameters") else math.nan
+                       for m in sources])
+    if not np.isfinite(values).any():
+        return None
+    return TransferabilityMatrix(np.repeat(values[:, None], len(targets), axis=1), sources, targets, "source_size",
+                                 provenance={"baseline": "log10 parameters up to the layer"})
+
+
+def baseline_matrices(run: Any, truths: Mapping[str, TransferabilityMatrix]) -> tuple[
+        dict[str, TransferabilityMatrix], dict[str, TransferabilityMatrix]]:
+    """The run's target-blind rankers: those the same for every protocol, and the zoo prior per protocol."""
+    shared: dict[str, TransferabilityMatrix] = {}
+    size = source_size(run.module_sizes(), run.modules, run.target_ids)
+    if size is not None:
+        shared["source_size"] = size
+    return shared, {protocol: zoo_prior(truth) for protocol, truth in truths.items()}
+
+
+def zoo_verdict(run: Any, *, resamples: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
+    """Every estimator and baseline against every ground truth: rows of :func:`taskspace.analysis.evaluate`."""
+    from taskspace.analysis import evaluate
+
+    estimates, truths = run.estimates(), run.truths()
+    shared, priors = baseline_matrices(run, truths)
+    rows = evaluate({**estimates, **shared}, truths, resamples=resamples, seed=seed, exclude_diagonal=False)
+    for protocol, prior in priors.items():
+        rows += evaluate({"zoo_prior": prior}, {protocol: truths[protocol]}, resamples=resamples, seed=seed,
+                         exclude_diagonal=False)
+    return rows
+
+

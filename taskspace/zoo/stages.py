@@ -1,0 +1,288 @@
+"""The stages of a zoo run: score every (module, target), measure its ground truth.
+
+Per source, the forward passes over every image some target needs are done once, every layer at
+once (:func:`taskspace.zoo.store.layer_features`); each (module, target) cell then reads its rows.
+A cell's record is written atomically as soon as it is computed, so an interrupted stage resumes
+where it stopped; a rerun with more estimators computes only the missing ones.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from taskspace.errors import ConfigError
+from taskspace.io import write_json
+from taskspace.zoo.run import ZooRun, _read_cell
+from taskspace.zoo.spec import SourceSpec, module_id
+from taskspace.zoo.store import dataset_fingerprint, external_features, layer_features, softmax
+from taskspace.zoo.targets import Target
+
+__all__ = ["score_zoo", "measure_zoo", "ZOO_PROTOCOLS", "check_zoo_protocol"]
+
+#: The ground truths a zoo run measures itself (``frozen_kK`` for any K >= 1).
+ZOO_PROTOCOLS = ("frozen_all", "frozen_kK", "finetune")
+
+
+def check_zoo_protocol(name: str) -> int | None:
+    """The labels per class of a frozen protocol (None = all), or -1 for ``finetune``; else ConfigError."""
+    if name == "frozen_all":
+        return None
+    if name == "finetune":
+        return -1
+    if name.startswith("frozen_k") and name[8:].isdigit() and int(name[8:]) >= 1:
+        return int(name[8:])
+    raise ConfigError(f"unknown ground-truth protocol '{name}' for a zoo run (choose from frozen_all, frozen_kK "
+                      "with K >= 1, finetune; or import results with --import)")
+
+
+class _Progress:
+    def __init__(self, total: int, what: str, show: bool) -> None:
+        self.total, self.what, self.done, self.show = total, what, 0, show
+        self.began = time.perf_counter()
+        self.live = show and sys.stderr.isatty()  # a bar on a terminal; in a pipe, one line at the end
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        if self.live:
+            print(f"\r{self.what}: {self.done}/{self.total} {label[:60]:<60}", end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.show and self.total:
+            line = f"{self.what}: {self.done}/{self.total} cells in {time.perf_counter() - self.began:.1f} s"
+            print(f"\r{line:<80}" if self.live else line, file=sys.stderr, flush=True)
+
+
+def _source_features(run: ZooRun, spec: SourceSpec, targets: list[Target], images: dict[str, Any], *,
+                     split: str, positions: dict[str, np.ndarray], device: str, batch_size: int,
+                     fingerprint: str) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray | None], float]:
+    """Per target: ``{layer: rows}`` and the source's probabilities (or None) on the target's images
+    of ``split`` at ``positions[target]``; and the seconds of forward passes."""
+    per_target: dict[str, dict[str, np.ndarray]] = {}
+    probs: dict[str, np.ndarray | None] = {}
+    if not spec.has_weights:
+        for target in targets:
+            labels = getattr(images[target.id], f"{split}_labels")
+            per_target[target.id] = {}
+            probs[target.id] = None
+            for layer in spec.layers:
+                rows, given = external_features(spec, target=target.id, layer=layer, split=split, labels=labels)
+                per_target[target.id][layer] = rows[positions[target.id]]
+                if given is not None:
+                    probs[target.id] = given[positions[target.id]]
+        return per_target, probs, 0.0
+    wanted = {target.id: getattr(images[target.id], split)[positions[target.id]] for target in targets}
+    union = np.unique(np.concatenate(list(wanted.values()))) if wanted else np.zeros(0, np.int64)
+    layers, logits, seconds = layer_features(
+        spec, source_record=spec.to_record(), dataset=run.dataset(), fingerprint=fingerprint, split=split,
+        indices=union, folder=run.path("features"), device=device, batch_size=batch_size)
+    for target in targets:
+        rows = np.searchsorted(union, wanted[target.id])
+        per_target[target.id] = {layer: values[rows] for layer, values in layers.items()}
+        probs[target.id] = softmax(logits[rows]) if logits is not None else None
+    return per_target, probs, seconds
+
+
+def score_zoo(run: ZooRun, estimators: Sequence[str], *, device: str = "cpu", batch_size: int = 256,
+              show_progress: bool = True) -> list[Any]:
+    """Score every (module, target) with ``estimators``; write the cells, the matrices and the module sizes.
+
+    Returns the matrices (one per estimator, modules x targets).
+    """
+    from taskspace.matrix import TransferabilityMatrix
+    from taskspace.scoring import get_estimator, score_source
+
+    for name in estimators:
+        get_estimator(name)
+    targets = run.target_list()
+    images = {target.id: run.images(target) for target in targets}
+    fingerprint = dataset_fingerprint(run.dataset(), run.targets.dataset, run.data_root)
+    cells = {(module, target.id): _read_cell(run.score_file(module, target.id), module, target.id)
+             for module in run.modules for target in targets}
+    progress = _Progress(len(cells), "score", show_progress)
+    forward_seconds: dict[str, float] = {}
+    sizes = run.module_sizes()
+    failures: dict[str, set[str]] = {}
+    with run.writing():
+        for spec in run.zoo.sources:
+            pending = [(layer, target) for layer in spec.layers for target in targets
+                       if not _complete(cells[(module_id(spec.name, layer), target.id)], estimators)]
+            if not pending and all(module in sizes for module in spec.modules):
+                progress.done += len(spec.layers) * len(targets)
+                continue
+            positions = {target.id: images[target.id].scored for target in targets}
+            features, probs, seconds = _source_features(
+                run, spec, targets, images, split="train", positions=positions, device=device,
+                batch_size=batch_size, fingerprint=fingerprint)
+            forward_seconds[spec.name] = seconds
+            sizes.update(_sizes(spec, features[targets[0].id]))
+            for layer, target in pending:
+                module = module_id(spec.name, layer)
+                labels = images[target.id].train_labels[positions[target.id]]
+                known = cells[(module, target.id)]
+                scored = score_source(features[target.id][layer], labels, estimators=estimators,
+                                      source_probs=probs[target.id], source_accuracy=spec.accuracy,
+                                      known=known if known is not None else None)
+                cell: dict[str, Any] = {"module": module, "source": spec.name, "layer": layer, "target": target.id,
+                                        "images": int(len(labels)),
+                                        "width": int(features[target.id][layer].shape[1]), **scored}
+                write_json(run.score_file(module, target.id), cell)
+                cells[(module, target.id)] = cell
+                progress.step(f"{module} -> {target.id}")
+        progress.close()
+        write_json(run.path("sizes"), sizes)
+        matrices = []
+        for name in estimators:
+            scores = np.full((len(run.modules), len(targets)), np.nan)
+            for i, module in enumerate(run.modules):
+                for j, target in enumerate(targets):
+                    found = cells[(module, target.id)]
+                    value = found["scores"].get(name) if found is not None else None
+                    if value is not None:
+                        scores[i, j] = value
+                    elif found is not None and name in found.get("errors", {}):
+                        failures.setdefault(name, set()).add(module.split(":")[0])
+            matrices.append(TransferabilityMatrix(scores, run.modules, tuple(t.id for t in targets), name,
+                                                  provenance={"run": run.identity, "zoo": run.zoo.identity(),
+                                                              "options": run.options.__dict__,
+                                                              "forward_seconds": forward_seconds}))
+        run.write_estimates(matrices)
+    for name, sources in sorted(failures.items()):
+        print(f"taskspace: note: {name} scored no cell of {', '.join(sorted(sources))} (NaN): "
+              f"{_first_error(cells, name)}", file=sys.stderr)
+    return matrices
+
+
+def _complete(record: dict[str, Any] | None, estimators: Sequence[str]) -> bool:
+    return record is not None and all(name in record.get("scores", {}) for name in estimators)
+
+
+def _first_error(cells: dict[Any, Any], name: str) -> str:
+    for record in cells.values():
+        if record is not None and name in record.get("errors", {}):
+            return str(record["errors"][name])
+    return ""
+
+
+def _sizes(spec: SourceSpec, features: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Each module's width and, for a network taskspace runs, the parameters up to its layer."""
+    counts: dict[str, int] = {}
+    if spec.has_weights:
+        from taskspace.zoo.networks import load_source
+
+        counts = load_source(spec).parameters_up_to()
+    return {module_id(spec.name, layer): {"width": int(features[layer].shape[1]), "parameters": counts.get(layer),
+                                          "depth": index + 1, "depths": len(spec.layers)}
+            for index, layer in enumerate(spec.layers)}
+
+
+def measure_zoo(run: ZooRun, protocols: Sequence[str], *, targets: Sequence[str] | None = None,
+                device: str = "cpu", batch_size: int = 256, show_progress: bool = True) -> list[dict[str, Any]]:
+    """Measure the ground truth of every (module, target) for ``protocols``; write the cells and ``truth.csv``.
+
+    Args:
+        targets: measure only these targets (default: all of the run's).
+
+    Returns the rows of ``truth.csv`` (every cell measured so far, and the imported rows).
+    """
+    kinds = {protocol: check_zoo_protocol(protocol) for protocol in protocols}
+    every = run.target_list()
+    if targets is not None:
+        unknown = [name for name in targets if name not in run.target_ids]
+        if unknown:
+            from taskspace.errors import did_you_mean
+
+            raise ConfigError(f"unknown target '{unknown[0]}'{did_you_mean(unknown[0], run.target_ids)} "
+                              f"(targets: {', '.join(run.target_ids)})")
+    chosen = [target for target in every if targets is None or target.id in targets]
+    for kind in kinds.values():
+        if kind == -1:
+            blind = [spec.name for spec in run.zoo.sources if not spec.has_weights]
+            if blind:
+                raise ConfigError(f"finetune trains the network, and source(s) {', '.join(blind)} have features only; "
+                                  "import their fine-tuning results with `taskspace truth RUN --import results.csv`")
+    images = {target.id: run.images(target) for target in chosen}
+    fingerprint = dataset_fingerprint(run.dataset(), run.targets.dataset, run.data_root)
+    total = len(protocols) * len(run.modules) * len(chosen)
+    progress = _Progress(total, "truth", show_progress)
+    with run.writing():
+        for spec in run.zoo.sources:
+            todo = [(protocol, layer, target) for protocol in protocols for layer in spec.layers for target in chosen
+                    if _read_cell(run.truth_file(protocol, module_id(spec.name, layer), target.id),
+                                  module_id(spec.name, layer), target.id) is None]
+            progress.done += len(protocols) * len(spec.layers) * len(chosen) - len(todo)
+            if not todo:
+                continue
+            frozen = [item for item in todo if kinds[item[0]] != -1]
+            if frozen:
+                _measure_frozen(run, spec, frozen, kinds, images, chosen, device=device, batch_size=batch_size,
+                                fingerprint=fingerprint, progress=progress)
+            for protocol, layer, target in todo:
+                if kinds[protocol] == -1:
+                    from taskspace.zoo.finetune import finetune_module
+
+                    record = finetune_module(run, spec, layer, target, images[target.id], device=device)
+                    _write_truth_cell(run, protocol, spec, layer, target, record)
+                    progress.step(f"{protocol} {module_id(spec.name, layer)} -> {target.id}")
+        progress.close()
+        rows = run._measured_rows()
+        run.write_truth(rows)
+    return rows
+
+
+def _write_truth_cell(run: ZooRun, protocol: str, spec: SourceSpec, layer: str, target: Target,
+                      record: dict[str, Any]) -> None:
+    module = module_id(spec.name, layer)
+    write_json(run.truth_file(protocol, module, target.id),
+               {"module": module, "source": spec.name, "layer": layer, "target": target.id, "protocol": protocol,
+                **record})
+
+
+def _measure_frozen(run: ZooRun, spec: SourceSpec, todo: list[tuple[str, str, Target]], kinds: dict[str, Any],
+                    images: dict[str, Any], chosen: list[Target], *, device: str, batch_size: int, fingerprint: str,
+                    progress: _Progress) -> None:
+    from taskspace.transfer import probe_draws
+
+    every_train = {target.id: np.arange(len(images[target.id].train)) for target in chosen}
+    every_test = {target.id: np.arange(len(images[target.id].test)) for target in chosen}
+    train, _, _ = _source_features(run, spec, chosen, images, split="train", positions=every_train, device=device,
+                                   batch_size=batch_size, fingerprint=fingerprint)
+    test, _, _ = _source_features(run, spec, chosen, images, split="test", positions=every_test, device=device,
+                                  batch_size=batch_size, fingerprint=fingerprint)
+    for protocol, layer, target in todo:
+        target_images = images[target.id]
+        draws = probe_draws(run.options.seed, f"{module_id(spec.name, layer)}->{target.id}",
+                            target_images.train_labels, kinds[protocol], run.options.probe_draws)
+        accuracies = [probe_accuracy(train[target.id][layer][positions], target_images.train_labels[positions],
+                                     test[target.id][layer], target_images.test_labels,
+                                     steps=run.options.probe_steps, weight_decay=run.options.probe_weight_decay)
+                      for positions in draws]
+        _write_truth_cell(run, protocol, spec, layer, target,
+                          {"accuracy": float(np.mean(accuracies)), "draws": accuracies})
+        progress.step(f"{protocol} {module_id(spec.name, layer)} -> {target.id}")
+
+
+def probe_accuracy(train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray,
+                   test_labels: np.ndarray, *, steps: int, weight_decay: float) -> float:
+    """Test accuracy of a linear probe (L-BFGS, cross-entropy + L2) on features standardised by the
+    training rows' mean and spread."""
+    import torch
+
+    from taskspace.training.trainers import fit_linear
+
+    mean = train_features.mean(axis=0, dtype=np.float64)
+    spread = train_features.std(axis=0, dtype=np.float64)
+    spread[spread < 1e-8] = 1.0
+    train_x = torch.from_numpy(((train_features - mean) / spread).astype(np.float32))
+    test_x = torch.from_numpy(((test_features - mean) / spread).astype(np.float32))
+    classes = int(max(train_labels.max(), test_labels.max())) + 1
+    linear = torch.nn.Linear(train_x.shape[1], classes)
+    fit_linear(linear, features=train_x, labels=torch.from_numpy(train_labels.astype(np.int64)), steps=steps,
+               weight_decay=weight_decay)
+    with torch.no_grad():
+        predictions = linear(test_x).argmax(dim=1).numpy()
+    return float((predictions == test_labels).mean())

@@ -1,0 +1,251 @@
+"""Zoo runs: any model and any layer of it as a source, scored, measured, imported and judged.
+
+The sources are a user's own factory network (``tests/zoo_models.py``) with weights saved as a plain
+state_dict, and features extracted elsewhere (an NPZ per target); targets are digits tasks and the
+whole digits dataset. Everything goes through the zoo file, as a user's would.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from taskspace.cli import main
+from taskspace.errors import TaskspaceError
+from taskspace.zoo import read_zoo_file
+
+ZOO = """
+[[source]]
+name = "mine"
+factory = "zoo_models:small_cnn"
+weights = "mine.pt"
+options = {{ num_classes = 3 }}
+layers = ["0.2", "0.5"]
+input = {{ size = 8, mean = [0.5], std = [0.25] }}
+logits = true
+accuracy = 0.9
+
+[[source]]
+name = "other"
+factory = "zoo_models:small_cnn"
+weights = "other.pt"
+options = {{ num_classes = 3, width = 4 }}
+layers = ["0", "3"]
+input = {{ mean = [0.5], std = [0.25] }}
+{extra}
+"""
+
+SPACE = 'dataset = "digits"\npairs = [["1", "7"], ["3", "8"], ["1", "8"]]\n'
+
+
+class Payload:
+    """An object a weights file must not make taskspace unpickle."""
+
+
+def _save_weights(path: Path, seed: int, **options: int) -> None:
+    from zoo_models import small_cnn
+
+    torch.manual_seed(seed)
+    torch.save(small_cnn(**options).state_dict(), path)
+
+
+@pytest.fixture()
+def zoo_folder(tmp_path: Path) -> Path:
+    _save_weights(tmp_path / "mine.pt", 0, num_classes=3)
+    _save_weights(tmp_path / "other.pt", 1, num_classes=3, width=4)
+    (tmp_path / "zoo.toml").write_text(ZOO.format(extra=""))
+    (tmp_path / "space.toml").write_text(SPACE)
+    return tmp_path
+
+
+def _matrix(folder: Path, run: str = "run", *extra: str) -> int:
+    return main(["matrix", str(folder / run), "--zoo", str(folder / "zoo.toml"), "--space",
+                 str(folder / "space.toml"), "--target-dataset", "digits", "--score-samples", "60",
+                 "--estimators", "logme,knn,leep,alignment_whitened,source_accuracy", "--quiet", *extra])
+
+
+def test_zoo_file_is_checked_before_anything_runs(tmp_path: Path) -> None:
+    cases = {
+        "[[source]]\nname = 'a'\n": "name exactly one origin",
+        "[[source]]\nname = 'a'\ntorchvision = 'resnet18'\ntimm = 'x'\n": "name exactly one origin",
+        "[[source]]\nname = 'a'\nfactory = 'nocolon'\nweights = 'w.pt'\nlayers = ['x']\n": "package.module:function",
+        "[[source]]\nname = 'a'\ntorchvision = 'resnet18'\nweights = 'missing.pt'\nlayers = ['x']\n": "does not exist",
+        "[[source]]\nname = 'a'\ntorchvision = 'resnet18'\nwieghts = 'w.pt'\n": "did you mean 'weights'",
+        "[[source]]\nname = 'a'\nfeatures = 'f.npz'\n": "must hold {target}",
+        "[[source]]\nname = 'a:b'\nfeatures = '{target}.npz'\n": "letters, digits",
+        "[[source]]\nname = 'a'\nfeatures = '{target}.npz'\n[[source]]\nname = 'a'\nfeatures = '{target}.npz'\n":
+            "used twice",
+        "[[source]]\nname = 'a'\ntorchvision = 'resnet18'\n": "needs weights",
+    }
+    for text, expected in cases.items():
+        (tmp_path / "zoo.toml").write_text(text)
+        with pytest.raises(TaskspaceError, match=expected.replace("{", r"\{").replace("}", r"\}")):
+            read_zoo_file(tmp_path / "zoo.toml")
+
+
+def test_zoo_run_end_to_end_with_layers_truth_import_verdict_and_recommendation(
+        zoo_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _matrix(zoo_folder) == 0
+    run = zoo_folder / "run"
+    header = (run / "matrix.csv").read_text().splitlines()[0]
+    assert header == "source,layer,target,estimator,score"
+    matrices = json.loads((run / "matrix.json").read_text())["matrices"]
+    logme = next(m for m in matrices if m["estimator"] == "logme")
+    assert logme["sources"] == ["mine:0.2", "mine:0.5", "other:0", "other:3"]
+    assert logme["targets"] == ["1_vs_7", "3_vs_8", "1_vs_8", "digits"]
+    assert all(value is not None for row in logme["scores"] for value in row)
+    leep = next(m for m in matrices if m["estimator"] == "leep")
+    assert all(value is not None for row in leep["scores"][:2] for value in row)  # 'mine' has logits = true
+    assert all(value is None for row in leep["scores"][2:] for value in row)  # a factory's output is not logits
+    sizes = json.loads((run / "modules.json").read_text())
+    assert sizes["mine:0.2"]["parameters"] < sizes["mine:0.5"]["parameters"]
+
+    assert main(["truth", str(run), "--protocols", "frozen_all,frozen_k5", "--quiet"]) == 0
+    truth = (run / "truth.csv").read_text().splitlines()
+    assert truth[0] == "source,layer,target,protocol,accuracy"
+    assert len(truth) == 1 + 2 * 4 * 4
+    results = zoo_folder / "results.csv"
+    results.write_text("source,layer,target,protocol,accuracy\n" + "".join(
+        f"{source},{layer},{target},finetune_elsewhere,{0.5 + 0.1 * i}\n"
+        for i, (source, layer) in enumerate([("mine", "0.2"), ("mine", "0.5"), ("other", "0"), ("other", "3")])
+        for target in ("1_vs_7", "3_vs_8", "1_vs_8", "digits")))
+    assert main(["truth", str(run), "--import", str(results)]) == 0
+    assert len((run / "truth.csv").read_text().splitlines()) == 1 + 3 * 4 * 4
+
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--resamples", "50"]) == 0
+    printed = capsys.readouterr().out
+    assert "zoo_prior (baseline)" in printed and "source_size (baseline)" in printed
+    verdict = (run / "evaluation.csv").read_text()
+    # the imported truth is a perfect function of the module, so its zoo prior ranks perfectly
+    prior = [line for line in verdict.splitlines() if line.startswith("zoo_prior,finetune_elsewhere")]
+    assert prior and float(prior[0].split(",")[2]) == pytest.approx(1.0)
+
+    assert main(["recommend", str(run), "--target", "digits", "--k", "2", "--estimator", "logme"]) == 0
+    printed = capsys.readouterr().out
+    assert "layer 0.5 of mine" in printed or "layer 3 of other" in printed or "layer" in printed
+    saved = json.loads((run / "recommendations" / "digits__logme.json").read_text())
+    assert saved["ranking"][0]["source"] in logme["sources"]
+    assert saved["fit"] is not None  # fitted on the other targets' cells
+
+    figure = zoo_folder / "depth"
+    assert main(["plot", str(run), "depth-profile", "--out", str(figure), "--formats", "png"]) == 0
+    assert (zoo_folder / "depth.png").is_file()
+
+
+def test_same_seed_same_matrix_and_resume(zoo_folder: Path) -> None:
+    assert _matrix(zoo_folder, "first") == 0
+    assert _matrix(zoo_folder, "second") == 0
+    first = json.loads((zoo_folder / "first" / "matrix.json").read_text())["matrices"]
+    second = json.loads((zoo_folder / "second" / "matrix.json").read_text())["matrices"]
+    assert [m["scores"] for m in first] == [m["scores"] for m in second]
+    cells = sorted((zoo_folder / "first" / "scores").iterdir())
+    stamps = [cell.stat().st_mtime_ns for cell in cells]
+    assert _matrix(zoo_folder, "first") == 0  # everything is there: nothing is computed again
+    assert [cell.stat().st_mtime_ns for cell in cells] == stamps
+
+
+def test_features_from_elsewhere_score_like_the_network_they_came_from(zoo_folder: Path) -> None:
+    """Features of 'mine' at layer 0.5, extracted outside taskspace, give the scores of 'mine:0.5'."""
+    from taskspace.data import load_dataset
+    from taskspace.tasks import TaskSpace
+    from taskspace.zoo.networks import load_source
+    from taskspace.zoo.targets import ZooTargets
+
+    zoo = read_zoo_file(zoo_folder / "zoo.toml")
+    network = load_source(zoo.source("mine"))
+    dataset = load_dataset("digits")
+    targets = ZooTargets("digits", TaskSpace.from_toml(zoo_folder / "space.toml"), whole_dataset=True)
+    (zoo_folder / "elsewhere").mkdir()
+    for target in targets.targets(dataset.class_names):
+        from taskspace.zoo.targets import target_images
+
+        images = target_images(dataset, target.task, score_samples=None, seed=0)
+        batches = list(network.outputs(dataset.train.images[images.train]))
+        features = np.concatenate([batch["0.5"] for batch in batches])
+        np.savez(zoo_folder / "elsewhere" / f"{target.id}.npz", features=features, labels=images.train_labels)
+    (zoo_folder / "zoo.toml").write_text(ZOO.format(extra='[[source]]\nname = "copy"\n'
+                                                          'features = "elsewhere/{target}.npz"\n'))
+    assert _matrix(zoo_folder) == 0
+    matrices = json.loads((zoo_folder / "run" / "matrix.json").read_text())["matrices"]
+    for matrix in matrices:
+        rows = dict(zip(matrix["sources"], matrix["scores"], strict=True))
+        if matrix["estimator"] in ("logme", "knn", "alignment_whitened"):
+            assert np.allclose(rows["copy:features"], rows["mine:0.5"], rtol=1e-6)
+        if matrix["estimator"] in ("leep", "source_accuracy"):
+            assert all(value is None for value in rows["copy:features"])  # no classifier outputs, no accuracy
+
+    np.savez(zoo_folder / "elsewhere" / "digits.npz", features=np.full((5, 3), np.nan), labels=np.zeros(5))
+    (zoo_folder / "bad").mkdir()
+    assert _matrix(zoo_folder, "bad/run") == 2
+    assert not (zoo_folder / "bad" / "run" / "matrix.json").exists()
+
+
+def test_bad_sources_are_one_line_and_write_nothing(zoo_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def attempt(extra: str, expected: str, *, base: str | None = None) -> None:
+        (zoo_folder / "zoo.toml").write_text(base if base is not None else ZOO.format(extra=extra))
+        capsys.readouterr()
+        assert _matrix(zoo_folder, "attempt") == 2
+        error = capsys.readouterr().err
+        assert expected in error and error.count("\n") == 1 and "Traceback" not in error
+        assert not (zoo_folder / "attempt").exists()
+
+    _save_weights(zoo_folder / "wide.pt", 0, num_classes=5)
+    attempt("", "'3.weight' is (5, 16) in", base=ZOO.format(extra="").replace("mine.pt", "wide.pt"))
+    attempt("", "has no layer '0.9'; nearest node names", base=ZOO.format(extra="").replace('"0.5"]', '"0.9"]'))
+    attempt("", "does not import", base=ZOO.format(extra="").replace("zoo_models:small_cnn", "no_such_pkg:f", 1))
+    attempt("", "has no function 'smal_cnn'", base=ZOO.format(extra="").replace("small_cnn", "smal_cnn", 1))
+    torch.save({"0.0.weight": torch.zeros(1), "extra": Payload()}, zoo_folder / "unsafe.pt")
+    attempt("", "never unpickles", base=ZOO.format(extra="").replace("mine.pt", "unsafe.pt"))
+    attempt("", "cannot take (3, 8, 8) inputs", base=ZOO.format(extra="").replace(
+        'mean = [0.5], std = [0.25] }\nlogits', 'mean = [0.5, 0.5, 0.5], std = [0.2, 0.2, 0.2] }\nlogits'))
+    vit = ('[[source]]\nname = "vit"\nfactory = "torchvision.models.vision_transformer:VisionTransformer"\n'
+           'weights = "vit.pt"\noptions = { image_size = 16, patch_size = 8, num_layers = 1, num_heads = 1, '
+           'hidden_dim = 8, mlp_dim = 8, num_classes = 3 }\nlayers = ["encoder"]\n'
+           'input = { size = 8, mean = [0.5, 0.5, 0.5], std = [0.2, 0.2, 0.2] }\n')
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    torch.save(VisionTransformer(image_size=16, patch_size=8, num_layers=1, num_heads=1, hidden_dim=8, mlp_dim=8,
+                                 num_classes=3).state_dict(), zoo_folder / "vit.pt")
+    attempt("", "cannot take (3, 8, 8) inputs", base=vit)
+
+
+def test_changed_weights_refuse_to_reopen_the_run(zoo_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _matrix(zoo_folder) == 0
+    _save_weights(zoo_folder / "mine.pt", 7, num_classes=3)
+    capsys.readouterr()
+    assert main(["evaluate", str(zoo_folder / "run")]) == 2
+    assert "source(s) mine changed" in capsys.readouterr().err
+
+
+def test_layer_outputs_are_pooled_to_one_vector_per_image() -> None:
+    from taskspace.zoo.networks import pool
+
+    maps = torch.arange(2 * 3 * 2 * 2, dtype=torch.float32).reshape(2, 3, 2, 2)
+    assert np.allclose(pool(maps, tokens="mean", name="x"), maps.mean(dim=(2, 3)).numpy())
+    tokens = torch.randn(2, 5, 4)
+    assert np.allclose(pool(tokens, tokens="first", name="x"), tokens[:, 0].numpy())
+    assert np.allclose(pool(tokens, tokens="mean", name="x"), tokens.mean(dim=1).numpy())
+
+
+def test_torchvision_source_on_real_cifar(tmp_path: Path, cifar_root: Path) -> None:
+    """A torchvision architecture with a user's state_dict, three named layers, on a real CIFAR-10 target."""
+    import torchvision
+
+    torch.manual_seed(0)
+    torch.save(torchvision.models.get_model("resnet18", num_classes=4).state_dict(), tmp_path / "r18.pt")
+    (tmp_path / "zoo.toml").write_text(
+        '[[source]]\nname = "r18"\ntorchvision = "resnet18"\nweights = "r18.pt"\noptions = { num_classes = 4 }\n'
+        'layers = ["layer2", "layer3", "layer4"]\ninput = { size = 32 }\n')
+    (tmp_path / "space.toml").write_text('dataset = "cifar10"\npairs = [["cat", "dog"], ["automobile", "truck"]]\n')
+    code = main(["matrix", str(tmp_path / "run"), "--zoo", str(tmp_path / "zoo.toml"), "--space",
+                 str(tmp_path / "space.toml"), "--data-root", str(cifar_root), "--score-samples", "100",
+                 "--estimators", "logme,leep", "--quiet"])
+    assert code == 0
+    rows = (tmp_path / "run" / "matrix.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3 * 2 * 2
+    assert {row.split(",")[1] for row in rows[1:]} == {"layer2", "layer3", "layer4"}
