@@ -249,3 +249,46 @@ def test_torchvision_source_on_real_cifar(tmp_path: Path, cifar_root: Path) -> N
     rows = (tmp_path / "run" / "matrix.csv").read_text().splitlines()
     assert len(rows) == 1 + 3 * 2 * 2
     assert {row.split(",")[1] for row in rows[1:]} == {"layer2", "layer3", "layer4"}
+
+
+def test_timm_source_reads_its_layers(zoo_folder: Path) -> None:
+    """A timm model (the optional extra), built without pretrained weights, with a user's state_dict."""
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    torch.save(timm.create_model("resnet10t", pretrained=False, num_classes=3, in_chans=1).state_dict(),
+               zoo_folder / "t.pt")
+    (zoo_folder / "zoo.toml").write_text(
+        '[[source]]\nname = "t"\ntimm = "resnet10t"\nweights = "t.pt"\noptions = { num_classes = 3, in_chans = 1 }\n'
+        'layers = ["layer2", "layer4"]\ninput = { size = 32, mean = [0.5], std = [0.25] }\n')
+    assert _matrix(zoo_folder) == 0
+    rows = (zoo_folder / "run" / "matrix.csv").read_text().splitlines()[1:]
+    assert {row.split(",")[1] for row in rows} == {"layer2", "layer4"}
+    assert any(row.split(",")[3] == "leep" for row in rows)  # a timm model's output is its classifier's
+
+
+def test_imported_results_are_checked_against_the_run(zoo_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _matrix(zoo_folder) == 0
+    run = zoo_folder / "run"
+    cases = {
+        "source,target,protocol,accuracy\nmine,digits,ft,0.5\n": "source 'mine' has layers 0.2, 0.5; name one",
+        "source,layer,target,protocol,accuracy\nmien,0.2,digits,ft,0.5\n": "unknown source 'mien'; did you mean 'mine'",
+        "source,layer,target,protocol,accuracy\nmine,0.3,digits,ft,0.5\n": "has no layer '0.3'",
+        "source,layer,target,protocol,accuracy\nmine,0.2,digit,ft,0.5\n": "unknown target 'digit'",
+        "source,layer,target,protocol,accuracy\nmine,0.2,digits,ft,1.5\n": "'1.5' is not a number in [0, 1]",
+        "source,target,accuracy\nmine,digits,0.5\n": "lacks column(s) protocol",
+    }
+    for text, expected in cases.items():
+        (zoo_folder / "results.csv").write_text(text)
+        capsys.readouterr()
+        assert main(["truth", str(run), "--import", str(zoo_folder / "results.csv")]) == 2
+        error = capsys.readouterr().err
+        assert expected in error and error.count("\n") == 1
+        assert not (run / "truth.csv").exists()
+
+
+def test_task_space_commands_name_what_works_on_a_zoo_run(zoo_folder: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert _matrix(zoo_folder) == 0
+    capsys.readouterr()
+    assert main(["structure", str(zoo_folder / "run")]) == 2
+    assert "holds a zoo run" in capsys.readouterr().err

@@ -155,6 +155,9 @@ class Run:
                 f"'{folder}' holds no taskspace run ({LAYOUT['record']} missing); "
                 f"make one with `taskspace matrix {folder}`"
             )
+        if _kind_of(record_file) == "zoo":
+            raise TaskspaceError(f"'{folder}' holds a zoo run (made with --zoo), which this command does not read yet; "
+                                 "use matrix, truth, evaluate, recommend or plot depth-profile on it")
         grid, space, recorded_root, upgrade = _read_record(record_file, data_root)
         run = cls(path, grid, space, data_root if data_root is not None else recorded_root)
         run._check_space()
@@ -418,6 +421,15 @@ class Run:
         from taskspace.runner.grid import compute_truth
 
         return compute_truth(self, protocols=protocols, **execution)
+
+
+def _kind_of(record_file: Path) -> str | None:
+    """The ``kind`` a run record names (``zoo`` for a zoo run; none for a task-space run)."""
+    try:
+        record = read_json(record_file)
+    except TaskspaceError:
+        return None
+    return record.get("kind") if isinstance(record, dict) else None
 
 
 def run_identity(grid: Any, space: TaskSpace) -> str:
