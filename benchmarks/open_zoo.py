@@ -34,6 +34,7 @@ ZOOS = Path(__file__).resolve().parent / "zoos"
 TRAINING = Path(__file__).resolve().parent / "results" / "open_zoo_training.json"
 MODULAR = ("cat_vs_dog", "automobile_vs_truck")
 FINETUNE_TARGETS = ("cifar10", "cat_vs_dog")
+FIGURE = Path(__file__).resolve().parent.parent / "figures" / "open_zoo_depth_profile.png"
 
 
 def modular_checkpoints(data_root: str) -> dict[str, Path]:
@@ -108,7 +109,7 @@ def forward_cost(zoo_file: Path, data_root: str, images: int = 4000) -> list[dic
                 tensor = torch.from_numpy(batch[start : start + 256]).permute(0, 3, 1, 2).float().div_(255.0)
                 loaded.network((tensor - mean) / std)
         bare = time.perf_counter() - began
-        rows.append({"source": spec.name, "layers": len(spec.layers), "taskspace_images_per_second": images / ours,
+        rows.append({"source": spec.name, "layers": len(loaded.spec.layers), "taskspace_images_per_second": images / ours,
                      "bare_images_per_second": images / bare, "time_ratio": ours / bare})
     return rows
 
@@ -163,7 +164,7 @@ def main() -> None:
     _, steps["truth_finetune"] = run(["truth", *base, "--protocols", "finetune", "--targets", ",".join(FINETUNE_TARGETS)])
     verdict_text, steps["evaluate"] = run(["evaluate", str(folder / "run"), "--resamples", "2000"])
     recommend_text, steps["recommend"] = run(["recommend", str(folder / "run"), "--target", "cifar10", "--k", "5"])
-    run(["plot", str(folder / "run"), "depth-profile", "--out", str(folder / "depth_profile"), "--formats", "png"])
+    run(["plot", str(folder / "run"), "depth-profile", "--out", str(FIGURE.with_suffix("")), "--formats", "png"])
     total = time.perf_counter() - began
     cost = forward_cost(zoo_file, data_root)
     verdict = [dict(row) for row in _verdict_rows(folder / "run" / "evaluation.csv")]
@@ -173,7 +174,7 @@ def main() -> None:
         "training": json.loads(TRAINING.read_text())["sources"], "score_samples": arguments.score_samples,
         "finetune_targets": list(FINETUNE_TARGETS), "seconds": {**steps, "total": total},
         "verdict": verdict, "verdict_text": verdict_text, "recommend_cifar10": recommend_text, **judged,
-        "forward_cost": cost,
+        "forward_cost": cost, "figure": "figures/open_zoo_depth_profile.png",
         "readme": {"zoo_file": README_ZOO, "commands": [
             {"command": f"taskspace matrix runs/zoo --zoo zoo.toml --space default --target-dataset cifar10 "
                         f"--score-samples {arguments.score_samples}", "output": _relative(matrix_text, folder)},

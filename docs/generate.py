@@ -41,7 +41,7 @@ PRODUCERS: dict[str, tuple[str, str]] = {
     "open_zoo": ("python benchmarks/open_zoo.py",
                  "Any model, any layer: every estimator and the target-blind baselines on an open zoo of seven "
                  "architectures and two modular nets, layer by layer, against frozen and fine-tuned truths."),
-    "estimator_cost": ("python benchmarks/estimator_cost.py --logme-peer PATH",
+    "estimator_cost": ("python benchmarks/estimator_cost.py --logme-peer PATH --skip linear_probe",
                        "Every estimator's time and memory at n = 50,000, d = 2,048; LogME against its authors' code."),
     "label_efficiency": ("python benchmarks/label_efficiency.py",
                          "The output module with 1, 10, 100 labels per class and all, on a frozen trunk."),
@@ -265,7 +265,7 @@ ZOO_END = "<!-- zoo end -->"
 def render_zoo_readme(document: Mapping[str, Any]) -> str:
     """The README's "rank your own models" block: a zoo file and three commands with their real output."""
     readme = document["readme"]
-    lines = [ZOO_BEGIN, "", "```toml", readme["zoo_file"].rstrip(), "```", "", "```console"]
+    lines = [ZOO_BEGIN, "```toml", readme["zoo_file"].rstrip(), "```", "", "```console"]
     for item in readme["commands"]:
         lines += [f"$ {item['command']}", item["output"].rstrip(), ""]
     lines[-1] = "```"
