@@ -112,7 +112,10 @@ def evaluate(
     for estimator, estimate in estimates.items():
         for protocol, truth in truths.items():
             agreements = per_target_agreement(estimate, truth, exclude_diagonal=exclude_diagonal)
-            row: dict[str, Any] = {"estimator": estimator, "protocol": protocol, "targets": len(agreements)}
+            # the targets the means are over: those where both rankings exist (a truth measured on some
+            # targets only leaves the others out)
+            measured = sum(1 for agreement in agreements if math.isfinite(agreement.kendall_tau))
+            row: dict[str, Any] = {"estimator": estimator, "protocol": protocol, "targets": measured}
             for metric in ("kendall_tau", "weighted_tau", "top1_regret"):
                 values = np.array([getattr(agreement, metric) for agreement in agreements])
                 # The same resampled targets for every row, so intervals of two estimators are paired.

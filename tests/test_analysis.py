@@ -48,6 +48,10 @@ def test_evaluate_reports_means_and_paired_intervals():
     noisy_row = by_name["noisy"]
     assert noisy_row["kendall_tau_low"] <= noisy_row["kendall_tau"] <= noisy_row["kendall_tau_high"]
     assert noisy_row["targets"] == 4
+    partial = truth.scores.copy()
+    partial[:, 2:] = np.nan  # measured on two targets only
+    rows = evaluate({"noisy": noisy}, {"partial": _matrix(partial, "partial")}, resamples=50)
+    assert rows[0]["targets"] == 2
 
 
 def test_compare_estimators_is_a_paired_difference_of_tau():
