@@ -101,8 +101,11 @@ def _logme_per_class(
         class_feature_sums = class_sums(features, codes, n_classes)  # (C, d) = (F^T Y)^T
         projections = (vectors[:, keep].T @ class_feature_sums.T) / singular_values[:, None]
     else:
-        left, singular_values, _ = np.linalg.svd(features, full_matrices=False)
-        projections = class_sums(left, codes, n_classes).T  # U^T Y without forming the one-hot Y
+        # n <= d: the n x n product F F^T = U S^2 U^T gives U and S without the SVD of F.
+        eigenvalues, left = np.linalg.eigh(features @ features.T)
+        keep = eigenvalues > eigenvalues.max(initial=0.0) * n * np.finfo(np.float64).eps
+        singular_values = np.sqrt(eigenvalues[keep])
+        projections = class_sums(left[:, keep], codes, n_classes).T  # U^T Y without forming the one-hot Y
     return _evidence_from_svd(
         singular_values, projections, onehot_counts, n, d, max_iter=max_iter, tol=tol
     )
@@ -123,7 +126,8 @@ def logme(features: np.ndarray, labels: np.ndarray, *, max_iter: int = 100, tol:
     fixed-point iteration ``gamma = sum beta s / (alpha + beta s)``, ``alpha = gamma / m^T m``,
     ``beta = (n - gamma) / ||y - f m||^2`` (``s`` the eigenvalues of ``f^T f``,
     ``m = beta (alpha I + beta f^T f)^-1 f^T y``), from ``alpha = beta = 1``, using the eigendecomposition
-    of the ``d x d`` product ``f^T f`` when ``n > d`` (as the authors' code) and one SVD of ``f`` otherwise.
+    of the ``d x d`` product ``f^T f`` when ``n > d`` (as the authors' code) and of the ``n x n`` product
+    ``f f^T`` otherwise.
     The features are used as given (no centring, no bias column). alpha and beta are clipped to
     ``[1e-12, 1e12]`` so that degenerate inputs (zero features, exact fits when n <= d) stay finite.
 
