@@ -13,7 +13,6 @@ checked against the target: row count, labels, finite values.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import time
 from pathlib import Path
@@ -31,23 +30,21 @@ _STORE_FORMAT = 1
 _LOGITS = "__logits__"
 
 
-@functools.lru_cache(maxsize=4)
-def _fingerprint(name: str, data_root: str | None, identity: int) -> str:
-    del identity
-    from taskspace.data import load_dataset
-
-    dataset = load_dataset(name, data_root=data_root)
-    digest = hashlib.sha256(name.encode())
-    for split in (dataset.train, dataset.test):
-        digest.update(repr(split.images.shape).encode())
-        digest.update(np.ascontiguousarray(split.images).tobytes())
-        digest.update(np.ascontiguousarray(split.labels).tobytes())
-    return digest.hexdigest()
+#: Dataset fingerprints by (name, data root), computed once per process.
+_FINGERPRINTS: dict[tuple[str, str | None], str] = {}
 
 
 def dataset_fingerprint(dataset: Any, name: str, data_root: str | None) -> str:
-    """SHA-256 of the dataset's images and labels (computed once per process)."""
-    return _fingerprint(name, data_root, id(dataset))
+    """SHA-256 of the dataset's images and labels (computed once per process and dataset)."""
+    key = (name, data_root)
+    if key not in _FINGERPRINTS:
+        digest = hashlib.sha256(name.encode())
+        for split in (dataset.train, dataset.test):
+            digest.update(repr(split.images.shape).encode())
+            digest.update(np.ascontiguousarray(split.images).tobytes())
+            digest.update(np.ascontiguousarray(split.labels).tobytes())
+        _FINGERPRINTS[key] = digest.hexdigest()
+    return _FINGERPRINTS[key]
 
 
 def store_key(source_record: dict[str, Any], fingerprint: str, split: str) -> str:
