@@ -292,3 +292,15 @@ def test_task_space_commands_name_what_works_on_a_zoo_run(zoo_folder: Path,
     capsys.readouterr()
     assert main(["structure", str(zoo_folder / "run")]) == 2
     assert "holds a zoo run" in capsys.readouterr().err
+
+
+def test_finetune_truth_cuts_the_network_at_the_layer_and_is_seeded(zoo_folder: Path) -> None:
+    for name in ("first", "second"):
+        assert _matrix(zoo_folder, name) == 0
+        assert main(["truth", str(zoo_folder / name), "--protocols", "finetune", "--targets", "1_vs_7",
+                     "--quiet"]) == 0
+    first, second = ((zoo_folder / name / "truth.csv").read_text() for name in ("first", "second"))
+    assert first == second
+    rows = [line.split(",") for line in first.splitlines()[1:]]
+    assert {(row[0], row[1]) for row in rows} == {("mine", "0.2"), ("mine", "0.5"), ("other", "0"), ("other", "3")}
+    assert all(row[2] == "1_vs_7" and 0.0 <= float(row[4]) <= 1.0 for row in rows)

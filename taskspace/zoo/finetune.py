@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from taskspace.training.seeds import derive_seed
+from taskspace.zoo.networks import pool_tensor
 from taskspace.zoo.spec import OUTPUT_LAYER, SourceSpec, module_id
 
 __all__ = ["finetune_module"]
@@ -31,16 +32,14 @@ class _Cut(nn.Module):
         self.head = nn.Linear(width, classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(images))
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The layer's output, pooled as for scoring."""
         value = self.body(images)
         if isinstance(value, dict):
             value = value[self.layer]
-        if isinstance(value, (tuple, list)):
-            value = value[0]
-        if value.dim() == 4:
-            value = value.mean(dim=(2, 3))
-        elif value.dim() == 3:
-            value = value[:, 0] if self.tokens == "first" else value.mean(dim=1)
-        return self.head(value.flatten(1))
+        return pool_tensor(value, tokens=self.tokens, name=self.layer)
 
 
 def _stratified(labels: np.ndarray, count: int | None, seed: int) -> np.ndarray:
@@ -75,19 +74,13 @@ def finetune_module(run: Any, spec: SourceSpec, layer: str, target: Any, images:
     positions = _stratified(images.train_labels, run.options.finetune_samples, seed)
     train_x = _prepare(dataset.train.images[images.train[positions]], loaded)
     train_y = torch.from_numpy(images.train_labels[positions].astype(np.int64))
+    classes = int(images.train_labels.max()) + 1
     with torch.no_grad():
         body.eval()
         probe = body(train_x[:2])
-        pooled = probe[layer] if isinstance(probe, dict) else probe
-        if isinstance(pooled, (tuple, list)):
-            pooled = pooled[0]
-        if pooled.dim() == 4:
-            channels = pooled.shape[1]
-        elif pooled.dim() == 3:
-            channels = pooled.shape[2]
-        else:
-            channels = pooled.flatten(1).shape[1]
-    model = _Cut(body, layer, int(channels), int(images.train_labels.max()) + 1, spec.tokens).to(device)
+        width = pool_tensor(probe[layer] if isinstance(probe, dict) else probe, tokens=spec.tokens,
+                            name=layer).shape[1]
+    model = _Cut(body, layer, int(width), classes, spec.tokens).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=run.options.finetune_lr, momentum=0.9, weight_decay=5e-4)
     steps = run.options.finetune_epochs * max(1, (len(train_x) + batch_size - 1) // batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=run.options.finetune_lr, total_steps=steps)

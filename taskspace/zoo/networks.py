@@ -26,7 +26,7 @@ from torch import nn
 from taskspace.errors import CheckpointError, ConfigError, DataError
 from taskspace.zoo.spec import OUTPUT_LAYER, SourceSpec
 
-__all__ = ["SourceNetwork", "load_source", "pool", "node_names"]
+__all__ = ["SourceNetwork", "load_source", "pool", "pool_tensor", "node_names"]
 
 #: The key under which a layer reader returns the network's own output (its logits, when it has them).
 LOGITS = "__logits__"
@@ -105,22 +105,24 @@ def _first_line(error: BaseException) -> str:
     return text[0][:200] if text else "no message"
 
 
-def pool(value: Any, *, tokens: str, name: str) -> np.ndarray:
-    """One float32 vector per image: maps averaged over space, sequences by ``tokens``, vectors as they are."""
+def pool_tensor(value: Any, *, tokens: str, name: str) -> torch.Tensor:
+    """One vector per image (differentiable): maps averaged over space, sequences by ``tokens`` (mean or
+    first token), anything else flattened; the first element of a tuple output."""
     if isinstance(value, (tuple, list)):
         value = value[0]
     if not isinstance(value, torch.Tensor):
         raise DataError(f"layer '{name}' returns {type(value).__name__}, not a tensor; choose a layer whose output "
                         "is a tensor")
     if value.dim() == 4:
-        pooled = value.mean(dim=(2, 3))
-    elif value.dim() == 3:
-        pooled = value[:, 0] if tokens == "first" else value.mean(dim=1)
-    elif value.dim() == 2:
-        pooled = value
-    else:
-        pooled = value.flatten(1)
-    return np.ascontiguousarray(pooled.detach().float().cpu().numpy())
+        return value.mean(dim=(2, 3))
+    if value.dim() == 3:
+        return value[:, 0] if tokens == "first" else value.mean(dim=1)
+    return value.flatten(1)
+
+
+def pool(value: Any, *, tokens: str, name: str) -> np.ndarray:
+    """:func:`pool_tensor` as a float32 array (what the scores and probes read)."""
+    return np.ascontiguousarray(pool_tensor(value, tokens=tokens, name=name).detach().float().cpu().numpy())
 
 
 def _tracer() -> dict[str, Any]:
