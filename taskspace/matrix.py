@@ -31,6 +31,7 @@ __all__ = [
     "read_matrices_csv",
     "write_matrix_set",
     "read_matrix_set",
+    "merge_matrix_sets",
 ]
 
 MATRIX_SCHEMA = 1
@@ -247,6 +248,23 @@ def write_matrix_set(folder: str | os.PathLike[str], matrices: Sequence[Transfer
             "provenance_json": np.array(json.dumps(matrices[0].provenance, sort_keys=True)),
         },
     )
+
+
+def merge_matrix_sets(earlier: Mapping[str, TransferabilityMatrix],
+                      newer: Sequence[TransferabilityMatrix]) -> list[TransferabilityMatrix]:
+    """``newer``, after the ``earlier`` estimators it does not replace that cover the same sources and targets.
+
+    A run scored again with other estimators keeps the matrices it already has: ``matrix.csv`` holds
+    every estimator scored so far, not only the last call's. Earlier matrices over other ids (a run
+    whose space changed) are dropped.
+    """
+    if not newer:
+        return []
+    ids = (newer[0].sources, newer[0].targets)
+    names = {matrix.estimator for matrix in newer}
+    kept = [matrix for name, matrix in earlier.items()
+            if name not in names and (matrix.sources, matrix.targets) == ids]
+    return kept + list(newer)
 
 
 def read_matrix_set(path: str | os.PathLike[str]) -> dict[str, TransferabilityMatrix]:

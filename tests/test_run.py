@@ -194,6 +194,17 @@ def test_a_cell_file_of_another_pair_is_not_taken_for_this_one(copy) -> None:
     assert json.loads(first.read_text())["source"] == "3_vs_8" and np.isfinite(stamp)
 
 
+
+def test_scoring_other_estimators_keeps_the_matrices_already_written(copy) -> None:
+    run = Run.open(copy / "run")
+    before = run.estimates()
+    run.score(("kernel_ridge_r2",))
+    after = run.estimates()
+    assert set(after) == set(before) | {"kernel_ridge_r2"}
+    for name, matrix in before.items():
+        np.testing.assert_array_equal(after[name].scores, matrix.scores)
+    assert "kernel_ridge_r2" in (copy / "run" / "matrix.csv").read_text()
+
 # One writer, and zoo nets that must check out -----------------------------------------------------------
 
 

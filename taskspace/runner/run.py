@@ -323,8 +323,9 @@ class Run:
         return self.path("matrix").with_suffix(".json").is_file()
 
     def write_estimates(self, matrices: Sequence[Any]) -> None:
-        from taskspace.matrix import write_matrix_set
+        from taskspace.matrix import merge_matrix_sets, write_matrix_set
 
+        matrices = merge_matrix_sets(self.estimates() if self.has_estimates() else {}, matrices)
         write_matrix_set(self.folder, matrices, stem=LAYOUT["matrix"])
 
     def truths(self) -> dict[str, Any]:

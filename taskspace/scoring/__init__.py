@@ -27,7 +27,7 @@ from taskspace.scoring._baselines import source_accuracy
 from taskspace.scoring._check import ESTIMATOR_CHECKS, check_estimator
 from taskspace.scoring._gbc import gbc
 from taskspace.scoring._hscore import hscore
-from taskspace.scoring._kernel_ridge import kernel_ridge_loo
+from taskspace.scoring._kernel_ridge import kernel_ridge_loo, kernel_ridge_r2
 from taskspace.scoring._leep import leep, nce, nleep
 from taskspace.scoring._logme import logme
 from taskspace.scoring._parc import parc
@@ -57,6 +57,7 @@ __all__ = [
     "hscore",
     "kernel_prototypes",
     "kernel_ridge_loo",
+    "kernel_ridge_r2",
     "knn",
     "leep",
     "linear_probe",

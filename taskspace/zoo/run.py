@@ -308,8 +308,9 @@ class ZooRun:
         return read_matrix_set(path)
 
     def write_estimates(self, matrices: Sequence[Any]) -> None:
-        from taskspace.matrix import write_matrix_set
+        from taskspace.matrix import merge_matrix_sets, write_matrix_set
 
+        matrices = merge_matrix_sets(self.estimates() if self.has_estimates() else {}, matrices)
         write_matrix_set(self.folder, matrices, stem=ZOO_LAYOUT["matrix"])
         rows = []
         for matrix in matrices:
