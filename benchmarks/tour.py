@@ -31,7 +31,7 @@ pets = ["cat", "dog"]
 COMMANDS = (
     "taskspace data",
     "taskspace tasks --space tour.toml",
-    "taskspace matrix runs/tour --space tour.toml --epochs 3 --estimators alignment_whitened,logme,source_accuracy"
+    "taskspace matrix runs/tour --space tour.toml --epochs 3 --estimators kernel_ridge_r2,logme,source_accuracy"
     " --quiet",
     "taskspace truth runs/tour --protocols frozen_all --quiet",
     "taskspace evaluate runs/tour --resamples 1000",

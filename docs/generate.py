@@ -41,6 +41,9 @@ PRODUCERS: dict[str, tuple[str, str]] = {
     "open_zoo": ("python benchmarks/open_zoo.py",
                  "Any model, any layer: every estimator and the target-blind baselines on an open zoo of seven "
                  "architectures and two modular nets, layer by layer, against frozen and fine-tuned truths."),
+    "few_images": ("python benchmarks/few_images.py",
+                   "The default estimator (kernel_ridge_r2) on 50 to 9,000 target images, beside LogME, "
+                   "alignment_whitened and kernel_ridge_loo, with paired intervals."),
     "estimator_cost": ("python benchmarks/estimator_cost.py --logme-peer PATH --skip linear_probe",
                        "Every estimator's time and memory at n = 50,000, d = 2,048; LogME against its authors' code."),
     "label_efficiency": ("python benchmarks/label_efficiency.py",
@@ -246,7 +249,7 @@ def render_tour(document: Mapping[str, Any]) -> str:
         lines += record["output"].splitlines()
         lines.append("")
     lines[-1] = "```"
-    lines += ["", f"![The tour's matrix by alignment_whitened, clustered]({document['figure']})", "", TOUR_END]
+    lines += ["", f"![The tour's matrix by kernel_ridge_r2, clustered]({document['figure']})", "", TOUR_END]
     return "\n".join(lines)
 
 

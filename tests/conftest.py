@@ -61,7 +61,7 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) ->
     os.environ["TASKSPACE_CACHE"] = str(session_cache)
     try:
         run = Run.create(folder / "run", GridConfig(space=str(space_file), train={"epochs": 3, "seed": 0}))
-        matrices = run.score(("alignment", "alignment_whitened", "logme"))
+        matrices = run.score(("alignment", "kernel_ridge_r2", "logme"))
         run.measure(("frozen_k5", "frozen_all"))
         run.write_verdict(evaluate(matrices, run.truths(), resamples=200))
         write_similarity(run, module_similarity(run, samples=500))

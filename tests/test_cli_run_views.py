@@ -28,7 +28,7 @@ def test_structure_writes_graph_files_and_group_recovery(run, capsys) -> None:
     assert "adjusted Rand index" in printed
     record = json.loads((run / "structure" / "structure.json").read_text())
     assert record["edges"] == 6 * 2
-    assert set(record["recovery"]) == {"alignment", "alignment_whitened", "logme", "frozen_k5", "frozen_all"}
+    assert set(record["recovery"]) == {"alignment", "kernel_ridge_r2", "logme", "frozen_k5", "frozen_all"}
     for entry in record["recovery"].values():
         assert set(entry["adjusted_rand_index"]) == {"sources", "targets", "affinity"}
         assert all(-1.0 <= value <= 1.0 for value in entry["adjusted_rand_index"].values())

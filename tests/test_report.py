@@ -82,7 +82,7 @@ def test_report_has_every_section_in_html_and_markdown(written) -> None:
     for number, (_, title) in enumerate(titles, start=1):
         assert title.startswith(f"{number}. ")
         assert f"## {title}" in markdown
-    for text in ("alignment_whitened", "frozen_k5", "frozen_all", "cka_linear", "Mantel p", "ARI affinity",
+    for text in ("kernel_ridge_r2", "frozen_k5", "frozen_all", "cka_linear", "Mantel p", "ARI affinity",
                  "mean Kendall τ [95% CI]", "top-1 regret", "measured best", "measured worst", "Root:", "community 1"):
         assert text in page and text in markdown
     assert NO_TRUTH not in page

@@ -363,3 +363,15 @@ def test_source_accuracy_is_the_given_accuracy() -> None:
     assert source_accuracy(1) == 1.0
     with pytest.raises(DataError, match="real number"):
         source_accuracy("0.9")  # type: ignore[arg-type]
+
+
+def test_linear_probe_past_the_newton_limit_reaches_the_same_probe(monkeypatch) -> None:
+    """Many classes and dimensions switch the multinomial fit to L-BFGS: the same minimum, the same accuracy."""
+    from taskspace.scoring import _probes
+
+    rng = np.random.default_rng(3)
+    labels = np.arange(240) % 4
+    features = rng.normal(size=(240, 12)) + np.eye(4, 12)[labels]
+    newton = linear_probe(features, labels)
+    monkeypatch.setattr(_probes, "NEWTON_LIMIT", 1)
+    assert linear_probe(features, labels) == pytest.approx(newton, abs=1e-12)

@@ -104,6 +104,9 @@ def test_zoo_run_end_to_end_with_layers_truth_import_verdict_and_recommendation(
     sizes = json.loads((run / "modules.json").read_text())
     assert sizes["mine:0.2"]["parameters"] < sizes["mine:0.5"]["parameters"]
 
+    assert main(["report", str(run), "--out", str(zoo_folder / "early")]) == 0  # before any truth: notes
+    assert "No ground truth was measured" in (zoo_folder / "early" / "report.md").read_text()
+
     assert main(["truth", str(run), "--protocols", "frozen_all,frozen_k5", "--quiet"]) == 0
     truth = (run / "truth.csv").read_text().splitlines()
     assert truth[0] == "source,layer,target,protocol,accuracy"
@@ -135,6 +138,14 @@ def test_zoo_run_end_to_end_with_layers_truth_import_verdict_and_recommendation(
     figure = zoo_folder / "depth"
     assert main(["plot", str(run), "depth-profile", "--out", str(figure), "--formats", "png"]) == 0
     assert (zoo_folder / "depth.png").is_file()
+
+    assert main(["report", str(run)]) == 0
+    report = (run / "report" / "report.md").read_text()
+    for text in ("every (network, layer) is a module", "zoo_prior (baseline)", "Depth profiles",
+                 "The module to reuse for every target", "`0.5`", "digits"):
+        assert text in report, text
+    assert list((run / "report" / "figures").glob("depth-profile*.png"))
+    assert "data:image/png;base64" in (run / "report" / "report.html").read_text()
 
 
 def test_same_seed_same_matrix_and_resume(zoo_folder: Path) -> None:

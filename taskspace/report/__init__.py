@@ -7,7 +7,9 @@
 Sections: the run and its provenance; the transferability matrix of one estimator and the ground-truth
 matrices; the structure of the task space (clustered matrices, task graph, communities, arborescence,
 recovery of the known task groups); module similarity and whether it predicts transfer; the verdict on
-each estimator; and the recommended sources for every target. A run without ground truth still gets a
+each estimator; and the recommended sources for every target. A zoo run (``taskspace matrix RUN --zoo``)
+gets its own four: the zoo's networks and layers, the verdict beside the target-blind baselines, the
+depth profiles and the module to reuse for every target. A run without ground truth still gets a
 report, whose sections that need it say so and name the command that measures it.
 
 The HTML embeds every figure as a base64 PNG data URI, styles itself inline and forbids any request by
@@ -22,6 +24,7 @@ import contextlib
 import datetime
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from taskspace import __version__
 from taskspace.io import ensure_writable_dir, write_bytes, write_text
@@ -67,7 +70,7 @@ def write_report(
     Args:
         run_dir: a run folder made by ``taskspace matrix`` (its zoo trained and matrix scored).
         out_dir: where to write the report; default ``<run_dir>/report``.
-        estimator: the estimator the report is shown by; default ``alignment_whitened`` when the run has
+        estimator: the estimator the report is shown by; default ``kernel_ridge_r2`` when the run has
             it, else the one with the best mean Kendall τ in ``evaluation.csv``, else the run's first.
         data_root: data folder of the run's dataset (default: ``$TASKSPACE_DATA``).
 
@@ -81,20 +84,28 @@ def write_report(
     # Imported here: they pull in matplotlib and torch, which `import taskspace.report` should not pay for.
     from taskspace.report._inputs import load_run_inputs
     from taskspace.report._sections import build_sections, report_title
+    from taskspace.zoo.run import ZooRun, is_zoo_run
 
-    inputs = load_run_inputs(run_dir, estimator=estimator, data_root=data_root)
-    folder = ensure_writable_dir(Path(out_dir) if out_dir is not None else inputs.run.path("report"),
-                                 what="report folder")
     written_at = _written_at()
-    sections = build_sections(inputs, written_at=written_at)
-    title = report_title(inputs)
+    if is_zoo_run(run_dir):
+        from taskspace.report._zoo import zoo_report_title, zoo_sections
+
+        run: Any = ZooRun.open(run_dir, data_root=data_root)
+        sections = zoo_sections(run, estimator=estimator, written_at=written_at)
+        title = zoo_report_title(run)
+    else:
+        inputs = load_run_inputs(run_dir, estimator=estimator, data_root=data_root)
+        run = inputs.run
+        sections = build_sections(inputs, written_at=written_at)
+        title = report_title(inputs)
+    folder = ensure_writable_dir(Path(out_dir) if out_dir is not None else run.path("report"), what="report folder")
     footer = f"Written by taskspace {__version__} on {written_at} UTC."
     page = render_html(title, sections, footer=footer)
     markdown = render_markdown(title, sections, footer=footer)
     figures = [block.figure for section in sections for block in section.blocks if isinstance(block, FigureBlock)]
-    run_folder, report_folder = inputs.run.folder.resolve(), folder.resolve()
+    run_folder, report_folder = run.folder.resolve(), folder.resolve()
     inside_run = report_folder == run_folder or run_folder in report_folder.parents
-    with inputs.run.writing() if inside_run else contextlib.nullcontext():
+    with run.writing() if inside_run else contextlib.nullcontext():
         return _write_files(folder, page=page, markdown=markdown, figures=figures)
 
 

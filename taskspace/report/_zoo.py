@@ -1,0 +1,216 @@
+"""The report of a zoo run (any model, any layer): the zoo, the verdict with its baselines, the depth
+profiles and the module recommended for every target.
+
+It reads only what the run holds; a part the run lacks (the ground truth, the verdict) is replaced by a
+note naming the command that computes it, as in the task-space report.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from taskspace.matrix import TransferabilityMatrix
+from taskspace.report._document import Block, BulletList, Code, FigureBlock, Paragraph, Section, Table
+from taskspace.report._figures import figure_name, render_figure
+from taskspace.zoo.spec import split_module_id
+
+__all__ = ["zoo_report_title", "zoo_sections"]
+
+_MISSING = "n/a"
+
+
+def zoo_report_title(run: Any) -> str:
+    """``taskspace report: zoo of <n> modules (<m> networks) on <t> targets``."""
+    return (f"taskspace report: zoo of {len(run.modules)} modules ({len(run.zoo.sources)} networks) "
+            f"on {len(run.target_ids)} targets")
+
+
+def zoo_sections(run: Any, *, estimator: str | None, written_at: str) -> list[Section]:
+    """The four sections of a zoo run's report, in order.
+
+    Raises:
+        TaskspaceError: the run has no matrix, or no estimator ``estimator``.
+    """
+    estimates, truths, verdict = run.estimates(), run.truths(), run.verdict()
+    name = run.default_estimator(estimator)
+    protocol = run.default_protocol()
+    return [
+        _zoo_section(run, written_at=written_at),
+        _verdict_section(run, verdict, truths, name),
+        _depth_section(estimates[name], truths.get(protocol) if protocol is not None else None),
+        _recommendation_section(run, name, protocol),
+    ]
+
+
+def _number(value: Any, digits: int = 3) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return _MISSING
+    return f"{number:.{digits}f}" if math.isfinite(number) else _MISSING
+
+
+def _no_truth(run: Any, what: str) -> Paragraph:
+    return Paragraph((f"No ground truth was measured for this run, so {what}; measure it with ",
+                      Code(f"taskspace truth {run.folder}"), " (or import it with ",
+                      Code(f"taskspace truth {run.folder} --import FILE"), ") and write the report again."), note=True)
+
+
+# 1. The zoo -------------------------------------------------------------------------------------------------
+
+
+def _zoo_section(run: Any, *, written_at: str) -> Section:
+    sizes = run.module_sizes()
+    rows = []
+    for source in run.zoo.sources:
+        for module in source.modules:
+            size = sizes.get(module, {})
+            rows.append((source.name if module == source.modules[0] else "",
+                         source.origin if module == source.modules[0] else "",
+                         Code(split_module_id(module)[1]), str(size.get("width", _MISSING)),
+                         f"{size['parameters'] / 1e6:.2f}M" if size.get("parameters") else _MISSING))
+    facts = BulletList((
+        ("Run folder: ", Code(str(run.folder)), f"; identity {run.identity}; written {written_at} UTC."),
+        (f"{len(run.target_ids)} targets: " + ", ".join(run.target_ids) + ".",),
+        (f"Estimators see {run.options.score_samples or 'all'} training images per target"
+         f" (seed {run.options.seed}).",),
+    ))
+    return Section("1. The zoo: every (network, layer) is a module", "zoo", (
+        facts,
+        Table(("network", "origin", "layer", "features", "parameters up to it"), tuple(rows),
+              numeric=(False, False, False, True, True)),
+    ))
+
+
+# 2. Verdict -------------------------------------------------------------------------------------------------
+
+
+def _verdict_section(run: Any, verdict: list[dict[str, Any]], truths: dict[str, Any], estimator: str) -> Section:
+    from taskspace.zoo.baselines import BASELINES
+
+    title, anchor = "2. Verdict: each estimator and the target-blind baselines against the truth", "verdict"
+    if not truths:
+        return Section(title, anchor, (_no_truth(run, "no estimator can be judged"),))
+    if not verdict:
+        return Section(title, anchor, (Paragraph(("The run has no verdict yet; write it with ",
+                                                  Code(f"taskspace evaluate {run.folder}"),
+                                                  " and write the report again."), note=True),))
+    protocols = list(dict.fromkeys(row["protocol"] for row in verdict))
+    ordered = sorted(verdict, key=lambda row: (protocols.index(row["protocol"]),
+                                               -_finite(row["kendall_tau"]), row["estimator"]))
+    rows = tuple((row["estimator"] + (" (baseline)" if row["estimator"] in BASELINES else ""), row["protocol"],
+                  f"{_number(row['kendall_tau'])} [{_number(row['kendall_tau_low'])}, "
+                  f"{_number(row['kendall_tau_high'])}]", _number(row["weighted_tau"]),
+                  _number(row["top1_regret"], 4), str(row.get("targets", ""))) for row in ordered)
+    blocks: list[Block] = [
+        Paragraph(("Per target, the modules ranked by each score are compared with their ranking by the measured "
+                   "accuracy: Kendall τ, weighted τ and the top-1 regret, means over targets with 95% bootstrap "
+                   "intervals. The baselines never look at the target's images: ", Code("zoo_prior"),
+                   " is a module's mean measured accuracy on the other targets, ", Code("source_size"),
+                   " its parameters up to the layer, ", Code("source_accuracy"),
+                   " the network's accuracy on its own task where the zoo file gives it. The report ranks by ",
+                   Code(estimator), ".")),
+        Table(("score", "protocol", "mean Kendall τ [95% CI]", "weighted τ", "top-1 regret", "targets"), rows,
+              numeric=(False, False, True, True, True, True)),
+    ]
+    lines = []
+    for protocol in protocols:
+        judged = [row for row in verdict if row["protocol"] == protocol and math.isfinite(_finite(row["kendall_tau"]))]
+        if not judged:
+            continue
+        best = max(judged, key=lambda row: _finite(row["kendall_tau"]))
+        prior = next((row for row in judged if row["estimator"] == "zoo_prior"), None)
+        text = f" ranks best (τ {_number(best['kendall_tau'])})"
+        if prior is not None and best["estimator"] != "zoo_prior":
+            beaten = _finite(best["kendall_tau_low"]) > _finite(prior["kendall_tau"])
+            text += (f"; the zoo prior's τ {_number(prior['kendall_tau'])} is "
+                     + ("below its interval." if beaten else "inside or above its interval: no clear gain over it."))
+        lines.append((f"{protocol}: ", Code(best["estimator"]), text))
+    if lines:
+        blocks.append(BulletList(tuple(lines)))
+    return Section(title, anchor, tuple(blocks))
+
+
+def _finite(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return -math.inf
+    return number if math.isfinite(number) else -math.inf
+
+
+# 3. Depth profiles ------------------------------------------------------------------------------------------
+
+
+def _depth_section(estimate: TransferabilityMatrix, truth: TransferabilityMatrix | None) -> Section:
+    from taskspace.plotting import depth_profiles
+
+    figure = depth_profiles(estimate, truth)
+    caption = (f"{estimate.estimator} by relative depth of the layer, mean over targets"
+               + (f", beside the measured {truth.estimator} accuracy." if truth is not None else "."))
+    blocks: list[Block] = [
+        Paragraph(("Which layer of each network to reuse: the layer with the highest mean score, and where the "
+                   "truth was measured, the layer with the highest mean measured accuracy.",)),
+        Table(("network", f"best layer by {estimate.estimator}", "best layer measured", "its mean accuracy"),
+              tuple(_best_layers(estimate, truth)), numeric=(False, False, False, True)),
+        FigureBlock(render_figure(figure, name=figure_name("depth-profile", estimate.estimator), caption=caption)),
+    ]
+    return Section("3. Depth profiles: reusability layer by layer", "depth", tuple(blocks))
+
+
+def _best_layers(estimate: TransferabilityMatrix, truth: TransferabilityMatrix | None) -> list[tuple[Any, ...]]:
+    rows = []
+    networks = list(dict.fromkeys(split_module_id(module)[0] for module in estimate.sources))
+    for network in networks:
+        modules = [m for m in estimate.sources if split_module_id(m)[0] == network]
+        scored = _mean_rows(estimate, modules)
+        best_scored = modules[int(np.nanargmax(scored))] if np.isfinite(scored).any() else None
+        measured_best, accuracy = None, math.nan
+        if truth is not None:
+            measured = _mean_rows(truth, [m for m in modules if m in truth.sources])
+            if np.isfinite(measured).any():
+                index = int(np.nanargmax(measured))
+                measured_best, accuracy = [m for m in modules if m in truth.sources][index], float(measured[index])
+        rows.append((network, Code(split_module_id(best_scored)[1]) if best_scored else _MISSING,
+                     Code(split_module_id(measured_best)[1]) if measured_best else _MISSING, _number(accuracy, 4)))
+    return rows
+
+
+def _mean_rows(matrix: TransferabilityMatrix, modules: Sequence[str]) -> np.ndarray:
+    """Each module's mean over the targets it has a finite value for (NaN where it has none)."""
+    values = np.array([[matrix.score(m, t) for t in matrix.targets] for m in modules], dtype=np.float64)
+    counts = np.isfinite(values).sum(axis=1)
+    sums = np.where(np.isfinite(values), values, 0.0).sum(axis=1)
+    return np.divide(sums, counts, out=np.full(len(modules), np.nan), where=counts > 0)
+
+
+# 4. Recommendations -----------------------------------------------------------------------------------------
+
+
+def _recommendation_section(run: Any, estimator: str, protocol: str | None) -> Section:
+    from taskspace.zoo.recommend import recommend_module
+
+    rows = []
+    for target in run.target_ids:
+        result = recommend_module(run, target, k=1, estimator=estimator)
+        top = result.ranking[0]
+        measured = [row for row in result.ranking if row.measured_accuracy is not None]
+        best = max(measured, key=lambda row: float(row.measured_accuracy or 0.0)) if measured else None
+        predicted = (f"{_number(top.predicted_accuracy)} [{_number(top.predicted_low)}, {_number(top.predicted_high)}]"
+                     if math.isfinite(top.predicted_accuracy) else _MISSING)
+        rows.append((target, Code(top.source), f"{top.score:.4g}", predicted, _number(top.measured_accuracy, 4),
+                     (Code(best.source), f" {best.measured_accuracy:.4f}") if best is not None else _MISSING))
+    blocks: list[Block] = [
+        Paragraph(("For every target, the module ranked first by ", Code(estimator),
+                   ", its accuracy predicted from the score by a line fitted on the other targets' cells, and its "
+                   "measured accuracy beside the measured best module's.",)),
+        Table(("target", "recommended module", "score", "predicted accuracy [interval]", "measured",
+               "measured best"), tuple(rows), numeric=(False, False, True, True, True, False)),
+    ]
+    if protocol is None:
+        blocks.append(_no_truth(run, "no accuracy can be predicted or compared"))
+    return Section("4. The module to reuse for every target", "recommendations", tuple(blocks))
