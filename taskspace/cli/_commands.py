@@ -80,6 +80,35 @@ def _run_train(arguments: argparse.Namespace) -> int:
     return 0
 
 
+
+def _run_compose(arguments: argparse.Namespace) -> int:
+    from taskspace.compose import ComposeRequest, compose
+
+    train = {name: getattr(arguments, name) for name in ("epochs", "labels_per_class", "seed")
+             if getattr(arguments, name) is not None}
+    cut_points = tuple(_whole_number(value, "--cut-points") for value in arguments.cut_points or ())
+    request = ComposeRequest(arguments.operator, source=arguments.source, donor=arguments.donor, task=arguments.task,
+                             keep=arguments.keep, module=arguments.module, cut_points=cut_points, train=train)
+    metrics = compose(request, out_dir=arguments.out, data_root=arguments.data_root,
+                      show_progress=not arguments.quiet)
+    made = metrics["composition"]
+    origins = ", ".join(f"module {m['module']} " + ("trained here" if m.get("trained_here") else
+                                                     f"from {_shown(m['from'])}") for m in made["modules"])
+    adapters = [f"before module {a['before_module']} (statistics differ by {a['mismatch']:.2f})"
+                for a in made["adapters"] if a["adapter"]]
+    print(f"{arguments.operator} -> {metrics['task']}: test accuracy {metrics['test_accuracy']:.4f}, trained in "
+          f"{metrics['train_seconds']:.1f} s; {origins}; output module {made['output_module']}"
+          + (f"; adapters {', '.join(adapters)}" if adapters else "")
+          + f" -> {_shown(Path(arguments.out) / 'model.pt')}")
+    return 0
+
+
+def _whole_number(value: str, flag: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise TaskspaceError(f"{flag} takes whole numbers, e.g. 1,2; got '{value}'") from None
+
 def _run_demo(arguments: argparse.Namespace) -> int:
     from taskspace.demo import run_demo
 
@@ -385,7 +414,8 @@ def _sortable(value: float) -> float:
     return value if value == value else -2.0
 
 
-COMMANDS = {"tasks": _run_tasks, "data": _run_data, "train": _run_train, "matrix": _run_matrix,
+COMMANDS = {"tasks": _run_tasks, "data": _run_data, "train": _run_train, "compose": _run_compose,
+            "matrix": _run_matrix,
             "truth": _run_truth, "evaluate": _run_evaluate, "recommend": _run_recommend,
             "structure": _run_structure, "similarity": _run_similarity, "plot": _run_plot, "report": _run_report,
             "demo": _run_demo}

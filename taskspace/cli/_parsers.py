@@ -31,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"taskspace {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_tasks, _data, _train, _matrix, _truth, _evaluate, _recommend, _structure, _similarity, _plot,
-                _report, _demo):
+    for add in (_tasks, _data, _train, _compose, _matrix, _truth, _evaluate, _recommend, _structure, _similarity,
+                _plot, _report, _demo):
         add(commands)
     return parser
 
@@ -62,6 +62,28 @@ def _train(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--quiet", action="store_true", help="no progress output")
     add_train_options(train)
 
+
+
+def _compose(commands: argparse._SubParsersAction) -> None:
+    from taskspace.compose.run import OPERATORS
+
+    compose = commands.add_parser(
+        "compose", help="build a net from the modules of trained nets: split, port, stack, substitute, drop",
+        description="Operators: " + "; ".join(f"{name} ({what})" for name, what in OPERATORS.items()) + ".")
+    compose.add_argument("operator", choices=list(OPERATORS), metavar="OPERATOR", help=", ".join(OPERATORS))
+    compose.add_argument("--from", dest="source", required=True, help="the net's checkpoint (model.pt)")
+    compose.add_argument("--with", dest="donor", default=None, help="substitute: the donor net's checkpoint")
+    compose.add_argument("--task", default=None, help="port, stack: the target task, e.g. deer_vs_horse")
+    compose.add_argument("--keep", type=positive_int, default=None, help="port, stack, drop: hidden modules kept")
+    compose.add_argument("--module", type=nonnegative_int, default=None, help="substitute: module replaced (from 0)")
+    compose.add_argument("--cut-points", type=comma_list, default=None, help="split: stage boundaries, e.g. 1,2")
+    compose.add_argument("--out", required=True, help="output folder: model.pt, metrics.json")
+    compose.add_argument("--epochs", type=positive_int, default=None, help="stack: epochs of each new hidden module")
+    compose.add_argument("--labels-per-class", type=positive_int, default=None,
+                         help="labels of the output module (default: all)")
+    compose.add_argument("--seed", type=nonnegative_int, default=None, help="seed of what is trained (default: 0)")
+    add_data_root(compose, of_run=False)
+    compose.add_argument("--quiet", action="store_true", help="no progress output")
 
 def _matrix(commands: argparse._SubParsersAction) -> None:
     matrix = commands.add_parser("matrix", help="train the zoo if needed and score every source on every target")

@@ -8,7 +8,7 @@ L2-normalised penultimate layer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -17,7 +17,7 @@ from torch import nn
 from taskspace.errors import ConfigError
 from taskspace.kernels import get_kernel
 
-__all__ = ["FeatureMap", "OutputModule", "ModularNet"]
+__all__ = ["FeatureMap", "OutputModule", "ChannelAdapter", "ModularNet"]
 
 
 class FeatureMap(nn.Module):
@@ -32,6 +32,30 @@ class FeatureMap(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.kernel.feature_map(inputs)
+
+
+class ChannelAdapter(nn.Module):
+    """A per-channel affine map as a 1x1 convolution (one weight and one bias per channel), identity at first.
+
+    It bridges two modules trained apart: set to map the channel means and deviations one module produces
+    onto those the next module was trained on (:func:`taskspace.compose.operators.substitute`).
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.affine = nn.Conv2d(channels, channels, kernel_size=1, groups=channels, bias=True)
+        self.set_moments(torch.ones(channels), torch.zeros(channels))
+
+    def set_moments(self, scale: torch.Tensor, shift: torch.Tensor) -> None:
+        """``y_c = scale_c x_c + shift_c``."""
+        bias = self.affine.bias
+        assert bias is not None  # built with bias=True
+        with torch.no_grad():
+            self.affine.weight.copy_(scale.reshape(-1, 1, 1, 1))
+            bias.copy_(shift.reshape(-1))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.affine(inputs)
 
 
 class OutputModule(nn.Module):
@@ -56,6 +80,8 @@ class ModularNet(nn.Module):
         cut_points: stage indices where one hidden module ends and the next begins; ``()`` makes the
             whole trunk one hidden module, as in the paper's CIFAR-10 runs.
         spec: how the net was built (architecture name and arguments), stored in checkpoints.
+        adapters: hidden module index -> channels: a per-channel affine 1x1 convolution placed before that
+            module (a composed net's bridge between modules trained apart; see taskspace.compose).
     """
 
     def __init__(
@@ -66,6 +92,7 @@ class ModularNet(nn.Module):
         num_classes: int,
         cut_points: Sequence[int] = (),
         spec: dict[str, Any] | None = None,
+        adapters: Mapping[int, int] | None = None,
     ) -> None:
         super().__init__()
         cuts = sorted(set(int(point) for point in cut_points))
@@ -78,6 +105,11 @@ class ModularNet(nn.Module):
         self.hidden = nn.ModuleList(
             nn.Sequential(*stages[start:end]) for start, end in zip(bounds[:-1], bounds[1:], strict=True)
         )
+        if any(not 0 <= int(index) < len(self.hidden) for index in (adapters or {})):
+            raise ConfigError(f"adapters {sorted(adapters or {})} must sit before hidden modules 0 to "
+                              f"{len(self.hidden) - 1}")
+        self.adapters = nn.ModuleDict({str(int(index)): ChannelAdapter(int(channels))
+                                       for index, channels in sorted((adapters or {}).items())})
         self.output = OutputModule(feature_dim, num_classes)
         self.feature_dim = feature_dim
         self.num_classes = num_classes
@@ -90,7 +122,9 @@ class ModularNet(nn.Module):
 
     def trunk(self, inputs: torch.Tensor) -> torch.Tensor:
         """Output of the last hidden module (pre-activations)."""
-        for module in self.hidden:
+        for index, module in enumerate(self.hidden):
+            if str(index) in self.adapters:
+                inputs = self.adapters[str(index)](inputs)
             inputs = module(inputs)
         return inputs
 
@@ -104,8 +138,12 @@ class ModularNet(nn.Module):
     def hidden_input(self, inputs: torch.Tensor, index: int) -> torch.Tensor:
         """The input of hidden module ``index``: earlier modules run frozen, with no graph kept."""
         with torch.no_grad():
-            for module in self.hidden[:index]:
+            for position, module in enumerate(self.hidden[:index]):
+                if str(position) in self.adapters:
+                    inputs = self.adapters[str(position)](inputs)
                 inputs = module(inputs)
+            if str(index) in self.adapters:
+                inputs = self.adapters[str(index)](inputs)
         return inputs.detach()
 
     def freeze_hidden(self, upto: int) -> None:

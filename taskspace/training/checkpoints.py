@@ -23,11 +23,15 @@ def save_model(
     normalization: dict[str, list[float]],
     task_classes: tuple[str, ...],
     config_hash: str,
+    composition: dict[str, Any] | None = None,
 ) -> None:
-    """Save ``net`` with everything needed to rebuild it and feed it data."""
+    """Save ``net`` with everything needed to rebuild it and feed it data (and, for a composed net, which
+    module came from where: ``taskspace.compose``)."""
+    extra = {"composition": composition} if composition is not None else {}
     save_checkpoint(
         path,
         {
+            **extra,
             "schema": CHECKPOINT_SCHEMA,
             "taskspace_version": __version__,
             "spec": dict(net.spec),
@@ -59,6 +63,8 @@ def load_model(path: str | os.PathLike[str]) -> tuple[ModularNet, dict[str, Any]
         in_channels=spec["in_channels"],
         width=spec["width"],
         cut_points=spec["cut_points"],
+        depth=spec.get("depth"),
+        adapters={int(index): int(channels) for index, channels in spec.get("adapters", {}).items()},
     )
     try:
         net.load_state_dict(checkpoint["state_dict"])

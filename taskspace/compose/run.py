@@ -1,0 +1,226 @@
+"""One composition: read the nets, apply an operator, train what it left fresh, measure, save a checkpoint.
+
+::
+
+    compose(ComposeRequest("stack", source="zoo/cat_vs_dog/model.pt", keep=1, task="deer_vs_horse"),
+            out_dir="composed/stack")
+
+Every input is checked before anything is written: the nets load, the operator's depth or module
+exists, the modules fit, the task's classes exist, the output folder is not a source's own folder.
+The result is an ordinary checkpoint (``model.pt``, readable by ``load_model``, usable as a zoo source
+or to fine-tune from) with ``metrics.json`` (test accuracy, seconds of each part) and the composition
+it records: which module came from which file (by SHA-256), which were trained here, which adapters
+were placed and why.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from taskspace.compose.operators import drop, split, stack, substitute
+from taskspace.config import TrainConfig
+from taskspace.data import ImageDataset, load_dataset
+from taskspace.errors import ConfigError
+from taskspace.io import ensure_writable_dir, read_json, sha256_of_file, write_json
+from taskspace.models import ModularNet
+from taskspace.tasks import Task
+from taskspace.training.checkpoints import load_model, save_model
+from taskspace.training.tensors import to_tensor_split
+
+__all__ = ["OPERATORS", "ComposeRequest", "compose"]
+
+#: The operators and what each needs besides the source net.
+OPERATORS = {
+    "split": "cut_points: regroup the net's stages into modules (no training)",
+    "port": "keep, task: the first `keep` modules, frozen, under a new output module for the task",
+    "stack": "keep, task: the first `keep` modules, frozen, then new hidden modules trained with the pairwise "
+             "objective for the task, then the output module",
+    "substitute": "donor, module: module `module` taken from the donor net, adapters where statistics differ, "
+                  "output module refitted",
+    "drop": "keep: only the first `keep` modules, the output module refitted on the net's own task",
+}
+
+
+@dataclass(frozen=True)
+class ComposeRequest:
+    """What to compose.
+
+    Attributes:
+        operator: one of :data:`OPERATORS`.
+        source: the net's checkpoint (``model.pt``).
+        donor: the second net's checkpoint (``substitute``).
+        task: the target task (``port``, ``stack``); ``drop`` and ``substitute`` use the source's own.
+        keep: hidden modules kept (``port``, ``stack``, ``drop``).
+        module: the hidden module replaced (``substitute``).
+        cut_points: the new module boundaries (``split``).
+        train: training settings of what is trained (dataset, epochs, objective, output module, seed).
+    """
+
+    operator: str
+    source: str | os.PathLike[str]
+    donor: str | os.PathLike[str] | None = None
+    task: str | None = None
+    keep: int | None = None
+    module: int | None = None
+    cut_points: Sequence[int] = ()
+    train: dict[str, Any] = field(default_factory=dict)
+
+
+def compose(request: ComposeRequest, *, out_dir: str | os.PathLike[str], data_root: str | None = None,
+            dataset: ImageDataset | None = None, show_progress: bool = False) -> dict[str, Any]:
+    """Build, train and measure the composed net; write ``model.pt`` and ``metrics.json`` to ``out_dir``.
+
+    Raises:
+        ConfigError: an unknown operator, a missing or out-of-range argument, modules that do not fit, an
+            unknown task, or an output folder that holds a source.
+        CheckpointError: a source is not a taskspace checkpoint.
+    """
+    if request.operator not in OPERATORS:
+        raise ConfigError(f"unknown operator '{request.operator}'; use one of {', '.join(OPERATORS)}")
+    folder = Path(out_dir)
+    sources = [Path(request.source)] + ([Path(request.donor)] if request.donor is not None else [])
+    for path in sources:
+        if folder.resolve() == path.resolve().parent:
+            raise ConfigError(f"the output folder '{folder}' holds the source '{path}'; write the composed net to "
+                              "another folder")
+    net, saved = load_model(request.source)
+    donor = load_model(request.donor)[0] if request.donor is not None else None
+    config = _train_config(request, saved, sources[0])
+    if dataset is None:
+        dataset = load_dataset(config.dataset, data_root=data_root)
+    task = Task.parse(config.task, class_names=dataset.class_names)
+    splits = task.select(dataset, validation_fraction=config.validation_fraction, seed=config.seed)
+    device = torch.device("cpu")
+    normalization = saved["normalization"]
+    tensors = {name: to_tensor_split(getattr(splits, name), mean=normalization["mean"], std=normalization["std"],
+                                     device=device) for name in ("train", "validation", "test")}
+    began = time.perf_counter()
+    composed, trained, notes = _apply(request, net, donor, task.num_classes, tensors["train"].images, config.seed)
+    build_seconds = time.perf_counter() - began
+    ensure_writable_dir(folder)  # every input checked: only now is anything written
+    metrics: dict[str, Any] = {"operator": request.operator, "task": task.id, "seed": config.seed,
+                               "build_seconds": build_seconds}
+    metrics.update(_train(composed, trained, config, tensors, folder, show_progress=show_progress,
+                          refit=request.operator != "split"))
+    from taskspace.training.trainers import evaluate_accuracy
+
+    metrics["test_accuracy"] = evaluate_accuracy(composed, tensors["test"])
+    metrics["composition"] = _record(request, composed, trained, notes, sources)
+    save_model(folder / "model.pt", composed, normalization=normalization, task_classes=task.classes,
+               config_hash=f"compose-{request.operator}", composition=metrics["composition"])
+    metrics["model_sha256"] = sha256_of_file(folder / "model.pt")
+    write_json(folder / "metrics.json", metrics)
+    return metrics
+
+
+def _train_config(request: ComposeRequest, saved: dict[str, Any], source: Path) -> TrainConfig:
+    """The training settings: the request's, over the source's own config (``config.json`` beside it)."""
+    recorded = source.parent / "config.json"
+    base = read_json(recorded) if recorded.is_file() else {}
+    own_task = "_vs_".join(saved["task_classes"])
+    if request.operator in ("port", "stack"):
+        if request.task is None:
+            raise ConfigError(f"{request.operator} needs the target task (--task, e.g. deer_vs_horse)")
+        task = request.task
+    else:
+        if request.task is not None and request.task != own_task:
+            raise ConfigError(f"{request.operator} keeps the source's own task '{own_task}'; to reuse its modules "
+                              "for another task use port or stack")
+        task = own_task
+    spec = saved["spec"]
+    settings = {key: base[key] for key in ("dataset", "batch_size", "lr", "momentum", "weight_decay", "objective",
+                                           "objective_params", "kernel", "kernel_params", "output_steps",
+                                           "output_weight_decay", "validation_fraction", "augment", "epochs")
+                if key in base}
+    settings.update(request.train)
+    settings.update(task=task, architecture=spec["architecture"], width=spec["width"], cut_points=spec["cut_points"])
+    settings.setdefault("dataset", "digits" if spec["in_channels"] == 1 else "cifar10")
+    return TrainConfig(**settings)
+
+
+def _apply(request: ComposeRequest, net: ModularNet, donor: ModularNet | None, num_classes: int,
+           probe: torch.Tensor, seed: int) -> tuple[ModularNet, list[int], list[Any]]:
+    """The composed net, the hidden modules to train, and the adapter notes."""
+    def needs(value: Any, flag: str) -> Any:
+        if value is None:
+            raise ConfigError(f"{request.operator} needs {flag}")
+        return value
+
+    if request.operator == "split":
+        if not request.cut_points:
+            raise ConfigError("split needs the cut points (--cut-points, e.g. 1,2)")
+        return split(net, request.cut_points), [], []
+    if request.operator == "drop":
+        return drop(net, needs(request.keep, "--keep"), num_classes=None), [], []
+    if request.operator == "port":
+        return drop(net, needs(request.keep, "--keep"), num_classes=num_classes), [], []
+    if request.operator == "stack":
+        keep = needs(request.keep, "--keep")
+        composed = stack(net, keep, num_classes=num_classes, seed=seed)
+        return composed, list(range(keep, composed.num_hidden)), []
+    index = needs(request.module, "--module")
+    if donor is None:
+        raise ConfigError("substitute needs the donor net (--with DONOR/model.pt)")
+    generator = torch.Generator().manual_seed(seed)
+    sample = probe[torch.randperm(len(probe), generator=generator)[:1000]]
+    composed, notes = substitute(net, donor, index, probe=sample)
+    return composed, [], notes
+
+
+def _train(net: ModularNet, trained: list[int], config: TrainConfig, tensors: dict[str, Any], folder: Path, *,
+           show_progress: bool, refit: bool) -> dict[str, Any]:
+    """Train the fresh hidden modules (pairwise objective) and refit the output module; seconds of each."""
+    from taskspace.kernels import get_kernel
+    from taskspace.objectives import get_objective
+    from taskspace.training.run import fit_output_module
+    from taskspace.training.trainers import OptimizerSettings, train_hidden_module
+
+    metrics: dict[str, Any] = {}
+    began = time.perf_counter()
+    if trained:
+        kernel = get_kernel(config.kernel, **config.kernel_params)
+        objective = get_objective(config.objective, **config.objective_params)
+        assert config.batch_size is not None  # set by TrainConfig
+        settings = OptimizerSettings(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                                     momentum=config.momentum, weight_decay=config.weight_decay,
+                                     warmup_epochs=config.warmup_epochs, augment=config.augment)
+        for index in trained:
+            train_hidden_module(net, index, train=tensors["train"], validation=tensors["validation"], kernel=kernel,
+                                objective=objective, k_min=kernel.k_min, k_max=kernel.k_max, settings=settings,
+                                seed=config.seed, state_path=None, fingerprint="compose", show_progress=show_progress)
+    metrics["hidden_seconds"] = time.perf_counter() - began
+    metrics["trained_modules"] = trained
+    began = time.perf_counter()
+    if refit:
+        metrics.update(fit_output_module(net, tensors["train"], labels_per_class=config.labels_per_class,
+                                         seed=config.seed, steps=config.output_steps,
+                                         weight_decay=config.output_weight_decay))
+    metrics["output_seconds"] = time.perf_counter() - began
+    metrics["train_seconds"] = metrics["hidden_seconds"] + metrics["output_seconds"]
+    return metrics
+
+
+def _record(request: ComposeRequest, net: ModularNet, trained: list[int], notes: list[Any],
+            sources: list[Path]) -> dict[str, Any]:
+    """Which module came from where: kept from the source, taken from the donor, or trained here."""
+    digests = {str(path): sha256_of_file(path) for path in sources}
+    source, donor = str(sources[0]), str(sources[1]) if len(sources) > 1 else None
+    modules = []
+    for index in range(net.num_hidden):
+        if index in trained:
+            origin: dict[str, Any] = {"trained_here": True}
+        elif request.operator == "substitute" and index == request.module:
+            origin = {"from": donor, "sha256": digests[str(donor)], "module": index}
+        else:
+            origin = {"from": source, "sha256": digests[source], "module": index}
+        modules.append({"module": index, **origin})
+    return {"operator": request.operator, "modules": modules,
+            "output_module": "kept" if request.operator == "split" else "refitted here",
+            "adapters": [note.to_record() for note in notes]}

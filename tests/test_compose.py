@@ -1,0 +1,120 @@
+"""Modular workflows on the embedded digits: split, drop, port, stack and substitute, and what they refuse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from taskspace.cli import main
+from taskspace.config import TrainConfig
+from taskspace.data import load_digits_dataset
+from taskspace.training import load_model, train_task
+from taskspace.training.tensors import to_tensor_split
+
+
+@pytest.fixture(scope="module")
+def nets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Three digits nets cut into 3 modules: two of width 8 on different tasks, one of width 4."""
+    folder = tmp_path_factory.mktemp("nets")
+    made = {}
+    for name, task, width in (("a", "3_vs_8", 8), ("b", "1_vs_7", 8), ("narrow", "0_vs_6", 4)):
+        config = TrainConfig(task=task, dataset="digits", width=width, cut_points=(1, 2), epochs=2, seed=0)
+        train_task(config, out_dir=folder / name)
+        made[name] = folder / name / "model.pt"
+    return made
+
+
+def _compose(*argv: str) -> int:
+    return main(["compose", *argv, "--quiet"])
+
+
+def _probe(path: Path) -> torch.Tensor:
+    _, saved = load_model(path)
+    dataset = load_digits_dataset()
+    split = to_tensor_split(dataset.test, mean=saved["normalization"]["mean"], std=saved["normalization"]["std"],
+                            device=torch.device("cpu"))
+    return split.images[:64]
+
+
+def test_split_regroups_the_stages_and_keeps_every_weight(nets, tmp_path) -> None:
+    whole, _ = load_model(nets["a"])
+    assert _compose("split", "--from", str(nets["a"]), "--cut-points", "2", "--out", str(tmp_path / "s")) == 0
+    regrouped, saved = load_model(tmp_path / "s" / "model.pt")
+    assert regrouped.num_hidden == 2 and whole.num_hidden == 3
+    images = _probe(nets["a"])
+    with torch.no_grad():
+        torch.testing.assert_close(regrouped(images), whole(images))
+    assert saved["composition"]["output_module"] == "kept"
+
+
+def test_drop_and_port_keep_the_frozen_modules_and_rebuild_from_the_checkpoint(nets, tmp_path) -> None:
+    source, _ = load_model(nets["a"])
+    assert _compose("drop", "--from", str(nets["a"]), "--keep", "2", "--out", str(tmp_path / "d")) == 0
+    dropped, saved = load_model(tmp_path / "d" / "model.pt")
+    assert dropped.num_hidden == 2 and saved["spec"]["depth"] == 2 and dropped.feature_dim == 16
+    metrics = json.loads((tmp_path / "d" / "metrics.json").read_text())
+    assert metrics["task"] == "3_vs_8" and 0.5 < metrics["test_accuracy"] <= 1.0 and metrics["trained_modules"] == []
+
+    assert _compose("port", "--from", str(nets["a"]), "--keep", "1", "--task", "2_vs_5", "--out", str(tmp_path / "p")) == 0
+    ported, saved = load_model(tmp_path / "p" / "model.pt")
+    assert saved["task_classes"] == ["2", "5"] and ported.num_hidden == 1
+    for mine, theirs in zip(ported.hidden[0].state_dict().values(), source.hidden[0].state_dict().values(), strict=True):
+        torch.testing.assert_close(mine, theirs)
+    record = saved["composition"]["modules"][0]
+    assert record["module"] == 0 and len(record["sha256"]) == 64 and record["from"].endswith("model.pt")
+
+
+def test_stack_trains_new_modules_on_the_frozen_ones(nets, tmp_path) -> None:
+    source, _ = load_model(nets["a"])
+    assert _compose("stack", "--from", str(nets["a"]), "--keep", "1", "--task", "2_vs_5", "--epochs", "2",
+                    "--out", str(tmp_path / "k")) == 0
+    stacked, saved = load_model(tmp_path / "k" / "model.pt")
+    metrics = json.loads((tmp_path / "k" / "metrics.json").read_text())
+    assert metrics["trained_modules"] == [1, 2] and metrics["test_accuracy"] > 0.8
+    torch.testing.assert_close(stacked.hidden[0].state_dict(), source.hidden[0].state_dict())
+    assert [m.get("trained_here", False) for m in saved["composition"]["modules"]] == [False, True, True]
+
+
+def test_substitute_takes_the_donors_module_and_bridges_where_statistics_differ(nets, tmp_path) -> None:
+    donor, _ = load_model(nets["b"])
+    assert _compose("substitute", "--from", str(nets["a"]), "--with", str(nets["b"]), "--module", "1",
+                    "--out", str(tmp_path / "x")) == 0
+    composed, saved = load_model(tmp_path / "x" / "model.pt")
+    torch.testing.assert_close(composed.hidden[1].state_dict(), donor.hidden[1].state_dict())
+    notes = saved["composition"]["adapters"]
+    assert [note["before_module"] for note in notes] == [1, 2]
+    placed = {note["before_module"] for note in notes if note["adapter"]}
+    assert set(int(key) for key in composed.adapters) == placed
+    assert saved["composition"]["modules"][1]["from"] == str(nets["b"])
+    # the composed checkpoint is an ordinary source: a zoo reads every stage of it
+    from taskspace.zoo.networks import default_checkpoint_layers
+
+    assert len(default_checkpoint_layers(composed)) == 3
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["substitute", "--with", "{narrow}", "--module", "1"], "module 1 does not fit: the net's is digits_cnn width 8"),
+    (["drop", "--keep", "3"], "must be 1 to 2"),
+    (["port", "--keep", "4", "--task", "2_vs_5"], "must be 1 to 3"),
+    (["stack", "--keep", "1"], "stack needs the target task"),
+    (["substitute", "--with", "{b}", "--module", "5"], "module 5 does not exist"),
+    (["port", "--keep", "1", "--task", "2_vs_55"], "55"),
+])
+def test_bad_compositions_are_one_line_and_write_nothing(nets, tmp_path, capsys, argv, expected) -> None:
+    argv = [value.format(narrow=nets["narrow"], b=nets["b"]) for value in argv]
+    out = tmp_path / "never"
+    capsys.readouterr()
+    assert _compose(argv[0], "--from", str(nets["a"]), *argv[1:], "--out", str(out)) == 2
+    error = capsys.readouterr().err.strip()
+    assert expected in error and len(error.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_composed_net_is_never_written_over_its_source(nets, capsys) -> None:
+    before = nets["a"].read_bytes()
+    assert _compose("drop", "--from", str(nets["a"]), "--keep", "1", "--out", str(nets["a"].parent)) == 2
+    assert "holds the source" in capsys.readouterr().err
+    assert nets["a"].read_bytes() == before
