@@ -44,6 +44,9 @@ PRODUCERS: dict[str, tuple[str, str]] = {
     "few_images": ("python benchmarks/few_images.py",
                    "The default estimator (kernel_ridge_r2) on 50 to 9,000 target images, beside LogME, "
                    "alignment_whitened and kernel_ridge_loo, with paired intervals."),
+    "compose_study": ("python benchmarks/compose_study.py",
+                      "Modular workflows on the default space: stacking, porting, fine-tuning and training from "
+                      "scratch; reusability by depth; substitution against CKA and the transferability score."),
     "estimator_cost": ("python benchmarks/estimator_cost.py --logme-peer PATH --skip linear_probe",
                        "Every estimator's time and memory at n = 50,000, d = 2,048; LogME against its authors' code."),
     "label_efficiency": ("python benchmarks/label_efficiency.py",

@@ -48,6 +48,11 @@ def test_split_regroups_the_stages_and_keeps_every_weight(nets, tmp_path) -> Non
     with torch.no_grad():
         torch.testing.assert_close(regrouped(images), whole(images))
     assert saved["composition"]["output_module"] == "kept"
+    from taskspace.io import load_checkpoint
+
+    first = load_checkpoint(tmp_path / "s" / "modules" / "module_0.pt")
+    assert first["stages"] == [0, 2] and first["provenance"]["from"] == str(nets["a"])
+    torch.testing.assert_close(first["state_dict"], regrouped.hidden[0].state_dict())
 
 
 def test_drop_and_port_keep_the_frozen_modules_and_rebuild_from_the_checkpoint(nets, tmp_path) -> None:
@@ -93,6 +98,12 @@ def test_substitute_takes_the_donors_module_and_bridges_where_statistics_differ(
     from taskspace.zoo.networks import default_checkpoint_layers
 
     assert len(default_checkpoint_layers(composed)) == 3
+    # and it fine-tunes like any other: the adapters travel with its modules
+    config = TrainConfig(task="3_vs_8", dataset="digits", width=8, cut_points=(1, 2), epochs=1, mode="finetune",
+                         init_from=str(tmp_path / "x" / "model.pt"))
+    assert 0.0 <= train_task(config, out_dir=tmp_path / "tuned")["test_accuracy"] <= 1.0
+    tuned, _ = load_model(tmp_path / "tuned" / "model.pt")
+    assert set(tuned.adapters) == set(composed.adapters)
 
 
 @pytest.mark.parametrize(("argv", "expected"), [

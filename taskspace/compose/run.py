@@ -116,8 +116,25 @@ def compose(request: ComposeRequest, *, out_dir: str | os.PathLike[str], data_ro
     save_model(folder / "model.pt", composed, normalization=normalization, task_classes=task.classes,
                config_hash=f"compose-{request.operator}", composition=metrics["composition"])
     metrics["model_sha256"] = sha256_of_file(folder / "model.pt")
+    if request.operator == "split":
+        metrics["module_files"] = _save_modules(composed, folder, metrics["composition"])
     write_json(folder / "metrics.json", metrics)
     return metrics
+
+
+def _save_modules(net: ModularNet, folder: Path, composition: dict[str, Any]) -> list[str]:
+    """Each hidden module on its own (``modules/module_<i>.pt``): its weights, its stages and where it came from."""
+    from taskspace.compose.operators import module_bounds
+    from taskspace.io import save_checkpoint
+
+    bounds, written = module_bounds(net), []
+    for index, module in enumerate(net.hidden):
+        path = folder / "modules" / f"module_{index}.pt"
+        save_checkpoint(path, {"schema": 1, "kind": "taskspace_module", "module": index,
+                               "stages": [bounds[index], bounds[index + 1]], "spec": dict(net.spec),
+                               "state_dict": module.state_dict(), "provenance": composition["modules"][index]})
+        written.append(str(path.relative_to(folder)))
+    return written
 
 
 def _train_config(request: ComposeRequest, saved: dict[str, Any], source: Path) -> TrainConfig:

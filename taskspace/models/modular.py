@@ -97,9 +97,11 @@ class ModularNet(nn.Module):
         super().__init__()
         cuts = sorted(set(int(point) for point in cut_points))
         if any(point <= 0 or point >= len(stages) for point in cuts):
+            example = (f"e.g. --cut-points {len(stages) // 2}" if len(stages) > 1
+                       else "this net has a single stage: give no cut points")
             raise ConfigError(
                 f"cut points {list(cut_points)} must lie strictly between 0 and {len(stages)} "
-                f"(the number of stages); e.g. --cut-points {len(stages) // 2}"
+                f"(the number of stages); {example}"
             )
         bounds = [0, *cuts, len(stages)]
         self.hidden = nn.ModuleList(

@@ -75,7 +75,7 @@ def load_model(path: str | os.PathLike[str]) -> tuple[ModularNet, dict[str, Any]
 
 
 def load_hidden_from(net: ModularNet, path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Copy the hidden modules of checkpoint ``path`` into ``net`` (its output module stays new).
+    """Copy the hidden modules (and adapters) of checkpoint ``path`` into ``net`` (its output module stays new).
 
     Raises:
         CheckpointError: the checkpoint was saved from another architecture, width, input or cut.
@@ -93,12 +93,19 @@ def load_hidden_from(net: ModularNet, path: str | os.PathLike[str]) -> dict[str,
                 f"checkpoint '{Path(path)}' was saved from {key}={saved.get(key)!r}, but this run uses "
                 f"{key}={wanted.get(key)!r}; pass --{key.replace('_', '-')} {saved.get(key)} or another checkpoint"
             )
+    if any(saved.get(key) != wanted.get(key) for key in ("depth", "adapters")):
+        raise CheckpointError(f"checkpoint '{Path(path)}' is a composed net (depth {saved.get('depth')}, adapters "
+                              f"{saved.get('adapters')}) and the net built here is not; build it with "
+                              "taskspace.training.build_model from a config whose init_from names that checkpoint")
     hidden_state = {
         name.removeprefix("hidden."): tensor
         for name, tensor in checkpoint["state_dict"].items()
         if name.startswith("hidden.")
     }
+    adapter_state = {name.removeprefix("adapters."): tensor for name, tensor in checkpoint["state_dict"].items()
+                     if name.startswith("adapters.")}
     try:
+        net.adapters.load_state_dict(adapter_state)
         net.hidden.load_state_dict(hidden_state)
     except RuntimeError:
         raise CheckpointError(f"hidden weights in '{path}' do not fit this architecture; the file is damaged") from None
