@@ -224,7 +224,8 @@ checkpoint = "runs/grid/zoo/cat_vs_dog/model.pt"
 
 def _relative(text: str, folder: Path) -> str:
     """Command output with the benchmark's work folder written as the README's ``runs/zoo``."""
-    return text.rstrip().replace(str(folder / "run"), "runs/zoo").replace("work/open-zoo/run", "runs/zoo")
+    return (text.rstrip().replace(str(folder / "run"), "runs/zoo").replace("benchmarks/work/open-zoo/run", "runs/zoo")
+            .replace("work/open-zoo/run", "runs/zoo"))
 
 
 def _verdict_rows(path: Path) -> list[dict[str, object]]:

@@ -47,7 +47,7 @@ PRODUCERS: dict[str, tuple[str, str]] = {
     "compose_study": ("python benchmarks/compose_study.py",
                       "Modular workflows on the default space: stacking, porting, fine-tuning and training from "
                       "scratch; reusability by depth; substitution against CKA and the transferability score."),
-    "estimator_cost": ("python benchmarks/estimator_cost.py --logme-peer PATH --skip linear_probe",
+    "estimator_cost": ("python benchmarks/estimator_cost.py --logme-peer PATH",
                        "Every estimator's time and memory at n = 50,000, d = 2,048; LogME against its authors' code."),
     "label_efficiency": ("python benchmarks/label_efficiency.py",
                          "The output module with 1, 10, 100 labels per class and all, on a frozen trunk."),

@@ -264,12 +264,14 @@ def _print_recommendation(result: Any, *, every_source: bool) -> None:
               f"(R² {fit.r2:.2f} over {fit.cells} cells of other targets; {fit.level:.0%} interval)")
     if result.warning() is not None:
         print(result.warning())
-    print(f"{'rank':>4}  {'source':<22} {'score':>9}  {'predicted [interval]':<22} {'measured':>8}  reason")
-    for row in result.ranking if every_source else result.top:
+    shown = result.ranking if every_source else result.top
+    width = max([22, *(len(row.source) for row in shown)])  # zoo module ids can be long: the column follows
+    print(f"{'rank':>4}  {'source':<{width}} {'score':>9}  {'predicted [interval]':<22} {'measured':>8}  reason")
+    for row in shown:
         predicted = (f"{row.predicted_accuracy:.3f} [{row.predicted_low:.3f}, {row.predicted_high:.3f}]"
                      if row.predicted_accuracy == row.predicted_accuracy else "n/a (no ground truth)")
         measured = f"{row.measured_accuracy:.4f}" if row.measured_accuracy is not None else "-"
-        print(f"{row.rank:>4}  {row.source:<22} {row.score:>9.4f}  {predicted:<22} {measured:>8}  {row.reason}")
+        print(f"{row.rank:>4}  {row.source:<{width}} {row.score:>9.4f}  {predicted:<22} {measured:>8}  {row.reason}")
     best, worst = result.measured_best(), result.measured_worst()
     if best is not None and worst is not None:
         first = result.ranking[0]

@@ -156,6 +156,13 @@ def _train_config(request: ComposeRequest, saved: dict[str, Any], source: Path) 
                                            "objective_params", "kernel", "kernel_params", "output_steps",
                                            "output_weight_decay", "validation_fraction", "augment", "epochs")
                 if key in base}
+    import dataclasses
+
+    known = {item.name for item in dataclasses.fields(TrainConfig)} - {"task", "architecture", "width", "cut_points",
+                                                                       "mode", "init_from"}
+    unknown = sorted(set(request.train) - known)
+    if unknown:
+        raise ConfigError(f"unknown training setting(s) {', '.join(unknown)}; use any of {', '.join(sorted(known))}")
     settings.update(request.train)
     settings.update(task=task, architecture=spec["architecture"], width=spec["width"], cut_points=spec["cut_points"])
     settings.setdefault("dataset", "digits" if spec["in_channels"] == 1 else "cifar10")

@@ -113,8 +113,9 @@ def _nearest(similarity: np.ndarray, k: int) -> np.ndarray:
 #: Largest ``d (C - 1)`` fitted by Newton's method (multinomial); larger problems use L-BFGS.
 NEWTON_LIMIT = 4096
 
-#: Gradient tolerance of the L-BFGS fits.
-LBFGS_TOLERANCE = 1e-6
+#: Gradient tolerance of the L-BFGS fits (scikit-learn's default: at n = 6,667, d = 2,048, 10 classes it stops
+#: after 266 iterations instead of 727 at 1e-6, with the same held-out accuracy to 0.003).
+LBFGS_TOLERANCE = 1e-4
 
 
 @register_estimator(
@@ -139,7 +140,7 @@ def linear_probe(
     not penalised) is fitted to its minimum and scored on the held-out fold; the score is the mean
     held-out accuracy. Two classes: Newton's method with a line search (``taskspace.scoring._logistic``,
     exact to machine precision in a few steps); more classes: scikit-learn's multinomial
-    ``newton-cholesky`` solver, or its ``lbfgs`` (gradient tolerance 1e-6) when ``d (C - 1)`` exceeds
+    ``newton-cholesky`` solver, or its ``lbfgs`` (gradient tolerance 1e-4) when ``d (C - 1)`` exceeds
     :data:`NEWTON_LIMIT`, where the Newton system would not fit in time or memory. The number of
     splits is lowered to the size of the smallest class if that is smaller (at least 2 needed).
 
@@ -199,8 +200,7 @@ def _fit_predict(
     # Newton's Hessian has (d (C - 1))^2 entries: past NEWTON_LIMIT its factorisation dominates (at d =
     # 2,048 and 10 classes, 2.7 GB and hours), and L-BFGS reaches the same minimum of the convex objective
     solver = "newton-cholesky" if train.shape[1] * (present.shape[0] - 1) <= NEWTON_LIMIT else "lbfgs"
-    tolerance = LBFGS_TOLERANCE if solver == "lbfgs" else 1e-4
-    model = LogisticRegression(C=C, max_iter=max_iter, solver=solver, tol=tolerance)
+    model = LogisticRegression(C=C, max_iter=max_iter, solver=solver, tol=LBFGS_TOLERANCE)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter reached: the iterate is still a probe
         return np.asarray(model.fit(train, train_codes).predict(test))
