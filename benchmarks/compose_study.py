@@ -61,6 +61,16 @@ def train_zoo(tasks: list[str], data_root: str, dataset, epochs: int) -> dict[st
     return metrics
 
 
+def first_seconds(name: str, seconds: float) -> float:
+    """The seconds a step took when it first computed its results (a resumed step takes none): kept in
+    the work folder's seconds.json, so a rerun reports the measurement, not the resume."""
+    path = FOLDER / "seconds.json"
+    recorded = json.loads(path.read_text()) if path.is_file() else {}
+    recorded.setdefault(name, seconds)
+    path.write_text(json.dumps(recorded, indent=2))
+    return float(recorded[name])
+
+
 def quiet(command: list[str]) -> str:
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
@@ -86,10 +96,10 @@ def depth_run(tasks: list[str], data_root: str) -> dict:
     began = time.perf_counter()
     quiet(["matrix", *base, "--zoo", str(zoo_file), "--space", space, "--score-samples", "500",
            "--estimators", f"{ESTIMATOR},logme,linear_probe"])
-    score_seconds = time.perf_counter() - began
+    score_seconds = first_seconds("score", time.perf_counter() - began)
     began = time.perf_counter()
     quiet(["truth", *base, "--protocols", "frozen_all"])
-    truth_seconds = time.perf_counter() - began
+    truth_seconds = first_seconds("truth", time.perf_counter() - began)
     verdict = quiet(["evaluate", str(run), "--resamples", "2000"])
     zoo_run = ZooRun.open(run)
     return {"run": zoo_run, "verdict_text": verdict, "score_seconds": score_seconds, "truth_seconds": truth_seconds}
@@ -197,12 +207,37 @@ def substitutions(zoo_run, nets: tuple[str, ...], dataset, data_root: str) -> di
                                          donor=FOLDER / "zoo" / donor / "model.pt", module=module)
                 metrics = compose(request, out_dir=out, dataset=dataset)
             similarity = linear_cka(pooled_module_outputs(net_r, module, probe), pooled_module_outputs(net_d, module, probe))
+            own = json.loads((FOLDER / "zoo" / receiver / "metrics.json").read_text())["test_accuracy"]
             rows.append({"receiver": receiver, "donor": donor, "module": module + 1,
-                         "accuracy": metrics["test_accuracy"],
+                         "accuracy": metrics["test_accuracy"], "receiver_own_accuracy": own,
                          "adapters": sum(note["adapter"] for note in metrics["composition"]["adapters"]),
                          "cka": similarity, "score": estimate.score(f"{donor}:hidden.{module}", receiver)})
     return {"rows": rows, **{f"module_{m}": correlate([r for r in rows if r["module"] == m]) for m in (1, 2)},
             "all": correlate(rows)}
+
+
+def within_receiver(rows: list[dict], key: str, resamples: int = 2000, seed: int = 0) -> dict:
+    """Mean over receivers of the Spearman correlation across donors: the receiver's task (which moves both
+    the score and the accuracy) held fixed. Permutation p from shuffling donors within each receiver;
+    bootstrap interval over receivers."""
+    rng = np.random.default_rng(seed)
+    groups = {}
+    for row in rows:
+        groups.setdefault(row["receiver"], []).append((row[key], row["accuracy"]))
+    pairs = [np.array(group) for group in groups.values()]
+
+    def mean_rho(samples: list[np.ndarray]) -> float:
+        return float(np.nanmean([stats.spearmanr(g[:, 0], g[:, 1]).statistic for g in samples]))
+
+    observed = mean_rho(pairs)
+    permuted = [mean_rho([np.column_stack([g[:, 0], rng.permutation(g[:, 1])]) for g in pairs])
+                for _ in range(resamples)]
+    per_receiver = np.array([stats.spearmanr(g[:, 0], g[:, 1]).statistic for g in pairs])
+    boot = per_receiver[rng.integers(0, len(pairs), size=(resamples, len(pairs)))]
+    return {"mean_spearman": observed, "receivers": len(pairs),
+            "permutation_p": float((np.sum(np.abs(permuted) >= abs(observed)) + 1) / (resamples + 1)),
+            "interval": [float(np.nanpercentile(np.nanmean(boot, axis=1), 2.5)),
+                         float(np.nanpercentile(np.nanmean(boot, axis=1), 97.5))]}
 
 
 def correlate(rows: list[dict], resamples: int = 2000, seed: int = 0) -> dict:
@@ -216,8 +251,11 @@ def correlate(rows: list[dict], resamples: int = 2000, seed: int = 0) -> dict:
         permuted = np.array([stats.spearmanr(values, rng.permutation(accuracy)).statistic for _ in range(resamples)])
         draws = rng.integers(0, len(rows), size=(resamples, len(rows)))
         boot = np.array([stats.spearmanr(values[d], accuracy[d]).statistic for d in draws])
-        found[key] = {"spearman": rho, "permutation_p": float((np.sum(np.abs(permuted) >= abs(rho)) + 1) / (resamples + 1)),
-                      "interval": [float(np.nanpercentile(boot, 2.5)), float(np.nanpercentile(boot, 97.5))]}
+        found[key] = {"spearman": rho,
+                      "permutation_p": float((np.sum(np.abs(permuted) >= abs(rho)) + 1) / (resamples + 1)),
+                      "interval": [float(np.nanpercentile(boot, 2.5)), float(np.nanpercentile(boot, 97.5))],
+                      "within_receiver": within_receiver(rows, key, resamples=resamples, seed=seed)}
+    found["mean_accuracy"] = float(accuracy.mean())
     return found
 
 
@@ -238,7 +276,7 @@ def main() -> None:
     nets = tuple(net for net in SUBSTITUTION_NETS if net in tasks) or tuple(tasks[:3])
     began = time.perf_counter()
     scratch = train_zoo(tasks, data_root, dataset, arguments.epochs)
-    zoo_seconds = time.perf_counter() - began
+    zoo_seconds = sum(float(metrics["train_seconds"]) for metrics in scratch.values())
     depth = depth_run(tasks, data_root)
     zoo_run = depth.pop("run")
     depth.update(by_depth(zoo_run))
@@ -252,10 +290,15 @@ def main() -> None:
                            "finetune_epochs": arguments.finetune_epochs, "cut_points": list(CUT_POINTS),
                            "estimator": ESTIMATOR, "zoo_seconds": zoo_seconds, "mean_accuracy": summary,
                            "mean_seconds": seconds, "workflows": rows, "depth": depth, "substitution": substitution,
-                           "total_seconds": time.perf_counter() - began})
+                           "this_run_seconds": time.perf_counter() - began})
     print_table(["workflow", "mean test accuracy", "mean seconds"], [[k, summary[k], seconds[k]] for k in summary])
     print(depth["verdict_text"])
-    print_table(["module", "pairs", "ρ(CKA, accuracy) [p]", "ρ(score, accuracy) [p]"],
+    print_table(["module", "pairs", "within receiver: ρ(CKA, accuracy) [p]", "ρ(score, accuracy) [p]"],
+                [[m, substitution[f"module_{m}"]["pairs"],
+                  "{mean_spearman:.3f} [{permutation_p:.3f}]".format(**substitution[f"module_{m}"]["cka"]["within_receiver"]),
+                  "{mean_spearman:.3f} [{permutation_p:.3f}]".format(**substitution[f"module_{m}"]["score"]["within_receiver"])]
+                 for m in (1, 2)])
+    print_table(["module", "pairs", "pooled: ρ(CKA, accuracy) [p]", "ρ(score, accuracy) [p]"],
                 [[m, substitution[f"module_{m}"]["pairs"],
                   f"{substitution[f'module_{m}']['cka']['spearman']:.3f} [{substitution[f'module_{m}']['cka']['permutation_p']:.3f}]",
                   f"{substitution[f'module_{m}']['score']['spearman']:.3f} [{substitution[f'module_{m}']['score']['permutation_p']:.3f}]"]
