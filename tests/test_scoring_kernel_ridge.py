@@ -19,14 +19,18 @@ def _explicit_leave_one_out(features: np.ndarray, labels: np.ndarray) -> float:
     shrinkage = LedoitWolf(assume_centered=True).fit(centred).shrinkage_
     ridge = n * shrinkage * np.trace(centred.T @ centred / n) / d / (1.0 - shrinkage)
     onehot = np.eye(labels.max() + 1)[labels]
-    correct = 0
-    for i in range(n):
-        keep = np.arange(n) != i
-        design = np.hstack([np.ones((n - 1, 1)), unit[keep]])
-        penalty = np.diag([0.0] + [ridge] * d)
-        coefficients = np.linalg.solve(design.T @ design + penalty, design.T @ onehot[keep])
-        correct += int(np.argmax(np.hstack([1.0, unit[i]]) @ coefficients) == labels[i])
+    correct = sum(int(np.argmax(_predict_left_out(unit, onehot, i, ridge)) == labels[i]) for i in range(n))
     return correct / n
+
+
+def _predict_left_out(unit: np.ndarray, onehot: np.ndarray, i: int, ridge: float) -> np.ndarray:
+    """Sample ``i`` predicted by the ridge fitted on the others (one-hot targets, intercept unpenalised)."""
+    n, d = unit.shape
+    keep = np.arange(n) != i
+    design = np.hstack([np.ones((n - 1, 1)), unit[keep]])
+    penalty = np.diag([0.0] + [ridge] * d)
+    coefficients = np.linalg.solve(design.T @ design + penalty, design.T @ onehot[keep])
+    return np.hstack([1.0, unit[i]]) @ coefficients
 
 
 @pytest.mark.parametrize(("n_classes", "seed"), [(2, 0), (2, 1), (3, 2), (4, 3)])
@@ -65,21 +69,12 @@ def test_breaks_below_chance_without_information() -> None:
 def _explicit_held_out_r2(features: np.ndarray, labels: np.ndarray) -> float:
     """Refit the ridge without each sample for every ridge of the grid; 1 - least PRESS / total variance."""
     unit = features / np.linalg.norm(features, axis=1, keepdims=True)
-    n, d = unit.shape
     singular = np.linalg.svd(unit - unit.mean(axis=0), compute_uv=False) ** 2
     mean_eigenvalue = singular[singular > singular.max() * 1e-10].mean()
     onehot = np.eye(labels.max() + 1)[labels]
     total = float(((onehot - onehot.mean(axis=0)) ** 2).sum())
-    presses = []
-    for ridge in RIDGE_GRID * mean_eigenvalue:
-        press = 0.0
-        for i in range(n):
-            keep = np.arange(n) != i
-            design = np.hstack([np.ones((n - 1, 1)), unit[keep]])
-            penalty = np.diag([0.0] + [ridge] * d)
-            coefficients = np.linalg.solve(design.T @ design + penalty, design.T @ onehot[keep])
-            press += float(((onehot[i] - np.hstack([1.0, unit[i]]) @ coefficients) ** 2).sum())
-        presses.append(press)
+    presses = [sum(float(((onehot[i] - _predict_left_out(unit, onehot, i, ridge)) ** 2).sum())
+                   for i in range(len(unit))) for ridge in RIDGE_GRID * mean_eigenvalue]
     return 1.0 - min(presses) / total
 
 
