@@ -66,6 +66,11 @@ PRODUCERS: dict[str, tuple[str, str]] = {
     "structure": ("python benchmarks/structure_study.py benchmarks/work/grid-<space>",
                   "Whether the matrices and module similarity recover the known class groups."),
     "throughput": ("python benchmarks/throughput.py", "Step times of modular and end-to-end training."),
+    "paper_scale_speed_cpu": ("python benchmarks/paper_scale.py speed --device cpu --speed-images 1024 --speed-epochs 4 "
+                              "--tag cpu",
+                              "ResNet-18 (width 64) steps on 2 CPU cores: images/s of an end-to-end step and of each "
+                              "modular step, warm; the GPU figures of the paper-scale benchmark are not measured yet "
+                              "(see the GPU page)."),
     "tour": ("python benchmarks/tour.py", "The README's five-minute tour, run for real: commands, output, times."),
     "truth_ceiling": ("python benchmarks/truth_ceiling.py benchmarks/work/grid-<space>",
                       "How reproducible the frozen truths are under resampling of the test images."),

@@ -16,9 +16,10 @@ from typing import Any
 from taskspace.errors import ConfigError, did_you_mean
 from taskspace.io import canonical_json, read_toml
 
-__all__ = ["TrainConfig", "GridConfig", "MODES", "load_toml_options"]
+__all__ = ["TrainConfig", "GridConfig", "MODES", "PRECISIONS", "load_toml_options"]
 
 MODES = ("modular", "e2e", "finetune")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class TrainConfig:
         seed: the one seed every random choice is derived from.
         init_from: checkpoint whose hidden modules start a ``finetune`` run.
         device: ``cpu``, ``cuda`` or ``auto``.
+        precision: ``fp32``, or ``bf16`` (forward passes under bfloat16 autocast; the pairwise
+            objective, the loss and the weights stay float32).
+        compile: compile the training step's forward pass with ``torch.compile``.
     """
 
     task: str
@@ -87,6 +91,8 @@ class TrainConfig:
     seed: int = 0
     init_from: str | None = None
     device: str = "cpu"
+    precision: str = "fp32"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cut_points", tuple(int(point) for point in self.cut_points))
@@ -109,6 +115,9 @@ class TrainConfig:
         get_objective(self.objective, **self.objective_params)
         _choice("kernel", self.kernel, list_kernels())
         _choice("device", self.device, ("cpu", "cuda", "auto"))
+        _choice("precision", self.precision, PRECISIONS)
+        if not isinstance(self.compile, bool):
+            raise ConfigError(f"compile must be true or false, got {self.compile!r}")
         _positive_int("epochs", self.epochs)
         _positive_int("batch_size", self.batch_size, minimum=2)
         _positive_int("output_steps", self.output_steps)
@@ -150,8 +159,8 @@ class TrainConfig:
         """Short SHA-256 of the canonical JSON of every field but ``device``.
 
         Options added after run folders were first written (``objective_params``,
-        ``output_unlabeled``) are left out while they hold their defaults, so those folders keep
-        their hash and stay usable.
+        ``output_unlabeled``, ``precision``, ``compile``) are left out while they hold their defaults,
+        so those folders keep their hash and stay usable.
         """
         values = self.to_dict()
         values.pop("device")
@@ -236,7 +245,8 @@ class GridConfig:
 
 
 #: Options added after the first run folders were written, with the default the hash leaves out.
-_ADDED_LATER: dict[str, Any] = {"objective_params": {}, "output_unlabeled": False}
+_ADDED_LATER: dict[str, Any] = {"objective_params": {}, "output_unlabeled": False, "precision": "fp32",
+                                "compile": False}
 
 
 def load_toml_options(path: str | os.PathLike[str]) -> dict[str, Any]:

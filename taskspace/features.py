@@ -57,23 +57,25 @@ class SourceOutputs:
 
 @torch.no_grad()
 def source_outputs(
-    net: ModularNet, split: ImageSplit, *, normalization: dict[str, list[float]], batch_size: int = 500
+    net: ModularNet, split: ImageSplit, *, normalization: dict[str, list[float]], batch_size: int = 500,
+    device: torch.device | str = "cpu",
 ) -> SourceOutputs:
-    """Features and logits of ``net`` (eval mode) on every image of ``split``."""
-    net.eval()
-    tensors = to_tensor_split(split, mean=normalization["mean"], std=normalization["std"])
+    """Features and logits of ``net`` (eval mode, float32, on ``device``) on every image of ``split``."""
+    net.eval().to(device)
+    tensors = to_tensor_split(split, mean=normalization["mean"], std=normalization["std"], device=device)
     features, logits, pooled = [], [], []
     for start in range(0, len(tensors), batch_size):
-        trunk = net.trunk(tensors.images[start : start + batch_size])
+        trunk = net.trunk(tensors.images_at(slice(start, start + batch_size)))
         features.append(net.output.feature_map(trunk))
         logits.append(net.output.linear(features[-1]))
         pooled.append(trunk.mean(dim=(2, 3)) if trunk.dim() == 4 else trunk.flatten(1))
-    empty = torch.zeros((0, net.feature_dim))
+    empty = torch.zeros((0, net.feature_dim), device=device)
     return SourceOutputs(
-        features=torch.cat(features or [empty]).numpy().astype(np.float32),
-        logits=torch.cat(logits or [torch.zeros((0, net.num_classes))]).numpy().astype(np.float32),
+        features=torch.cat(features or [empty]).cpu().numpy().astype(np.float32),
+        logits=torch.cat(logits or [torch.zeros((0, net.num_classes), device=device)]).cpu().numpy()
+        .astype(np.float32),
         labels=np.asarray(split.labels, dtype=np.int64),
-        pre_activations=torch.cat(pooled or [empty]).numpy().astype(np.float32),
+        pre_activations=torch.cat(pooled or [empty]).cpu().numpy().astype(np.float32),
     )
 
 
@@ -89,9 +91,14 @@ def outputs_cache_key(*, checkpoint_digest: str, split: ImageSplit, normalizatio
 
 
 def cached_source_outputs(
-    checkpoint: str | os.PathLike[str], split: ImageSplit, *, cache_dir: str | os.PathLike[str]
+    checkpoint: str | os.PathLike[str], split: ImageSplit, *, cache_dir: str | os.PathLike[str],
+    device: torch.device | str = "cpu",
 ) -> SourceOutputs:
-    """:func:`source_outputs` of the checkpoint's net on ``split``, read from or written to ``cache_dir``."""
+    """:func:`source_outputs` of the checkpoint's net on ``split``, read from or written to ``cache_dir``.
+
+    The forward passes run on ``device``; the key leaves the device out, since the outputs are the
+    same function of the same content wherever they are computed.
+    """
     from taskspace.training.checkpoints import load_model
 
     net, saved = load_model(checkpoint)
@@ -106,7 +113,7 @@ def cached_source_outputs(
             cached = None  # a damaged cache entry is recomputed and overwritten
         if cached is not None and _fits(cached, net, split):
             return cached
-    outputs = source_outputs(net, split, normalization=normalization)
+    outputs = source_outputs(net, split, normalization=normalization, device=device)
     write_npz(path, {"features": outputs.features, "logits": outputs.logits, "labels": outputs.labels,
                      "pre_activations": outputs.pre_activations})
     return outputs

@@ -192,8 +192,11 @@ def probe_accuracy(train: SourceOutputs, test: SourceOutputs, *, steps: int, wei
 
 
 def _frozen(job: TransferJob, labels_per_class: int | None) -> dict[str, Any]:
-    train = cached_source_outputs(job.checkpoint, job.splits.train, cache_dir=job.feature_cache)
-    test = cached_source_outputs(job.checkpoint, job.splits.test, cache_dir=job.feature_cache)
+    from taskspace.training.run import resolve_device
+
+    device = resolve_device(job.config.device)
+    train = cached_source_outputs(job.checkpoint, job.splits.train, cache_dir=job.feature_cache, device=device)
+    test = cached_source_outputs(job.checkpoint, job.splits.test, cache_dir=job.feature_cache, device=device)
     accuracies = [
         probe_accuracy(train.subset(positions), test, steps=job.config.output_steps,
                        weight_decay=job.config.output_weight_decay)

@@ -32,7 +32,7 @@ from taskspace.io import ensure_writable_dir, read_json, sha256_of_file, write_j
 from taskspace.models import ModularNet
 from taskspace.tasks import Task
 from taskspace.training.checkpoints import load_model, save_model
-from taskspace.training.tensors import to_tensor_split
+from taskspace.training.tensors import TensorSplit, to_tensor_split
 
 __all__ = ["OPERATORS", "ComposeRequest", "compose"]
 
@@ -102,7 +102,7 @@ def compose(request: ComposeRequest, *, out_dir: str | os.PathLike[str], data_ro
     tensors = {name: to_tensor_split(getattr(splits, name), mean=normalization["mean"], std=normalization["std"],
                                      device=device) for name in ("train", "validation", "test")}
     began = time.perf_counter()
-    composed, trained, notes = _apply(request, net, donor, task.num_classes, tensors["train"].images, config.seed)
+    composed, trained, notes = _apply(request, net, donor, task.num_classes, tensors["train"], config.seed)
     build_seconds = time.perf_counter() - began
     ensure_writable_dir(folder)  # every input checked: only now is anything written
     metrics: dict[str, Any] = {"operator": request.operator, "task": task.id, "seed": config.seed,
@@ -170,7 +170,7 @@ def _train_config(request: ComposeRequest, saved: dict[str, Any], source: Path) 
 
 
 def _apply(request: ComposeRequest, net: ModularNet, donor: ModularNet | None, num_classes: int,
-           probe: torch.Tensor, seed: int) -> tuple[ModularNet, list[int], list[Any]]:
+           probe: TensorSplit, seed: int) -> tuple[ModularNet, list[int], list[Any]]:
     """The composed net, the hidden modules to train, and the adapter notes."""
     def needs(value: Any, flag: str) -> Any:
         if value is None:
@@ -193,7 +193,7 @@ def _apply(request: ComposeRequest, net: ModularNet, donor: ModularNet | None, n
     if donor is None:
         raise ConfigError("substitute needs the donor net (--with DONOR/model.pt)")
     generator = torch.Generator().manual_seed(seed)
-    sample = probe[torch.randperm(len(probe), generator=generator)[:1000]]
+    sample = probe.images_at(torch.randperm(len(probe), generator=generator)[:1000])
     composed, notes = substitute(net, donor, index, probe=sample)
     return composed, [], notes
 

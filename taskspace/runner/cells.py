@@ -145,13 +145,15 @@ class ExtractCell(Cell):
 
     def prepare(self, run: Run, share: Share) -> dict[str, Any]:
         return {"checkpoint": run.checkpoint(self.source).read_bytes(), "indices": bank_indices(run),
-                "key": bank_key(run, self.source), "dataset": share("dataset", run.dataset)}
+                "key": bank_key(run, self.source), "dataset": share("dataset", run.dataset),
+                "device": run.forward_device}
 
     def compute(self, inputs: dict[str, Any]) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="taskspace-extract-") as folder:
             checkpoint = Path(folder) / "source.pt"
             checkpoint.write_bytes(inputs["checkpoint"])
-            outputs, seconds = bank_outputs(checkpoint, inputs["dataset"], inputs["indices"])
+            outputs, seconds = bank_outputs(checkpoint, inputs["dataset"], inputs["indices"],
+                                            device=inputs.get("device", "cpu"))
         return {"outputs": outputs, "seconds": seconds, "key": inputs["key"], "indices": inputs["indices"]}
 
     def commit(self, run: Run, result: dict[str, Any]) -> None:
@@ -180,7 +182,7 @@ def score_one(run: Run, source: str, target: str, estimators: Sequence[str],
         outputs = gather(bank, splits, positions)
     else:
         outputs = cached_source_outputs(run.checkpoint(source), splits.train.take(positions),
-                                        cache_dir=run.path("features"))
+                                        cache_dir=run.path("features"), device=run.forward_device)
     record = score_source(outputs.features, outputs.labels, estimators=estimators,
                           source_probs=outputs.probabilities(),
                           source_accuracy=_test_accuracy(run, source), known=known)

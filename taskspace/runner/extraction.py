@@ -103,20 +103,21 @@ def bank_key(run: Run, source: str) -> str:
 def extract_bank(run: Run, source: str) -> float:
     """Forward passes of ``source`` over :func:`bank_indices`, written atomically; returns their seconds."""
     indices = bank_indices(run)
-    outputs, seconds = bank_outputs(run.checkpoint(source), run.dataset(), indices)
+    outputs, seconds = bank_outputs(run.checkpoint(source), run.dataset(), indices, device=run.forward_device)
     write_bank(run, source, key=bank_key(run, source), indices=indices, outputs=outputs, seconds=seconds)
     return seconds
 
 
 def bank_outputs(checkpoint: str | os.PathLike[str], dataset: ImageDataset,
-                 indices: np.ndarray) -> tuple[SourceOutputs, float]:
-    """The checkpoint's outputs on the dataset's training images at ``indices``, and the seconds they took."""
+                 indices: np.ndarray, *, device: str = "cpu") -> tuple[SourceOutputs, float]:
+    """The checkpoint's outputs on the dataset's training images at ``indices`` (forward passes on
+    ``device``), and the seconds they took."""
     from taskspace.training.checkpoints import load_model
 
     net, saved = load_model(checkpoint)
     images = ImageSplit(dataset.train.images[indices], np.asarray(dataset.train.labels)[indices])
     started = time.perf_counter()
-    outputs = source_outputs(net, images, normalization=saved["normalization"])
+    outputs = source_outputs(net, images, normalization=saved["normalization"], device=device)
     return outputs, time.perf_counter() - started
 
 

@@ -288,6 +288,14 @@ class Run:
 
     # -- data ----------------------------------------------------------------------------------------
 
+    @property
+    def forward_device(self) -> str:
+        """Where the score and probe stages run their forward passes: the zoo's training device
+        (``auto`` resolved; ``cuda`` without a GPU is an error naming the fix)."""
+        from taskspace.training.run import resolve_device
+
+        return str(resolve_device(str(self.grid.train.get("device", "cpu"))))
+
     def dataset(self) -> Any:
         """The run's dataset (read once per process)."""
         return _dataset(self.space.dataset, self.data_root)

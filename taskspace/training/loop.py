@@ -55,6 +55,7 @@ def run_epochs(
         optimizer: optimiser over ``trainable``'s parameters.
         epochs: number of epochs.
         train_one_epoch: ``(epoch, generator) -> metrics``; must draw all randomness from ``generator``.
+            The history adds each epoch's ``seconds`` (its training, without validation).
         validate: returns the validation score (higher is better); ``None`` keeps the last epoch.
         seed: root seed; each epoch's generator is derived from (seed, phase, epoch).
         phase: name of this training phase (``hidden0``, ``e2e``, ...).
@@ -87,7 +88,9 @@ def run_epochs(
 
     for epoch in range(start_epoch, epochs):
         trainable.train()
+        epoch_started = time.perf_counter()
         metrics = dict(train_one_epoch(epoch, torch_generator(seed, phase, epoch)))
+        metrics["seconds"] = time.perf_counter() - epoch_started
         score = validate() if validate is not None else float(epoch)
         metrics["epoch"] = float(epoch)
         metrics["validation_score"] = float(score)

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
+from typing import SupportsFloat
 
 __all__ = ["ProgressBar", "stage_progress", "on_terminal"]
 
@@ -70,11 +71,14 @@ class ProgressBar:
 
             self._bar = tqdm(total=self.total_steps or None, desc=self.description, unit="step", leave=False)
 
-    def update(self, **postfix: float) -> None:
+    def update(self, **postfix: SupportsFloat) -> None:
+        """One step done; ``postfix`` values (a loss on the device, say) are read every 25 steps only,
+        since reading a device value waits for the device."""
         self._ensure()
         if self._bar is not None:
             self._bar.update(1)
-            self._bar.set_postfix({name: f"{value:.4f}" for name, value in postfix.items()}, refresh=False)
+            if self._bar.n % 25 == 1:
+                self._bar.set_postfix({name: f"{float(value):.4f}" for name, value in postfix.items()}, refresh=False)
 
     def epoch_done(self, epoch: int, metrics: dict[str, float]) -> None:
         self._ensure()

@@ -26,6 +26,7 @@ from taskspace.models import ModularNet, get_model
 from taskspace.objectives import get_objective
 from taskspace.tasks import Task, TaskSplits, sample_labels_per_class
 from taskspace.training.checkpoints import load_hidden_from, save_model
+from taskspace.training.compute import FLOAT32, Compute
 from taskspace.training.seeds import derive_seed
 from taskspace.training.semi_supervised import propagate_labels
 from taskspace.training.tensors import TensorSplit, channel_statistics, to_tensor_split
@@ -92,6 +93,7 @@ def fit_output_module(
     steps: int,
     weight_decay: float,
     unlabeled: bool = False,
+    compute: Compute = FLOAT32,
 ) -> dict[str, Any]:
     """Train the output module on frozen features of all training labels or ``labels_per_class`` each.
 
@@ -106,15 +108,15 @@ def fit_output_module(
         positions = sample_labels_per_class(labels, labels_per_class, seed=derive_seed(seed, "few-labels"))
     index = torch.from_numpy(positions).to(train.labels.device)
     if not unlabeled or labels_per_class is None:
-        features = extract_features(net, train.images[index])
+        features = extract_features(net, train.subset(index), compute=compute)
         loss = train_output_module(
             net, features=features, labels=train.labels[index], steps=steps, weight_decay=weight_decay
         )
         return {"output_labels": int(len(positions)), "output_train_loss": loss}
     rest = np.setdiff1d(np.arange(len(labels)), positions)
     rest_index = torch.from_numpy(rest).to(train.labels.device)
-    labeled_features = extract_features(net, train.images[index])
-    unlabeled_features = extract_features(net, train.images[rest_index])
+    labeled_features = extract_features(net, train.subset(index), compute=compute)
+    unlabeled_features = extract_features(net, train.subset(rest_index), compute=compute)
     propagated = propagate_labels(
         labeled_features, train.labels[index], unlabeled_features, num_classes=net.num_classes
     )
@@ -185,6 +187,7 @@ def train_task(
         weight_decay=config.weight_decay,
         warmup_epochs=config.warmup_epochs,
         augment=config.augment,
+        compute=Compute(precision=config.precision, compile=config.compile),
     )
     resume = folder / RESUME_DIR
     fingerprint = config.hash()
@@ -219,7 +222,7 @@ def train_task(
             fit_output_module(
                 net, train, labels_per_class=config.labels_per_class, seed=config.seed,
                 steps=config.output_steps, weight_decay=config.output_weight_decay,
-                unlabeled=config.output_unlabeled,
+                unlabeled=config.output_unlabeled, compute=settings.compute,
             )
         )
         metrics["hidden_seconds"] = hidden_seconds
@@ -231,7 +234,7 @@ def train_task(
                 train.labels.cpu().numpy(), config.labels_per_class, seed=derive_seed(config.seed, "few-labels")
             )
             few = torch.from_numpy(positions).to(device)
-            train = type(train)(train.images[few], train.labels[few])
+            train = train.subset(few)
         result = train_end_to_end(
             net, train=train, validation=validation, settings=settings, seed=config.seed,
             state_path=resume / "e2e.pt", fingerprint=fingerprint, phase=config.mode, show_progress=show_progress,
@@ -239,8 +242,9 @@ def train_task(
         metrics["best_epoch"] = result.best_epoch
         metrics["history"] = result.history
         metrics["train_seconds"] = result.seconds
-    metrics["validation_accuracy"] = evaluate_accuracy(net, validation) if len(validation) else None
-    metrics["test_accuracy"] = evaluate_accuracy(net, test)
+    metrics["validation_accuracy"] = (evaluate_accuracy(net, validation, compute=settings.compute)
+                                      if len(validation) else None)
+    metrics["test_accuracy"] = evaluate_accuracy(net, test, compute=settings.compute)
     net.cpu()
     save_model(
         folder / MODEL_FILE, net, normalization=normalization, task_classes=splits.task.classes,

@@ -1,4 +1,4 @@
-"""Images to normalised tensors, and mini-batch index streams."""
+"""Images as tensors on the training device, normalised a batch at a time, and mini-batch index streams."""
 
 from __future__ import annotations
 
@@ -14,13 +14,44 @@ __all__ = ["TensorSplit", "channel_statistics", "to_tensor_split", "minibatch_in
 
 @dataclass(frozen=True)
 class TensorSplit:
-    """Normalised images (float32, N×C×H×W, channels-last memory) and int64 labels."""
+    """A split kept as uint8 pixels on its device and normalised a batch at a time.
 
-    images: torch.Tensor
+    The pixels take a quarter of the memory of float32 images, so a whole training split stays on
+    the accelerator; :meth:`images_at` turns the rows a step needs into normalised float32
+    (channels-last memory), with the same arithmetic, element by element, as normalising the whole
+    split at once.
+
+    Attributes:
+        pixels: uint8 N×C×H×W (channels-last memory).
+        labels: int64 N.
+        mean, std: float32 1×C×1×1, on the pixels' device; values in [0, 1] units.
+    """
+
+    pixels: torch.Tensor
     labels: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixels.device
+
+    def images_at(self, rows: torch.Tensor | slice) -> torch.Tensor:
+        """Normalised float32 images (channels-last memory) of ``rows`` (an index tensor or a slice)."""
+        images = self.pixels[rows].float().div_(255.0)
+        return ((images - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+
+    @property
+    def images(self) -> torch.Tensor:
+        """Every image normalised (a float32 copy: four times the pixels' memory)."""
+        return self.images_at(slice(None))
+
+    def subset(self, rows: torch.Tensor) -> TensorSplit:
+        """The split's images and labels at ``rows``."""
+        return TensorSplit(self.pixels[rows], self.labels[rows], self.mean, self.std)
 
 
 def channel_statistics(images: np.ndarray) -> tuple[list[float], list[float]]:
@@ -36,14 +67,12 @@ def channel_statistics(images: np.ndarray) -> tuple[list[float], list[float]]:
 def to_tensor_split(
     split: ImageSplit, *, mean: list[float], std: list[float], device: torch.device | str = "cpu"
 ) -> TensorSplit:
-    """Normalise a split with the given per-channel statistics."""
-    images = torch.from_numpy(np.ascontiguousarray(split.images)).to(device)
-    images = images.permute(0, 3, 1, 2).float().div_(255.0)
+    """A split's uint8 images (N×H×W×C) and labels moved to ``device``, to be normalised with ``mean``, ``std``."""
+    pixels = torch.from_numpy(np.ascontiguousarray(split.images)).to(device).permute(0, 3, 1, 2)
     mean_tensor = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
     std_tensor = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-    images = ((images - mean_tensor) / std_tensor).contiguous(memory_format=torch.channels_last)
     labels = torch.from_numpy(np.asarray(split.labels, dtype=np.int64)).to(device)
-    return TensorSplit(images, labels)
+    return TensorSplit(pixels, labels, mean_tensor, std_tensor)
 
 
 def minibatch_indices(

@@ -2,6 +2,10 @@
 
 No gradient crosses a module boundary in modular training: module i's input comes from the frozen
 modules before it, computed under ``torch.no_grad()`` and detached.
+
+A step does no host work that waits on the device: the split's pixels live where the net does, each
+epoch's order and crops are drawn on the host at its start and moved in one copy, images are
+normalised and augmented on the device, and the loss is summed there and read once an epoch.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from taskspace.data import random_crop_flip
+from taskspace.data.augment import CropFlipDraws, apply_crop_flip, draw_crop_flip
 from taskspace.models import ModularNet
+from taskspace.training.compute import FLOAT32, Compute, full_precision
 from taskspace.training.loop import LoopResult, run_epochs
 from taskspace.training.progress import ProgressBar
 from taskspace.training.schedule import warmup_cosine
@@ -23,6 +28,8 @@ from taskspace.training.tensors import TensorSplit, minibatch_indices
 
 __all__ = [
     "OptimizerSettings",
+    "EpochPlan",
+    "plan_epoch",
     "train_hidden_module",
     "train_end_to_end",
     "train_output_module",
@@ -35,7 +42,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class OptimizerSettings:
-    """SGD with momentum under a warm-up + cosine schedule."""
+    """SGD with momentum under a warm-up + cosine schedule, and how each step is computed."""
 
     epochs: int
     batch_size: int
@@ -44,6 +51,7 @@ class OptimizerSettings:
     weight_decay: float
     warmup_epochs: float
     augment: bool
+    compute: Compute = FLOAT32
 
 
 def _sgd(module: nn.Module, settings: OptimizerSettings) -> torch.optim.SGD:
@@ -53,11 +61,34 @@ def _sgd(module: nn.Module, settings: OptimizerSettings) -> torch.optim.SGD:
     )
 
 
-def _batch_images(split: TensorSplit, indices: torch.Tensor, *, augment: bool, generator: torch.Generator):
-    images = split.images[indices]
-    if augment:
-        images = random_crop_flip(images, generator=generator).contiguous(memory_format=torch.channels_last)
-    return images
+@dataclass(frozen=True)
+class EpochPlan:
+    """An epoch's mini-batches (row indices) and their crops, on the split's device."""
+
+    batches: list[torch.Tensor]
+    crops: list[CropFlipDraws | None]
+
+
+def plan_epoch(count: int, batch_size: int, *, generator: torch.Generator, augment: bool,
+               device: torch.device) -> EpochPlan:
+    """Draw an epoch's shuffled mini-batches, then each batch's crops, and move them in one copy each.
+
+    The draws are those of shuffling and then cropping batch by batch, in that order, so a plan is
+    the same whatever the device.
+    """
+    batches = minibatch_indices(count, batch_size, generator=generator, drop_last=True)
+    sizes = [len(batch) for batch in batches]
+    rows = list(torch.cat(batches).to(device).split(sizes))
+    if not augment:
+        return EpochPlan(rows, [None] * len(rows))
+    draws = [draw_crop_flip(size, generator=generator) for size in sizes]
+    flips = [draw.flips for draw in draws]
+    epoch = CropFlipDraws(torch.cat([draw.row_offsets for draw in draws]),
+                          torch.cat([draw.column_offsets for draw in draws]),
+                          None if flips[0] is None else torch.cat([flip for flip in flips if flip is not None]),
+                          draws[0].padding).to(device)
+    ends = torch.tensor(sizes).cumsum(0).tolist()
+    return EpochPlan(rows, [epoch[end - size : end] for size, end in zip(sizes, ends, strict=True)])
 
 
 def _epoch_runner(
@@ -73,24 +104,26 @@ def _epoch_runner(
     warmup_steps = int(round(settings.warmup_epochs * steps_per_epoch))
 
     def train_one_epoch(epoch: int, generator: torch.Generator) -> dict[str, float]:
-        total_loss, batches = 0.0, 0
-        for step, indices in enumerate(
-            minibatch_indices(len(split), settings.batch_size, generator=generator, drop_last=True)
-        ):
+        plan = plan_epoch(len(split), settings.batch_size, generator=generator, augment=settings.augment,
+                          device=split.device)
+        total_loss = torch.zeros((), dtype=torch.float64, device=split.device)
+        for step, (rows, crops) in enumerate(zip(plan.batches, plan.crops, strict=True)):
             learning_rate = warmup_cosine(
                 epoch * steps_per_epoch + step, total_steps=total_steps, peak=settings.lr, warmup_steps=warmup_steps
             )
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate
-            images = _batch_images(split, indices, augment=settings.augment, generator=generator)
-            loss = loss_of_batch(images, split.labels[indices])
+            images = split.images_at(rows)
+            if crops is not None:
+                images = apply_crop_flip(images, crops).contiguous(memory_format=torch.channels_last)
+            with settings.compute.autocast(split.device):
+                loss = loss_of_batch(images, split.labels[rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total_loss += float(loss.detach())
-            batches += 1
-            bar.update(loss=float(loss.detach()))
-        return {"train_loss": total_loss / max(batches, 1)}
+            total_loss += loss.detach()
+            bar.update(loss=loss.detach())
+        return {"train_loss": float(total_loss) / max(len(plan.batches), 1)}
 
     bar.total_steps = total_steps
     return train_one_epoch
@@ -152,16 +185,18 @@ def train_hidden_module(
     net.freeze_hidden(index)
     module = net.hidden[index]
     module.requires_grad_(True)
+    forward = settings.compute.compiled(lambda images: module(net.hidden_input(images, index)))
 
     def negative_objective(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        outputs = module(net.hidden_input(images, index))
-        return -objective(kernel(outputs), labels, k_min=k_min, k_max=k_max)
+        outputs = forward(images)
+        with full_precision(images.device):
+            return -objective(kernel(outputs.float()), labels, k_min=k_min, k_max=k_max)
 
     def validate() -> float:
         assert validation is not None  # only called when there is a validation split
         return mean_objective(
             net, index, validation, kernel=kernel, objective=objective, k_min=k_min, k_max=k_max,
-            batch_size=settings.batch_size,
+            batch_size=settings.batch_size, compute=settings.compute,
         )
 
     result = _fit_with_sgd(
@@ -188,13 +223,18 @@ def train_end_to_end(
 ) -> LoopResult:
     """Train the whole net with cross-entropy; keep the epoch with the best validation accuracy."""
     net.requires_grad_(True)
+    forward = settings.compute.compiled(net)
 
     def cross_entropy(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return functional.cross_entropy(net(images), labels)
+        return functional.cross_entropy(forward(images), labels)
+
+    def validate() -> float:
+        assert validation is not None  # only called when there is a validation split
+        return evaluate_accuracy(net, validation, compute=settings.compute)
 
     result = _fit_with_sgd(
         trainable=net, loss_of_batch=cross_entropy,
-        validate=(lambda: evaluate_accuracy(net, validation)) if validation is not None and len(validation) else None,
+        validate=validate if validation is not None and len(validation) else None,
         train=train, settings=settings, seed=seed, phase=phase, state_path=state_path,
         fingerprint=fingerprint, description="end to end", show_progress=show_progress,
     )
@@ -203,10 +243,16 @@ def train_end_to_end(
 
 
 @torch.no_grad()
-def extract_features(net: ModularNet, images: torch.Tensor, *, batch_size: int = 500) -> torch.Tensor:
-    """φ of the trunk for every image (eval mode, forward passes only): N × feature_dim."""
+def extract_features(
+    net: ModularNet, split: TensorSplit, *, batch_size: int = 500, compute: Compute = FLOAT32
+) -> torch.Tensor:
+    """φ of the trunk for every image of ``split`` (eval mode, forward passes only): N × feature_dim, float32."""
     net.eval()
-    return torch.cat([net.features(images[start : start + batch_size]) for start in range(0, len(images), batch_size)])
+    features = []
+    for start in range(0, len(split), batch_size):
+        with compute.autocast(split.device):
+            features.append(net.features(split.images_at(slice(start, start + batch_size))).float())
+    return torch.cat(features) if features else torch.zeros((0, net.feature_dim), device=split.device)
 
 
 def train_output_module(
@@ -254,14 +300,16 @@ def fit_linear(
 
 
 @torch.no_grad()
-def evaluate_accuracy(net: ModularNet, split: TensorSplit, *, batch_size: int = 500) -> float:
-    """Share of ``split`` the net classifies correctly (eval mode)."""
+def evaluate_accuracy(net: ModularNet, split: TensorSplit, *, batch_size: int = 500,
+                      compute: Compute = FLOAT32) -> float:
+    """Share of ``split`` the net classifies correctly (eval mode; one read from the device)."""
     net.eval()
-    correct = 0
+    correct = torch.zeros((), dtype=torch.int64, device=split.device)
     for start in range(0, len(split), batch_size):
-        predictions = net(split.images[start : start + batch_size]).argmax(dim=1)
-        correct += int((predictions == split.labels[start : start + batch_size]).sum())
-    return correct / max(len(split), 1)
+        with compute.autocast(split.device):
+            predictions = net(split.images_at(slice(start, start + batch_size))).argmax(dim=1)
+        correct += (predictions == split.labels[start : start + batch_size]).sum()
+    return int(correct) / max(len(split), 1)
 
 
 @torch.no_grad()
@@ -275,14 +323,19 @@ def mean_objective(
     k_min: float,
     k_max: float,
     batch_size: int,
+    compute: Compute = FLOAT32,
 ) -> float:
     """Average of the hidden objective over consecutive mini-batches of ``split`` (eval mode)."""
     module = net.hidden[index]
     was_training = module.training
     module.eval()
-    values = []
-    for indices in minibatch_indices(len(split), batch_size, drop_last=True):
-        outputs = module(net.hidden_input(split.images[indices], index))
-        values.append(float(objective(kernel(outputs), split.labels[indices], k_min=k_min, k_max=k_max)))
+    total = torch.zeros((), dtype=torch.float64, device=split.device)
+    batches = minibatch_indices(len(split), batch_size, drop_last=True)
+    for indices in batches:
+        rows = indices.to(split.device)
+        with compute.autocast(split.device):
+            outputs = module(net.hidden_input(split.images_at(rows), index))
+        with full_precision(split.device):
+            total += objective(kernel(outputs.float()), split.labels[rows], k_min=k_min, k_max=k_max)
     module.train(was_training)
-    return sum(values) / max(len(values), 1)
+    return float(total) / max(len(batches), 1)

@@ -1,0 +1,63 @@
+"""How a training step is computed: in float32 or under bfloat16 autocast, compiled or not.
+
+The default (float32, not compiled) is exact CPU arithmetic: a run under it gives the same weights
+bit for bit on every call. ``bf16`` runs the forward passes under ``torch.autocast`` (convolutions
+and matrix products in bfloat16, accumulation, normalisation and the loss in float32), and
+``compile`` hands the step's forward pass to ``torch.compile``; both are for accelerators.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+
+from taskspace.errors import ConfigError
+
+__all__ = ["Compute", "FLOAT32"]
+
+Function = TypeVar("Function", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Compute:
+    """Precision (``fp32`` or ``bf16``) and whether to compile the training step's forward pass."""
+
+    precision: str = "fp32"
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "bf16"):
+            raise ConfigError(f"unknown precision '{self.precision}' (choose from: fp32, bf16)")
+
+    @contextlib.contextmanager
+    def autocast(self, device: torch.device) -> Iterator[None]:
+        """bfloat16 autocast on ``device`` under ``bf16``; nothing under ``fp32``."""
+        if self.precision == "fp32":
+            yield
+            return
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+            yield
+
+    def compiled(self, function: Function) -> Function:
+        """``function`` compiled with ``torch.compile`` when asked for, else ``function`` itself."""
+        if not self.compile:
+            return function
+        return torch.compile(function)  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def full_precision(device: torch.device) -> Iterator[None]:
+    """Float32 inside an autocast region (the pairwise kernel and its objective need it)."""
+    if not torch.is_autocast_enabled(device.type):
+        yield
+        return
+    with torch.autocast(device_type=device.type, enabled=False):
+        yield
+
+
+#: The default: float32, not compiled.
+FLOAT32 = Compute()
