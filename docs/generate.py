@@ -66,6 +66,10 @@ PRODUCERS: dict[str, tuple[str, str]] = {
     "structure": ("python benchmarks/structure_study.py benchmarks/work/grid-<space>",
                   "Whether the matrices and module similarity recover the known class groups."),
     "throughput": ("python benchmarks/throughput.py", "Step times of modular and end-to-end training."),
+    "accuracy_prediction": ("python benchmarks/accuracy_prediction.py",
+                            "How well recommend's predicted accuracy matches the measured one on targets of "
+                            "2 to 10 classes: a plain score-to-accuracy line against one fitted from chance "
+                            "to 1 (the default)."),
     "paper_scale_speed_cpu": ("python benchmarks/paper_scale.py speed --device cpu --speed-images 1024 --speed-epochs 4 "
                               "--tag cpu",
                               "ResNet-18 (width 64) steps on 2 CPU cores: images/s of an end-to-end step and of each "

@@ -7,7 +7,10 @@ only, and the time that took is reported. Each source gets:
 * its score under one estimator (``kernel_ridge_r2``, unless the run's own verdict says it fails there);
 * a predicted target accuracy: a straight line from score to measured accuracy fitted on every other
   (source, target) cell of the run (the target's own column is left out, so the prediction never
-  sees the answer), with an interval from the empirical quantiles of that fit's residuals;
+  sees the answer), with an interval from the empirical quantiles of that fit's residuals. Where the
+  targets' class counts are known, the line is fitted to each accuracy's share of the way from chance
+  (1/C) to 1 and mapped back for the target's C, so a 10-class target is not read off a line of
+  binary ones;
 * the reason: the classes it shares with the target and, where the space defines class groups, how its
   classes relate to the target's;
 * the measured accuracy, where the run's ground truth has it (or ``measure=True`` for a new target).
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -44,6 +48,10 @@ INTERVAL_LEVEL = 0.9
 class ScoreToAccuracy:
     """``accuracy ≈ intercept + slope · score``, fitted on the cells of other targets.
 
+    With ``chance_scaled`` the line predicts ``(accuracy - 1/C) / (1 - 1/C)``, the share of the way
+    from chance to 1 of a target of C classes; :meth:`for_classes` turns it into an accuracy line for
+    one C.
+
     Attributes:
         slope: accuracy per unit of score.
         intercept: accuracy at score 0.
@@ -52,6 +60,8 @@ class ScoreToAccuracy:
         r2: coefficient of determination of the fit.
         cells: number of (source, target) cells fitted.
         level: share of residuals inside ``[residual_low, residual_high]``.
+        chance_scaled: the line is in units of the way from chance to 1.
+        classes: the target class count an accuracy line was made for (:meth:`for_classes`).
     """
 
     slope: float
@@ -61,9 +71,25 @@ class ScoreToAccuracy:
     r2: float
     cells: int
     level: float = INTERVAL_LEVEL
+    chance_scaled: bool = False
+    classes: int | None = None
+
+    def for_classes(self, classes: int) -> ScoreToAccuracy:
+        """The accuracy line of a chance-scaled fit for a target of ``classes`` classes (itself otherwise)."""
+        if not self.chance_scaled:
+            return self
+        chance = 1.0 / classes
+        gain = 1.0 - chance
+        return ScoreToAccuracy(
+            slope=gain * self.slope, intercept=chance + gain * self.intercept, residual_low=gain * self.residual_low,
+            residual_high=gain * self.residual_high, r2=self.r2, cells=self.cells, level=self.level,
+            chance_scaled=False, classes=classes,
+        )
 
     def predict(self, score: float) -> tuple[float, float, float]:
         """Predicted accuracy and its interval, clipped to [0, 1]."""
+        if self.chance_scaled:
+            raise ValueError("a chance-scaled fit predicts accuracies through for_classes(C)")
         if not math.isfinite(score):
             return math.nan, math.nan, math.nan
         centre = self.intercept + self.slope * score
@@ -75,9 +101,13 @@ def _clip(value: float) -> float:
 
 
 def fit_score_to_accuracy(
-    estimate: TransferabilityMatrix, truth: TransferabilityMatrix, *, leave_out_target: str | None = None
+    estimate: TransferabilityMatrix, truth: TransferabilityMatrix, *, leave_out_target: str | None = None,
+    classes: Mapping[str, int] | None = None,
 ) -> ScoreToAccuracy:
     """Least-squares line from score to measured accuracy over the off-diagonal cells of other targets.
+
+    With ``classes`` (target id -> class count) the line is fitted to each accuracy's share of the way
+    from chance to 1 (``chance_scaled``; see :meth:`ScoreToAccuracy.for_classes`).
 
     Raises:
         TaskspaceError: fewer than 3 usable cells (the run is too small to predict accuracies).
@@ -92,6 +122,9 @@ def fit_score_to_accuracy(
             score, accuracy = estimate.score(source, target), truth.score(source, target)
             if math.isfinite(score) and math.isfinite(accuracy):
                 scores.append(score if estimate.greater_is_better else -score)
+                if classes is not None:
+                    chance = 1.0 / classes[target]
+                    accuracy = (accuracy - chance) / (1.0 - chance)
                 accuracies.append(accuracy)
     if len(scores) < 3:
         raise TaskspaceError(
@@ -110,6 +143,7 @@ def fit_score_to_accuracy(
     return ScoreToAccuracy(
         slope=float(slope), intercept=float(intercept), residual_low=float(np.quantile(residuals, tail)),
         residual_high=float(np.quantile(residuals, 1.0 - tail)), r2=r2, cells=len(x),
+        chance_scaled=classes is not None,
     )
 
 
@@ -252,7 +286,10 @@ def recommend(
 
     fit = None
     if chosen_protocol is not None:
-        fit = fit_score_to_accuracy(matrix, truths[chosen_protocol], leave_out_target=task.id)
+        names = run.dataset().class_names
+        classes = {target: Task.parse(target, class_names=names).num_classes for target in matrix.targets}
+        fit = fit_score_to_accuracy(matrix, truths[chosen_protocol], leave_out_target=task.id,
+                                    classes=classes).for_classes(task.num_classes)
     ordered = sorted(candidates, key=lambda s: (-_finite(scores[s]), sources.index(s)))
     ranking = []
     for position, source in enumerate(ordered, start=1):

@@ -42,6 +42,31 @@ def test_fit_leaves_the_target_out_and_recovers_a_known_line() -> None:
                               TransferabilityMatrix(scores[:2, :2], ids[:2], ids[:2], "t"))
 
 
+def test_a_chance_scaled_fit_predicts_a_target_of_another_class_count() -> None:
+    """Accuracy = chance + (1 - chance)(0.2 + 0.6 score) on targets of 2, 4 and 10 classes: fitted on
+    the others, the 10-class target's accuracies come out exact, where a plain line misses them."""
+    ids = ("a", "b", "c", "d", "ten")
+    counts = {"a": 2, "b": 2, "c": 4, "d": 2, "ten": 10}
+    scores = np.random.default_rng(0).uniform(0, 1, size=(5, 5))
+    chance = np.array([1 / counts[target] for target in ids])
+    accuracies = chance + (1 - chance) * (0.2 + 0.6 * scores)
+    estimate = TransferabilityMatrix(scores, ids, ids, "s")
+    truth = TransferabilityMatrix(accuracies, ids, ids, "frozen_all")
+    scaled = fit_score_to_accuracy(estimate, truth, leave_out_target="ten", classes=counts)
+    assert scaled.chance_scaled and scaled.slope == pytest.approx(0.6) and scaled.intercept == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="for_classes"):
+        scaled.predict(0.5)
+    ten = scaled.for_classes(10)
+    assert ten.classes == 10 and not ten.chance_scaled
+    assert ten.predict(0.5)[0] == pytest.approx(0.1 + 0.9 * 0.5)
+    plain = fit_score_to_accuracy(estimate, truth, leave_out_target="ten")
+    assert abs(plain.predict(0.5)[0] - 0.55) > 0.05
+    # binary targets only: the scaled fit, mapped to C = 2, is the plain fit
+    binary = {target: 2 for target in ids}
+    assert (fit_score_to_accuracy(estimate, truth, classes=binary).for_classes(2).predict(0.3)
+            == pytest.approx(fit_score_to_accuracy(estimate, truth).predict(0.3)))
+
+
 def test_explain_names_shared_classes_and_groups() -> None:
     groups = {"cat": "pets", "dog": "pets", "automobile": "vehicles", "truck": "vehicles"}
     target = BinaryTask("cat", "dog")

@@ -1,8 +1,9 @@
 """Which (source, layer) to fine-tune for a target of a zoo run: ranked, with a predicted accuracy.
 
 Every module of the zoo is ranked by one estimator's score on the target. Where the run has ground
-truth, a straight line from score to accuracy is fitted on the *other* targets' cells (the target's
-own measurements are never used) and gives each module a predicted accuracy with an interval; the
+truth, a straight line from score to accuracy (in units of the way from chance to 1, so targets of
+any class count share it) is fitted on the *other* targets' cells (the target's own measurements are
+never used) and gives each module a predicted accuracy with an interval; the
 measured accuracy is shown beside it where the run has it. The reason names the module's depth in
 its network, its width and its size.
 """
@@ -39,8 +40,10 @@ def recommend_module(run: Any, target: str, *, k: int = 3, estimator: str | None
     chosen = choose_protocol(truths, protocol)
     fit = None
     if chosen is not None:
+        classes = {target.id: target.task.num_classes for target in run.target_list()}
         try:
-            fit = fit_score_to_accuracy(matrix, truths[chosen], leave_out_target=target)
+            fit = fit_score_to_accuracy(matrix, truths[chosen], leave_out_target=target,
+                                        classes=classes).for_classes(classes[target])
         except Exception:  # too few cells of other targets to fit a line: no prediction
             fit = None
     scores = {module: matrix.score(module, target) for module in modules}
