@@ -235,9 +235,11 @@ class GridConfig:
         return dataclasses.asdict(self)
 
     def identity_dict(self) -> dict[str, Any]:
-        """Every option but ``space`` (a run's space is identified by its content)."""
+        """Every option but ``space`` (a run's space is identified by its content) and the training
+        ``device`` (where the zoo trains, not what it is)."""
         values = self.to_dict()
         values.pop("space")
+        values["train"] = {key: value for key, value in values["train"].items() if key != "device"}
         return values
 
     def hash(self) -> str:

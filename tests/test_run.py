@@ -466,3 +466,45 @@ def test_no_command_function_is_longer_than_60_lines() -> None:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.FunctionDef):
                 assert node.end_lineno - node.lineno + 1 <= 60, f"{path.name}:{node.name}"
+
+
+# The zoo's training options and device, from the command line ---------------------------------------------
+
+
+def test_a_train_config_sets_how_every_source_trains(tmp_path, session_cache, monkeypatch) -> None:
+    monkeypatch.setenv("TASKSPACE_CACHE", str(session_cache))
+    (tmp_path / "space.toml").write_text(SPACE)
+    (tmp_path / "train.toml").write_text('[train]\nwidth = 8\nbatch_size = 16\nprecision = "fp32"\n')
+    argv = ["matrix", str(tmp_path / "run"), "--space", str(tmp_path / "space.toml"), "--epochs", "1",
+            "--train-config", str(tmp_path / "train.toml"), "--estimators", "alignment", "--quiet"]
+    assert main([*argv, "--device", "cpu"]) == 0
+    run = Run.open(tmp_path / "run")
+    assert run.grid.train == {"epochs": 1, "seed": 0, "width": 8, "batch_size": 16, "precision": "fp32",
+                              "device": "cpu"}
+    config = json.loads((run.source_dir("3_vs_8") / "config.json").read_text())["config"]
+    assert config["width"] == 8 and config["batch_size"] == 16
+    # the device is where the zoo trains, not what it is: the run reopens under another
+    assert run.identity == Run.open(tmp_path / "run").identity
+    assert main([*argv, "--device", "auto"]) == 0
+
+
+@pytest.mark.parametrize(("train_toml", "extra", "message"), [
+    ("widht = 8\n", [], "unknown option 'widht'"),
+    ('precision = "fp16"\n', [], "unknown precision 'fp16'"),
+    ("mode = \"e2e\"\n", [], "must not set task or mode"),
+    ("", ["--device", "cuda"], "no CUDA GPU is available"),
+])
+def test_bad_training_options_of_a_grid_are_one_line_and_write_nothing(tmp_path, capsys, train_toml, extra,
+                                                                       message) -> None:
+    if "cuda" in extra:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("a CUDA GPU is here")
+    (tmp_path / "space.toml").write_text(SPACE)
+    (tmp_path / "train.toml").write_text(train_toml)
+    argv = ["matrix", str(tmp_path / "run"), "--space", str(tmp_path / "space.toml"), "--train-config",
+            str(tmp_path / "train.toml"), *extra, "--quiet"]
+    assert _exit_code(argv) == 2
+    assert message in _one_line(capsys)
+    assert not (tmp_path / "run").exists()

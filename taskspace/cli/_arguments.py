@@ -251,6 +251,9 @@ def add_grid_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="epochs of each source network (default: 10)")
     parser.add_argument("--seed", type=nonnegative_int, default=None, help="root seed (default: 0)")
+    parser.add_argument("--train-config", default=None, metavar="TOML",
+                        help="training options of every source network, as for `taskspace train --config` "
+                             "(e.g. architecture = \"resnet18\", precision = \"bf16\")")
     parser.add_argument("--score-samples", type=positive_int, default=None,
                         help="target training images the estimators see (default: all)")
     parser.add_argument("--finetune-epochs", type=positive_int, default=None,

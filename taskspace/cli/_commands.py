@@ -122,7 +122,7 @@ def _open_for_filling(arguments: argparse.Namespace, command: str) -> Any:
     Every option is checked before anything is written; options given on a reopened run must agree
     with it (the run's identity), and a space is compared by its content, not by its file name.
     """
-    from taskspace.config import GridConfig
+    from taskspace.config import GridConfig, load_toml_options
     from taskspace.runner import Run
     from taskspace.runner.executors import check_execution
     from taskspace.runner.run import replace_grid
@@ -135,15 +135,27 @@ def _open_for_filling(arguments: argparse.Namespace, command: str) -> Any:
                              f"'{arguments.executor}'); add --executor ray")
     options = {name: getattr(arguments, name) for name in ("seed", "score_samples", "finetune_epochs")
                if getattr(arguments, name) is not None}
-    train = {name: getattr(arguments, name) for name in ("epochs", "seed") if getattr(arguments, name) is not None}
+    train = load_toml_options(arguments.train_config) if arguments.train_config else {}
+    train.update({name: getattr(arguments, name) for name in ("epochs", "seed", "device")
+                  if getattr(arguments, name, None) is not None})
     if Run.exists(folder):
         existing = Run.open(folder, data_root=arguments.data_root)
         space = (TaskSpace.resolve(arguments.space, data_root=existing.data_root) if arguments.space is not None
                  else existing.space)
         grid = replace_grid(existing.grid, **options, train=train)
+        _check_training(grid, space)
         return Run.create(folder, grid, space=space, data_root=arguments.data_root or existing.data_root)
     grid = GridConfig(space=arguments.space or "default", train={"epochs": 10, "seed": 0, **train}, **options)
+    _check_training(grid, TaskSpace.resolve(grid.space, data_root=arguments.data_root))
     return Run.create(folder, grid, data_root=arguments.data_root)
+
+
+def _check_training(grid: Any, space: Any) -> None:
+    """The source networks' training options, checked (and the device found) before anything is written."""
+    from taskspace.training.run import resolve_device
+
+    config = grid.source_config(space.ids[0], space.dataset)
+    resolve_device(config.device)
 
 
 def _refuse_zoo_flags(arguments: argparse.Namespace) -> None:

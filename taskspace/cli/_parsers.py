@@ -115,7 +115,8 @@ def _zoo_options(parser: argparse.ArgumentParser) -> None:
     """The options of a zoo run: its zoo file and where its forward passes run."""
     parser.add_argument("--zoo", default=None, help="a zoo file (TOML) naming any networks and layers to score; see "
                                                     "docs/zoo.md")
-    parser.add_argument("--device", default="cpu", help="zoo run: device of the forward passes, cpu (default) or cuda")
+    parser.add_argument("--device", default=None,
+                        help="where the zoo trains and the forward passes run: cpu (default), cuda or auto")
     parser.add_argument("--batch-size", type=positive_int, default=256,
                         help="zoo run: images per forward pass (default: 256)")
 

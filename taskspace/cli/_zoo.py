@@ -76,7 +76,7 @@ def _open_or_create(arguments: argparse.Namespace, folder: str) -> Any:
 
 def zoo_matrix(arguments: argparse.Namespace, folder: str, estimators: list[str]) -> int:
     run = _open_or_create(arguments, folder)
-    matrices = run.score(estimators, device=arguments.device, batch_size=arguments.batch_size,
+    matrices = run.score(estimators, device=arguments.device or "cpu", batch_size=arguments.batch_size,
                          show_progress=not arguments.quiet)
     print(f"{len(matrices)} matrices of {len(run.modules)} modules ({len(run.zoo.sources)} sources) x "
           f"{len(run.target_ids)} targets -> {_shown(run.path('matrix'))}.{{csv,json,npz}}")
@@ -95,7 +95,7 @@ def zoo_truth(arguments: argparse.Namespace, folder: str) -> int:
         rows = run.import_truth(imported)
         print(f"{len(rows)} imported accuracies -> {_shown(run.path('truth'))}")
         return 0
-    rows = run.measure(arguments.protocols, device=arguments.device, batch_size=arguments.batch_size,
+    rows = run.measure(arguments.protocols, device=arguments.device or "cpu", batch_size=arguments.batch_size,
                        show_progress=not arguments.quiet, targets=arguments.targets)
     print(f"{len(rows)} ground-truth accuracies -> {_shown(run.path('truth'))}")
     return 0
