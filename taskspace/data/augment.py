@@ -70,6 +70,13 @@ class CropFlipDraws:
         return CropFlipDraws(self.row_offsets.to(device), self.column_offsets.to(device),
                              None if self.flips is None else self.flips.to(device), self.padding)
 
+    @classmethod
+    def concatenate(cls, parts: list[CropFlipDraws]) -> CropFlipDraws:
+        """The draws of several batches (of one padding), end to end."""
+        flips = [part.flips for part in parts if part.flips is not None]
+        return cls(torch.cat([part.row_offsets for part in parts]), torch.cat([part.column_offsets for part in parts]),
+                   torch.cat(flips) if flips else None, parts[0].padding)
+
     def __getitem__(self, rows: slice) -> CropFlipDraws:
         return CropFlipDraws(self.row_offsets[rows], self.column_offsets[rows],
                              None if self.flips is None else self.flips[rows], self.padding)

@@ -10,6 +10,7 @@ normalised and augmented on the device, and the loss is summed there and read on
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,14 +82,9 @@ def plan_epoch(count: int, batch_size: int, *, generator: torch.Generator, augme
     rows = list(torch.cat(batches).to(device).split(sizes))
     if not augment:
         return EpochPlan(rows, [None] * len(rows))
-    draws = [draw_crop_flip(size, generator=generator) for size in sizes]
-    flips = [draw.flips for draw in draws]
-    epoch = CropFlipDraws(torch.cat([draw.row_offsets for draw in draws]),
-                          torch.cat([draw.column_offsets for draw in draws]),
-                          None if flips[0] is None else torch.cat([flip for flip in flips if flip is not None]),
-                          draws[0].padding).to(device)
-    ends = torch.tensor(sizes).cumsum(0).tolist()
-    return EpochPlan(rows, [epoch[end - size : end] for size, end in zip(sizes, ends, strict=True)])
+    crops = CropFlipDraws.concatenate([draw_crop_flip(size, generator=generator) for size in sizes]).to(device)
+    starts = [0, *itertools.accumulate(sizes)]
+    return EpochPlan(rows, [crops[start : start + size] for start, size in zip(starts, sizes, strict=False)])
 
 
 def _epoch_runner(
