@@ -71,6 +71,9 @@ PRODUCERS: dict[str, tuple[str, str]] = {
                                    "A reduced check on 2 CPU cores, not the paper's figures: ResNet-18 at a quarter "
                                    "of its width, 10-class CIFAR-10, 5 epochs, one seed; modular (the paper's "
                                    "objective, supervised contrastive) against end to end."),
+    "zoo_executors": ("python benchmarks/zoo_executors.py --workers 2",
+                      "Scoring the open zoo's 29 modules on 16 targets in this process against two worker "
+                      "processes, from the same cached forward passes; the matrices must be equal."),
     "accuracy_prediction": ("python benchmarks/accuracy_prediction.py",
                             "How well recommend's predicted accuracy matches the measured one on targets of "
                             "2 to 10 classes: a plain score-to-accuracy line against one fitted from chance "

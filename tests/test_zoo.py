@@ -315,3 +315,23 @@ def test_finetune_truth_cuts_the_network_at_the_layer_and_is_seeded(zoo_folder: 
     rows = [line.split(",") for line in first.splitlines()[1:]]
     assert {(row[0], row[1]) for row in rows} == {("mine", "0.2"), ("mine", "0.5"), ("other", "0"), ("other", "3")}
     assert all(row[2] == "1_vs_7" and 0.0 <= float(row[4]) <= 1.0 for row in rows)
+
+
+@pytest.mark.parametrize("executor", ["process", "ray"])
+def test_scoring_side_by_side_gives_the_serial_scores(zoo_folder: Path, capsys: pytest.CaptureFixture[str],
+                                                      executor: str) -> None:
+    """A process pool or Ray scores each source in a worker from the forward passes the driver made: the
+    same numbers as scoring in this process; a zoo run's truth stays in this process, said in one line."""
+    assert _matrix(zoo_folder, "serial") == 0
+    assert _matrix(zoo_folder, "pool", "--executor", executor, "--workers", "2") == 0
+    serial = json.loads((zoo_folder / "serial" / "matrix.json").read_text())["matrices"]
+    pool = json.loads((zoo_folder / "pool" / "matrix.json").read_text())["matrices"]
+    assert [m["scores"] for m in serial] == [m["scores"] for m in pool]
+    for cell in sorted((zoo_folder / "serial" / "scores").iterdir()):
+        first, second = json.loads(cell.read_text()), json.loads((zoo_folder / "pool" / "scores" / cell.name).read_text())
+        assert first["scores"] == second["scores"] and first["width"] == second["width"]
+    assert json.loads((zoo_folder / "pool" / "modules.json").read_text()) == json.loads(
+        (zoo_folder / "serial" / "modules.json").read_text())
+    capsys.readouterr()
+    assert main(["truth", str(zoo_folder / "pool"), "--protocols", "frozen_all", "--executor", "process"]) == 2
+    assert "measures its ground truth in this process" in capsys.readouterr().err

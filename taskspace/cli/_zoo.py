@@ -43,9 +43,6 @@ def _open_or_create(arguments: argparse.Namespace, folder: str) -> Any:
     from taskspace.zoo.run import ZooRun, is_zoo_run
     from taskspace.zoo.targets import ZooTargets
 
-    if getattr(arguments, "executor", "serial") != "serial":
-        raise TaskspaceError("a zoo run scores in this process (--executor serial); use --device cuda to speed up "
-                             "its forward passes")
     existing = ZooRun.open(folder, data_root=arguments.data_root) if is_zoo_run(folder) else None
     if arguments.zoo is None:
         if existing is None:
@@ -75,9 +72,16 @@ def _open_or_create(arguments: argparse.Namespace, folder: str) -> Any:
 
 
 def zoo_matrix(arguments: argparse.Namespace, folder: str, estimators: list[str]) -> int:
+    from taskspace.runner.executors import check_execution
+
+    check_execution(arguments.executor, arguments.workers, arguments.threads)
+    if arguments.ray_address is not None and arguments.executor != "ray":
+        raise TaskspaceError(f"--ray-address names a Ray cluster, which only --executor ray uses (not "
+                             f"'{arguments.executor}'); add --executor ray")
     run = _open_or_create(arguments, folder)
     matrices = run.score(estimators, device=arguments.device or "cpu", batch_size=arguments.batch_size,
-                         show_progress=not arguments.quiet)
+                         show_progress=not arguments.quiet, executor=arguments.executor, workers=arguments.workers,
+                         threads=arguments.threads, ray_address=arguments.ray_address)
     print(f"{len(matrices)} matrices of {len(run.modules)} modules ({len(run.zoo.sources)} sources) x "
           f"{len(run.target_ids)} targets -> {_shown(run.path('matrix'))}.{{csv,json,npz}}")
     return 0
@@ -87,6 +91,9 @@ def zoo_truth(arguments: argparse.Namespace, folder: str) -> int:
     from taskspace.zoo.stages import check_zoo_protocol
 
     imported = getattr(arguments, "import_file", None)
+    if getattr(arguments, "executor", "serial") != "serial":
+        raise TaskspaceError("a zoo run measures its ground truth in this process (--executor serial; its scoring "
+                             "takes --executor process or ray); use --device cuda to speed up its forward passes")
     if imported is None:
         for protocol in arguments.protocols:
             check_zoo_protocol(protocol)

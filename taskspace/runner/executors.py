@@ -31,7 +31,7 @@ def list_executors() -> list[str]:
 
 def run_cells(
     cells: Sequence[Cell],
-    run: Run,
+    run: Any,
     *,
     executor: str = "serial",
     workers: int | None = None,
@@ -43,7 +43,7 @@ def run_cells(
 
     Args:
         cells: independent cells of one stage.
-        run: the run.
+        run: the run (a task space's, or a zoo run for its scoring).
         executor: ``serial``, ``process`` or ``ray``.
         workers: parallel workers (default: the CPU count); ignored by ``serial``.
         threads: torch threads of every cell (default: all cores for ``serial``, the cores split

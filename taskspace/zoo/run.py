@@ -272,11 +272,13 @@ class ZooRun:
     # -- stages --------------------------------------------------------------------------------------
 
     def score(self, estimators: Sequence[str], *, device: str = "cpu", batch_size: int = 256,
-              show_progress: bool = True) -> list[Any]:
-        """Every estimator on every (module, target); see :func:`taskspace.zoo.stages.score_zoo`."""
+              show_progress: bool = True, **execution: Any) -> list[Any]:
+        """Every estimator on every (module, target); see :func:`taskspace.zoo.stages.score_zoo`
+        (``execution``: its ``executor``, ``workers``, ``threads`` and ``ray_address``)."""
         from taskspace.zoo.stages import score_zoo
 
-        return score_zoo(self, estimators, device=device, batch_size=batch_size, show_progress=show_progress)
+        return score_zoo(self, estimators, device=device, batch_size=batch_size, show_progress=show_progress,
+                         **execution)
 
     def measure(self, protocols: Sequence[str], *, targets: Sequence[str] | None = None, device: str = "cpu",
                 batch_size: int = 256, show_progress: bool = True) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from taskspace.zoo.spec import SourceSpec, module_id
 from taskspace.zoo.store import dataset_fingerprint, external_features, layer_features, softmax
 from taskspace.zoo.targets import Target
 
-__all__ = ["score_zoo", "measure_zoo", "ZOO_PROTOCOLS", "check_zoo_protocol"]
+__all__ = ["score_zoo", "measure_zoo", "ZOO_PROTOCOLS", "check_zoo_protocol", "source_features", "zoo_fingerprint"]
 
 #: The ground truths a zoo run measures itself (``frozen_kK`` for any K >= 1).
 ZOO_PROTOCOLS = ("frozen_all", "frozen_kK", "finetune")
@@ -57,7 +57,7 @@ class _Progress:
             print(f"\r{line:<80}" if self.live else line, file=sys.stderr, flush=True)
 
 
-def _source_features(run: ZooRun, spec: SourceSpec, targets: list[Target], images: dict[str, Any], *,
+def source_features(run: ZooRun, spec: SourceSpec, targets: list[Target], images: dict[str, Any], *,
                      split: str, positions: dict[str, np.ndarray], device: str, batch_size: int,
                      fingerprint: str) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray | None], float]:
     """Per target: ``{layer: rows}`` and the source's probabilities (or None) on the target's images
@@ -87,20 +87,33 @@ def _source_features(run: ZooRun, spec: SourceSpec, targets: list[Target], image
     return per_target, probs, seconds
 
 
+def zoo_fingerprint(run: ZooRun) -> str:
+    """The fingerprint of the run's dataset that keys its cached forward passes."""
+    return dataset_fingerprint(run.dataset(), run.targets.dataset, run.data_root)
+
+
 def score_zoo(run: ZooRun, estimators: Sequence[str], *, device: str = "cpu", batch_size: int = 256,
-              show_progress: bool = True) -> list[Any]:
+              show_progress: bool = True, executor: str = "serial", workers: int | None = None,
+              threads: int | None = None, ray_address: str | None = None) -> list[Any]:
     """Score every (module, target) with ``estimators``; write the cells, the matrices and the module sizes.
+
+    With ``executor`` ``serial`` each source's cells are scored as soon as its forward passes are
+    made. With ``process`` or ``ray`` every source's forward passes are made here first (on
+    ``device``, one source at a time), then the sources are scored side by side
+    (:class:`~taskspace.zoo.cells.SourceScoreCell`); the records are the same bytes either way.
 
     Returns the matrices (one per estimator, modules x targets).
     """
     from taskspace.matrix import TransferabilityMatrix
+    from taskspace.runner.executors import check_execution
     from taskspace.scoring import get_estimator, score_source
 
     for name in estimators:
         get_estimator(name)
+    check_execution(executor, workers, threads)
     targets = run.target_list()
     images = {target.id: run.images(target) for target in targets}
-    fingerprint = dataset_fingerprint(run.dataset(), run.targets.dataset, run.data_root)
+    fingerprint = zoo_fingerprint(run)
     cells = {(module, target.id): _read_cell(run.score_file(module, target.id), module, target.id)
              for module in run.modules for target in targets}
     progress = _Progress(len(cells), "score", show_progress)
@@ -108,14 +121,19 @@ def score_zoo(run: ZooRun, estimators: Sequence[str], *, device: str = "cpu", ba
     sizes = run.module_sizes()
     failures: dict[str, set[str]] = {}
     with run.writing():
+        if executor != "serial":
+            _score_side_by_side(run, tuple(estimators), cells, images, targets, forward_seconds, sizes, progress,
+                                device=device, batch_size=batch_size, fingerprint=fingerprint, executor=executor,
+                                workers=workers, threads=threads, ray_address=ray_address)
         for spec in run.zoo.sources:
             pending = [(layer, target) for layer in spec.layers for target in targets
                        if not _complete(cells[(module_id(spec.name, layer), target.id)], estimators)]
             if not pending and all(module in sizes for module in spec.modules):
-                progress.done += len(spec.layers) * len(targets)
+                if executor == "serial":  # the side-by-side scoring has counted its cells
+                    progress.done += len(spec.layers) * len(targets)
                 continue
             positions = {target.id: images[target.id].scored for target in targets}
-            features, probs, seconds = _source_features(
+            features, probs, seconds = source_features(
                 run, spec, targets, images, split="train", positions=positions, device=device,
                 batch_size=batch_size, fingerprint=fingerprint)
             forward_seconds[spec.name] = seconds
@@ -155,6 +173,43 @@ def score_zoo(run: ZooRun, estimators: Sequence[str], *, device: str = "cpu", ba
         print(f"taskspace: note: {name} scored no cell of {', '.join(sorted(sources))} (NaN): "
               f"{_first_error(cells, name)}", file=sys.stderr)
     return matrices
+
+
+def _score_side_by_side(run: ZooRun, estimators: tuple[str, ...], cells: dict[tuple[str, str], Any],
+                        images: dict[str, Any], targets: list[Target], forward_seconds: dict[str, float],
+                        sizes: dict[str, Any], progress: _Progress, *, device: str, batch_size: int,
+                        fingerprint: str, executor: str, workers: int | None, threads: int | None,
+                        ray_address: str | None) -> None:
+    """Forward passes here, source by source; then each source's pending cells on the executor's workers.
+    ``cells`` is refreshed from the records written."""
+    from taskspace.runner.executors import run_cells
+    from taskspace.zoo.cells import SourceScoreCell
+
+    work = []
+    positions = {target.id: images[target.id].scored for target in targets}
+    for spec in run.zoo.sources:
+        pending = [(layer, target) for layer in spec.layers for target in targets
+                   if not _complete(cells[(module_id(spec.name, layer), target.id)], estimators)]
+        if not pending and all(module in sizes for module in spec.modules):
+            progress.done += len(spec.layers) * len(targets)
+            continue
+        features, _, seconds = source_features(run, spec, targets, images, split="train", positions=positions,
+                                               device=device, batch_size=batch_size, fingerprint=fingerprint)
+        forward_seconds[spec.name] = seconds
+        sizes.update(_sizes(spec, features[targets[0].id]))
+        if pending:
+            work.append(SourceScoreCell(spec.name, estimators))
+        else:
+            progress.done += len(spec.layers) * len(targets)
+
+    def finished(cell: Any) -> None:
+        for layer in run.zoo.source(cell.source).layers:
+            for target in targets:
+                module = module_id(cell.source, layer)
+                cells[(module, target.id)] = _read_cell(run.score_file(module, target.id), module, target.id)
+                progress.step(f"{module} -> {target.id}")
+
+    run_cells(work, run, executor=executor, workers=workers, threads=threads, on_done=finished, address=ray_address)
 
 
 def _complete(record: dict[str, Any] | None, estimators: Sequence[str]) -> bool:
@@ -249,9 +304,9 @@ def _measure_frozen(run: ZooRun, spec: SourceSpec, todo: list[tuple[str, str, Ta
 
     every_train = {target.id: np.arange(len(images[target.id].train)) for target in chosen}
     every_test = {target.id: np.arange(len(images[target.id].test)) for target in chosen}
-    train, _, _ = _source_features(run, spec, chosen, images, split="train", positions=every_train, device=device,
+    train, _, _ = source_features(run, spec, chosen, images, split="train", positions=every_train, device=device,
                                    batch_size=batch_size, fingerprint=fingerprint)
-    test, _, _ = _source_features(run, spec, chosen, images, split="test", positions=every_test, device=device,
+    test, _, _ = source_features(run, spec, chosen, images, split="test", positions=every_test, device=device,
                                   batch_size=batch_size, fingerprint=fingerprint)
     for protocol, layer, target in todo:
         target_images = images[target.id]
