@@ -47,7 +47,7 @@ def main() -> None:
     labels = split.labels[: arguments.batch_size]
 
     def batch() -> torch.Tensor:
-        images = split.images[: arguments.batch_size]
+        images = split.images_at(slice(0, arguments.batch_size))
         return random_crop_flip(images, generator=generator).contiguous(memory_format=torch.channels_last)
 
     def end_to_end_step() -> None:

@@ -71,6 +71,9 @@ PRODUCERS: dict[str, tuple[str, str]] = {
                                    "A reduced check on 2 CPU cores, not the paper's figures: ResNet-18 at a quarter "
                                    "of its width, 10-class CIFAR-10, 5 epochs, one seed; modular (the paper's "
                                    "objective, supervised contrastive) against end to end."),
+    "data_path": ("python benchmarks/data_path.py",
+                  "The training data path per epoch of 9,000 images: batches normalised from a uint8 split "
+                  "against the former float32 split, in time and memory."),
     "zoo_executors": ("python benchmarks/zoo_executors.py --workers 2",
                       "Scoring the open zoo's 29 modules on 16 targets in this process against two worker "
                       "processes, from the same cached forward passes; the matrices must be equal."),
