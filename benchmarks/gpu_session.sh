@@ -30,14 +30,15 @@ case "$step" in
     python3 benchmarks/data_parts.py unpack --parts .gpu-data --to .gpu-data/data
     export TASKSPACE_DATA=.gpu-data/data
     python3 benchmarks/paper_scale.py speed recipe --device cuda --precision bf16 \
-      --epochs 30 --seeds 0 --recipes e2e,supcon,paper --modules 2 --budget-seconds "$budget" --out-dir "$out"
+      --epochs 30 --seeds 0 --recipes e2e,paper_lr0.5,supcon,paper --modules 2 --budget-seconds "$budget" \
+      --out-dir "$out"
     ;;
   more)
     export TASKSPACE_DATA=.gpu-data/data
     python3 benchmarks/paper_scale.py speed --device cuda --precision bf16 --compile --tag cuda-compiled \
       --budget-seconds "$budget" --out-dir "$out"
     python3 benchmarks/paper_scale.py labels recipe grid --device cuda --precision bf16 \
-      --epochs 30 --seeds 0,1,2 --recipes e2e,supcon,paper --modules 2,3 --budget-seconds "$budget" \
+      --epochs 30 --seeds 0,1,2 --recipes e2e,paper_lr0.5,supcon,paper --modules 2,3 --budget-seconds "$budget" \
       --out-dir "$out"
     ;;
   *)

@@ -67,7 +67,7 @@ PRODUCERS: dict[str, tuple[str, str]] = {
                   "Whether the matrices and module similarity recover the known class groups."),
     "throughput": ("python benchmarks/throughput.py", "Step times of modular and end-to-end training."),
     "paper_scale_recipe_cpu-w16": ("python benchmarks/paper_scale.py recipe --device cpu --width 16 --epochs 5 "
-                                   "--seeds 0 --recipes e2e,paper,supcon --modules 2 --tag cpu-w16",
+                                   "--seeds 0 --recipes e2e,paper,supcon,paper_lr0.5 --modules 2 --tag cpu-w16",
                                    "A reduced check on 2 CPU cores, not the paper's figures: ResNet-18 at a quarter "
                                    "of its width, 10-class CIFAR-10, 5 epochs, one seed; modular (the paper's "
                                    "objective, supervised contrastive) against end to end."),
