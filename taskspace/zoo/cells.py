@@ -4,7 +4,7 @@ The driver makes the source's forward passes first (on its device, cached under 
 ``features`` folder); the cell then reads them from that cache, scores each pending (layer, target)
 with the estimators and writes each record atomically. Estimators run on one thread whatever the
 executor (:func:`taskspace.scoring.single_threaded`), so serial, process-pool and Ray scoring give the
-same bytes. On Ray the driver reads the features (:meth:`prepare`) and alone writes the records
+same scores. On Ray the driver reads the features (:meth:`prepare`) and alone writes the records
 (:meth:`commit`); a worker only computes.
 """
 

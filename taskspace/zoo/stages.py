@@ -100,7 +100,8 @@ def score_zoo(run: ZooRun, estimators: Sequence[str], *, device: str = "cpu", ba
     With ``executor`` ``serial`` each source's cells are scored as soon as its forward passes are
     made. With ``process`` or ``ray`` every source's forward passes are made here first (on
     ``device``, one source at a time), then the sources are scored side by side
-    (:class:`~taskspace.zoo.cells.SourceScoreCell`); the records are the same bytes either way.
+    (:class:`~taskspace.zoo.cells.SourceScoreCell`); the scores are the same numbers either way (the
+    records' measured seconds differ).
 
     Returns the matrices (one per estimator, modules x targets).
     """
