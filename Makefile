@@ -7,7 +7,7 @@ PYTHON ?= python3
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test lint docs benchmarks clean
+.PHONY: demo test test-kernels lint docs benchmarks clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,16 @@ demo: $(VENV)/.installed
 test: lint
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir build/site
 	$(VENV)/bin/python -m pytest -q
+
+# the numeric tests with OpenBLAS's (and MKL's) kernels of other processor families: a tolerance tighter
+# than the arithmetic fails here before it fails on another machine (docs/development.md)
+NUMERIC_TESTS ?= tests/test_scoring_*.py tests/test_similarity.py tests/test_objectives.py tests/test_analysis.py \
+	tests/test_kernels.py tests/test_structure_*.py tests/test_matrix.py tests/test_recommend.py
+test-kernels: $(VENV)/.installed
+	for kernel in Sandybridge Prescott Zen Haswell; do \
+		echo "OPENBLAS_CORETYPE=$$kernel"; \
+		OPENBLAS_CORETYPE=$$kernel MKL_ENABLE_INSTRUCTIONS=SSE4_2 $(VENV)/bin/python -m pytest -q -p no:cacheprovider $(NUMERIC_TESTS) || exit 1; \
+	done
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check taskspace

@@ -7,7 +7,7 @@ nor anything else.
 
 from typing import Any
 
-__version__ = "0.1.0"
+from taskspace._version import __version__
 
 __all__ = ["__version__", "Run", "GridConfig"]
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
+
+import networkx as nx
+
+import taskspace
 
 PURE_CORE = ("taskspace.scoring", "taskspace.analysis", "taskspace.matrix", "taskspace.structure",
              "taskspace.similarity.cka", "taskspace.plotting")
@@ -37,3 +43,53 @@ assert "torch" not in sys.modules, "torch was imported"
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Which taskspace module imports which, read from the source (lazy imports inside functions
+    included; imports under ``if TYPE_CHECKING:`` left out: they name types and run nothing)."""
+    root = Path(taskspace.__file__).parent
+    modules = {}
+    for path in root.rglob("*.py"):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
+                       and getattr(block.test, "id", None) == "TYPE_CHECKING"
+                       for statement in block.body for node in ast.walk(statement)}
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, *([base] if base else [])])
+                wanted = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
+            elif isinstance(node, ast.Import):
+                wanted = [alias.name for alias in node.names]
+            else:
+                continue
+            for target in wanted:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    graph[name].add(target)
+    return graph
+
+
+def test_no_module_imports_a_module_that_imports_it_back() -> None:
+    graph = _import_graph()
+    cycles = list(nx.simple_cycles(nx.DiGraph([(a, b) for a, targets in graph.items() for b in targets])))
+    assert not cycles, "import circles: " + "; ".join(" -> ".join(cycle) for cycle in cycles[:5])
+
+
+def test_no_module_imports_the_package_it_belongs_to() -> None:
+    graph = _import_graph()
+    upward = [(name, target) for name, targets in graph.items() for target in targets if name.startswith(target + ".")]
+    assert not upward, f"modules importing their own package's face: {upward}"

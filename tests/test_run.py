@@ -445,14 +445,14 @@ def test_no_message_advises_turning_weights_only_off(tmp_path, capsys) -> None:
 # The layout's one owner -----------------------------------------------------------------------------------
 
 
-def test_run_folder_file_names_are_written_only_in_the_run_module() -> None:
+def test_run_folder_file_names_are_written_only_in_the_layout_module() -> None:
     import re
 
     package = Path(__file__).parent.parent / "taskspace"
     names = {Path(value).name for value in LAYOUT.values() if "." in Path(value).name}
     assert {"run.json", "truth.csv", "evaluation.csv", "run.lock"} <= names
     for path in package.rglob("*.py"):
-        if path.name == "run.py" and path.parent.name == "runner":
+        if path.name == "folder.py" and path.parent.name == "runner":
             continue
         literals = set(re.findall(r"[\"']([\w.-]+\.(?:json|csv|lock|npz))[\"']", path.read_text(encoding="utf-8")))
         assert not literals & names, f"{path} names {literals & names}"

@@ -8,20 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from taskspace.cli._arguments import run_folder, train_options
+from taskspace.cli._output import print_verdict, save_recommendation, shown_path
 from taskspace.cli._parsers import PLOT_KINDS
 from taskspace.cli._zoo import wants_zoo, zoo_depth_plot, zoo_evaluate, zoo_matrix, zoo_recommend, zoo_truth
 from taskspace.errors import TaskspaceError, did_you_mean
 
 __all__ = ["COMMANDS"]
-
-
-def _shown(path: str | Path) -> str:
-    """A path as printed: relative to the working folder when it lies inside it."""
-    absolute = Path(path).absolute()
-    try:
-        return str(absolute.relative_to(Path.cwd()))
-    except ValueError:
-        return str(absolute)
 
 
 def _run_tasks(arguments: argparse.Namespace) -> int:
@@ -75,7 +67,7 @@ def _run_train(arguments: argparse.Namespace) -> int:
     )
     print(
         f"{metrics['task']} ({metrics['mode']}): test accuracy {metrics['test_accuracy']:.4f} "
-        f"in {metrics['train_seconds']:.1f} s -> {_shown(Path(arguments.out) / METRICS_FILE)}"
+        f"in {metrics['train_seconds']:.1f} s -> {shown_path(Path(arguments.out) / METRICS_FILE)}"
     )
     return 0
 
@@ -93,13 +85,13 @@ def _run_compose(arguments: argparse.Namespace) -> int:
                       show_progress=not arguments.quiet)
     made = metrics["composition"]
     origins = ", ".join(f"module {m['module']} " + ("trained here" if m.get("trained_here") else
-                                                     f"from {_shown(m['from'])}") for m in made["modules"])
+                                                     f"from {shown_path(m['from'])}") for m in made["modules"])
     adapters = [f"before module {a['before_module']} (statistics differ by {a['mismatch']:.2f})"
                 for a in made["adapters"] if a["adapter"]]
     print(f"{arguments.operator} -> {metrics['task']}: test accuracy {metrics['test_accuracy']:.4f}, trained in "
           f"{metrics['train_seconds']:.1f} s; {origins}; output module {made['output_module']}"
           + (f"; adapters {', '.join(adapters)}" if adapters else "")
-          + f" -> {_shown(Path(arguments.out) / 'model.pt')}")
+          + f" -> {shown_path(Path(arguments.out) / 'model.pt')}")
     return 0
 
 
@@ -187,7 +179,7 @@ def _run_matrix(arguments: argparse.Namespace) -> int:
     run = _open_for_filling(arguments, "matrix")
     matrices = run.score(names, **_execution(arguments))
     size = len(run.space.ids)
-    print(f"{len(matrices)} matrices of {size}x{size} tasks -> {_shown(run.path('matrix'))}.{{csv,json,npz}}")
+    print(f"{len(matrices)} matrices of {size}x{size} tasks -> {shown_path(run.path('matrix'))}.{{csv,json,npz}}")
     return 0
 
 
@@ -204,7 +196,7 @@ def _run_truth(arguments: argparse.Namespace) -> int:
         get_protocol(protocol)
     run = _open_for_filling(arguments, "truth")
     rows = run.measure(arguments.protocols, **_execution(arguments))
-    print(f"{len(rows)} ground-truth accuracies -> {_shown(run.path('truth'))}")
+    print(f"{len(rows)} ground-truth accuracies -> {shown_path(run.path('truth'))}")
     return 0
 
 
@@ -225,18 +217,8 @@ def _run_evaluate(arguments: argparse.Namespace) -> int:
     with run.writing():
         run.write_verdict(rows)
     print_verdict(rows)
-    print(f"-> {_shown(run.path('verdict'))}")
+    print(f"-> {shown_path(run.path('verdict'))}")
     return 0
-
-
-def print_verdict(rows: list[dict[str, Any]], *, baselines: tuple[str, ...] = ()) -> None:
-    """The verdict as a table, best first per protocol; ``baselines`` are marked as such."""
-    print(f"{'estimator':<22} {'protocol':<12} {'kendall_tau [95% CI]':<26} {'weighted_tau':>12} {'regret':>8}")
-    for row in sorted(rows, key=lambda r: (r["protocol"], -_sortable(r["kendall_tau"]))):
-        interval = f"{row['kendall_tau']:.3f} [{row['kendall_tau_low']:.3f}, {row['kendall_tau_high']:.3f}]"
-        name = row["estimator"] + (" (baseline)" if row["estimator"] in baselines else "")
-        print(f"{name:<22} {row['protocol']:<12} {interval:<26} {row['weighted_tau']:>12.3f} "
-              f"{row['top1_regret']:>8.4f}")
 
 
 def _run_recommend(arguments: argparse.Namespace) -> int:
@@ -252,46 +234,6 @@ def _run_recommend(arguments: argparse.Namespace) -> int:
     return save_recommendation(run, result, every_source=arguments.all)
 
 
-def save_recommendation(run: Any, result: Any, *, every_source: bool) -> int:
-    """Write a recommendation into its run, print it and where it went."""
-    from taskspace.io import write_json
-
-    path = run.recommendation_file(result.target, result.estimator)
-    with run.writing():
-        write_json(path, result.to_json_dict())
-    _print_recommendation(result, every_source=every_source)
-    print(f"-> {_shown(path)}")
-    return 0
-
-
-def _print_recommendation(result: Any, *, every_source: bool) -> None:
-    where = ("in the zoo" if result.in_zoo else
-             f"new task, {len(result.ranking)} modules scored by forward passes in {result.score_seconds:.1f} s")
-    quality = (f"; mean Kendall τ {result.estimator_kendall_tau:.3f} vs {result.protocol} on this run"
-               if result.estimator_kendall_tau is not None else "")
-    print(f"{result.target} ({where}): sources ranked by {result.estimator}{quality}")
-    if result.fit is not None:
-        fit = result.fit
-        print(f"predicted {result.protocol} accuracy = {fit.intercept:.3f} + {fit.slope:.3f} x score "
-              f"(R² {fit.r2:.2f} over {fit.cells} cells of other targets; {fit.level:.0%} interval)")
-    if result.warning() is not None:
-        print(result.warning())
-    shown = result.ranking if every_source else result.top
-    width = max([22, *(len(row.source) for row in shown)])  # zoo module ids can be long: the column follows
-    print(f"{'rank':>4}  {'source':<{width}} {'score':>9}  {'predicted [interval]':<22} {'measured':>8}  reason")
-    for row in shown:
-        predicted = (f"{row.predicted_accuracy:.3f} [{row.predicted_low:.3f}, {row.predicted_high:.3f}]"
-                     if row.predicted_accuracy == row.predicted_accuracy else "n/a (no ground truth)")
-        measured = f"{row.measured_accuracy:.4f}" if row.measured_accuracy is not None else "-"
-        print(f"{row.rank:>4}  {row.source:<{width}} {row.score:>9.4f}  {predicted:<22} {measured:>8}  {row.reason}")
-    best, worst = result.measured_best(), result.measured_worst()
-    if best is not None and worst is not None:
-        first = result.ranking[0]
-        print(f"measured ({result.measured_protocol}): recommended {first.source} {first.measured_accuracy:.4f}; "
-              f"best {best.source} {best.measured_accuracy:.4f} (rank {best.rank}); "
-              f"worst {worst.source} {worst.measured_accuracy:.4f} (rank {worst.rank})")
-
-
 def _run_structure(arguments: argparse.Namespace) -> int:
     from taskspace.runner import Run
     from taskspace.structure.of_run import run_structure, write_structure
@@ -303,7 +245,7 @@ def _run_structure(arguments: argparse.Namespace) -> int:
         folder = write_structure(run, structure)
     record = structure.record
     print(f"task graph of {record['estimator']} (top {record['top_k']} sources per target, {record['edges']} edges) "
-          f"-> {_shown(folder)}")
+          f"-> {shown_path(folder)}")
     print("communities: " + " | ".join(", ".join(members) for members in record["communities"]))
     if record["arborescence"] is not None:
         print("maximum spanning arborescence: " + ", ".join(f"{u}->{v}" for u, v, _ in record["arborescence"]))
@@ -335,7 +277,7 @@ def _run_similarity(arguments: argparse.Namespace) -> int:
         folder = write_similarity(run, similarity)
     ids = similarity.sources
     print(f"{similarity.estimator} between the {len(ids)} modules of the zoo on {arguments.samples} probe images "
-          f"-> {_shown(folder)}")
+          f"-> {shown_path(folder)}")
     clustering = cluster_tasks(similarity, view="sources", n_clusters=len(run.space.group_names) or None)
     print("module clustering (leaf order): " + ", ".join(clustering.ordered_ids))
     if run.space.groups and clustering.labels is not None:
@@ -422,10 +364,6 @@ def _run_report(arguments: argparse.Namespace) -> int:
                          data_root=arguments.data_root)
     print(f"{paths.html}\n{paths.markdown}")
     return 0
-
-
-def _sortable(value: float) -> float:
-    return value if value == value else -2.0
 
 
 COMMANDS = {"tasks": _run_tasks, "data": _run_data, "train": _run_train, "compose": _run_compose,

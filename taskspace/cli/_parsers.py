@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from taskspace import __version__
+from taskspace._version import __version__
 from taskspace.cli._arguments import (
     Parser,
     add_data_root,

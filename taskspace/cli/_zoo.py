@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
+from taskspace.cli._output import print_verdict, save_recommendation, shown_path
 from taskspace.errors import TaskspaceError
 
 __all__ = ["wants_zoo", "zoo_matrix", "zoo_truth", "zoo_evaluate", "zoo_recommend", "zoo_depth_plot"]
@@ -83,7 +83,7 @@ def zoo_matrix(arguments: argparse.Namespace, folder: str, estimators: list[str]
                          show_progress=not arguments.quiet, executor=arguments.executor, workers=arguments.workers,
                          threads=arguments.threads, ray_address=arguments.ray_address)
     print(f"{len(matrices)} matrices of {len(run.modules)} modules ({len(run.zoo.sources)} sources) x "
-          f"{len(run.target_ids)} targets -> {_shown(run.path('matrix'))}.{{csv,json,npz}}")
+          f"{len(run.target_ids)} targets -> {shown_path(run.path('matrix'))}.{{csv,json,npz}}")
     return 0
 
 
@@ -100,11 +100,11 @@ def zoo_truth(arguments: argparse.Namespace, folder: str) -> int:
     run = _open_or_create(arguments, folder)
     if imported is not None:
         rows = run.import_truth(imported)
-        print(f"{len(rows)} imported accuracies -> {_shown(run.path('truth'))}")
+        print(f"{len(rows)} imported accuracies -> {shown_path(run.path('truth'))}")
         return 0
     rows = run.measure(arguments.protocols, device=arguments.device or "cpu", batch_size=arguments.batch_size,
                        show_progress=not arguments.quiet, targets=arguments.targets)
-    print(f"{len(rows)} ground-truth accuracies -> {_shown(run.path('truth'))}")
+    print(f"{len(rows)} ground-truth accuracies -> {shown_path(run.path('truth'))}")
     return 0
 
 
@@ -119,15 +119,13 @@ def zoo_evaluate(arguments: argparse.Namespace, folder: str) -> int:
     rows = zoo_verdict(run, resamples=arguments.resamples)
     with run.writing():
         run.write_verdict(rows)
-    from taskspace.cli._commands import print_verdict
 
     print_verdict(rows, baselines=BASELINES)
-    print(f"-> {_shown(run.path('verdict'))}")
+    print(f"-> {shown_path(run.path('verdict'))}")
     return 0
 
 
 def zoo_recommend(arguments: argparse.Namespace, folder: str) -> int:
-    from taskspace.cli._commands import save_recommendation
     from taskspace.zoo.recommend import recommend_module
     from taskspace.zoo.run import ZooRun
 
@@ -150,12 +148,6 @@ def zoo_depth_plot(arguments: argparse.Namespace, folder: str) -> int:
     paths = save_figure(figure, arguments.out, formats=tuple(arguments.formats))
     print(" ".join(str(path) for path in paths))
     return 0
-
-
-def _shown(path: str | Path) -> str:
-    from taskspace.cli._commands import _shown as shown
-
-    return shown(path)
 
 
 def note(message: str) -> None:

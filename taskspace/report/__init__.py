@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from taskspace import __version__
+from taskspace._version import __version__
 from taskspace.io import ensure_writable_dir, write_bytes, write_text
 from taskspace.report._document import (
     FIGURES_FOLDER,

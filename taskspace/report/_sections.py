@@ -15,7 +15,7 @@ from typing import Any
 import networkx as nx
 from matplotlib.figure import Figure
 
-from taskspace import __version__
+from taskspace._version import __version__
 from taskspace.errors import ConfigError, DataError, TaskspaceError
 from taskspace.matrix import TransferabilityMatrix
 from taskspace.plotting import (

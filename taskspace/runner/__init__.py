@@ -7,8 +7,10 @@
 from taskspace.config import GridConfig
 from taskspace.runner.cells import Cell, ScoreCell, TrainCell, TruthCell
 from taskspace.runner.executors import list_executors, run_cells
-from taskspace.runner.grid import compute_matrix, compute_truth, open_run, train_zoo
-from taskspace.runner.run import LAYOUT, Run, read_truth_csv
+from taskspace.runner.folder import LAYOUT
+from taskspace.runner.grid import compute_matrix, compute_truth, train_zoo
+from taskspace.runner.results import read_truth_csv
+from taskspace.runner.run import Run, open_run
 
 __all__ = [
     "LAYOUT",

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,9 +48,11 @@ from taskspace.runner.extraction import (
     score_positions,
     write_bank,
 )
-from taskspace.runner.run import Run
 from taskspace.training import train_task
 from taskspace.transfer import TransferJob, get_protocol
+
+if TYPE_CHECKING:
+    from taskspace.runner.run import Run  # the run travels to every cell; only its type is named here
 
 __all__ = ["Cell", "Share", "TrainCell", "ExtractCell", "ScoreCell", "TruthCell", "score_one", "transfer_job"]
 

@@ -12,16 +12,18 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskspace.errors import ConfigError, TaskspaceError
 from taskspace.registry import Registry
 from taskspace.runner.cells import Cell
-from taskspace.runner.run import Run
+
+if TYPE_CHECKING:
+    from taskspace.runner.run import Run  # the run travels to every cell; only its type is named here
 
 __all__ = ["EXECUTORS", "list_executors", "run_cells", "check_execution"]
 
-Runner = Callable[[Sequence[Cell], Run, int, int | None, Callable[[Cell], None], str | None], None]
+Runner = Callable[[Sequence[Cell], "Run", int, int | None, Callable[[Cell], None], str | None], None]
 EXECUTORS: Registry[Runner] = Registry("executor")
 
 

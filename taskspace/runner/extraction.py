@@ -20,6 +20,7 @@ import os
 import time
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,9 +28,11 @@ from taskspace.data import ImageDataset, ImageSplit
 from taskspace.errors import DataError, TaskspaceError
 from taskspace.features import SourceOutputs, source_outputs
 from taskspace.io import read_json, read_npz, sha256_of_file, write_json, write_npz
-from taskspace.runner.run import Run
 from taskspace.tasks import TaskSplits
 from taskspace.training.seeds import derive_seed
+
+if TYPE_CHECKING:
+    from taskspace.runner.run import Run  # the run travels to every cell; only its type is named here
 
 __all__ = ["class_order", "score_positions", "bank_indices", "bank_path", "bank_key", "extract_bank",
            "bank_outputs", "write_bank", "bank_is_current", "read_bank", "gather", "gather_rows"]

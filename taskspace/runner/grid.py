@@ -10,30 +10,24 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from taskspace import __version__
+from taskspace._version import __version__
 from taskspace.errors import TaskspaceError
 from taskspace.io import read_json, sha256_of_file, write_json
 from taskspace.matrix import TransferabilityMatrix
 from taskspace.runner.cells import Cell, ExtractCell, ScoreCell, TrainCell, TruthCell
 from taskspace.runner.executors import check_execution, run_cells
 from taskspace.runner.extraction import bank_path
-from taskspace.runner.run import Run, read_truth_csv
 from taskspace.transfer import get_protocol
 
-__all__ = ["open_run", "train_zoo", "compute_matrix", "compute_truth", "read_truth_csv"]
+if TYPE_CHECKING:
+    from taskspace.runner.run import Run  # each stage receives the run it fills
 
-
-def open_run(run_dir: str | Path, grid: Any | None, *, data_root: str | None = None) -> Run:
-    """Create or reopen a run folder; ``grid=None`` reopens with the recorded config (see :class:`Run`)."""
-    if grid is None:
-        return Run.open(run_dir, data_root=data_root)
-    return Run.create(run_dir, grid, data_root=data_root)
+__all__ = ["train_zoo", "compute_matrix", "compute_truth"]
 
 
 def _run_stage(

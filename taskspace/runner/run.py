@@ -18,33 +18,39 @@ by a process that no longer runs is taken over, and said so.
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import functools
 import hashlib
-import io
-import json
-import math
 import os
-import socket
-import sys
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from taskspace import __version__
-from taskspace.analysis import EVALUATION_COLUMNS
-from taskspace.errors import TaskspaceError, did_you_mean
+from taskspace._version import __version__
+from taskspace.errors import TaskspaceError
 from taskspace.io import (
     canonical_json,
     ensure_writable_dir,
     read_json,
-    read_record,
     write_json,
     write_text,
+)
+from taskspace.runner.folder import LAYOUT, cached_dataset, holding_lock, pair_key, read_cell
+from taskspace.runner.results import (
+    MAIN_PROTOCOL,
+    PREFERRED_ESTIMATOR,
+    TRUTH_COLUMNS,
+    VERDICT_COLUMNS,
+    choose_estimator,
+    choose_protocol,
+    parse_accuracy,
+    read_estimates,
+    read_truth_csv,
+    read_verdict,
+    truth_csv_text,
+    write_estimates,
+    write_verdict,
 )
 from taskspace.tasks import Task, TaskSpace
 
@@ -60,50 +66,12 @@ __all__ = [
     "read_truth_csv",
     "choose_estimator",
     "choose_protocol",
+    "open_run",
+    "parse_accuracy",
 ]
-
-#: Where everything of a run lives, relative to its folder: the only table of its file names.
-LAYOUT: dict[str, str] = {
-    "record": "run.json",                    # identity: grid, task space, data root, versions
-    "lock": "run.lock",                      # the pid and host of the process writing the run
-    "zoo": "zoo",                            # zoo/<task>/: one trained source network (config, model, metrics)
-    "features": "features",                  # cached forward passes, named by their content hash
-    "banks": "features/banks",               # banks/<source>.{npz,json}: a source's pass over every scored image
-    "scores": "scores",                      # scores/<pair key>.json: one (source, target) cell
-    "truth_cells": "truth",                  # truth/<protocol>/<pair key>.json (+ runs/<pair key>/ when trained)
-    "matrix": "matrix",                      # matrix.{csv,json,npz}: every estimator's matrix
-    "score_seconds": "score_seconds.json",   # measured cost of each estimator and of the forward passes
-    "truth": "truth.csv",                    # the measured ground truth, one row per cell and protocol
-    "verdict": "evaluation.csv",             # how well each estimator predicts each ground truth
-    "recommendations": "recommendations",    # recommendations/<target>__<estimator>.json
-    "structure_graph": "structure/graph",    # the task graph: graph.graphml, graph.gexf, graph.json
-    "structure_record": "structure/structure.json",  # communities, arborescence, group recovery
-    "similarity": "similarity",              # module similarity matrices, cached by their inputs
-    "report": "report",                      # report.html, report.md, figures/
-}
 
 #: Version of ``run.json``; records without one (format 1) name the space by path and are upgraded.
 RUN_FORMAT = 2
-
-#: The estimator a run is shown by when it has it: taskspace's kernel-family score (the held-out fit on the
-#: cosine kernel's features; benchmarks/few_images.py says why it replaced alignment_whitened).
-PREFERRED_ESTIMATOR = "kernel_ridge_r2"
-
-#: The ground truth a run is shown against when it was measured.
-MAIN_PROTOCOL = "frozen_all"
-
-TRUTH_COLUMNS = ("source", "target", "protocol", "accuracy", "diagonal")
-
-#: The columns of ``evaluation.csv``: the rows of :func:`taskspace.analysis.evaluate`.
-VERDICT_COLUMNS = EVALUATION_COLUMNS
-_VERDICT_TEXT = ("estimator", "protocol")
-_VERDICT_REQUIRED = ("estimator", "protocol", "kendall_tau", "kendall_tau_low", "kendall_tau_high")
-
-
-def pair_key(source: str, target: str) -> str:
-    """A file-name-safe key of one (source, target) cell: distinct pairs never share one, whatever their ids."""
-    return hashlib.sha256(canonical_json([source, target]).encode()).hexdigest()[:24]
-
 
 @dataclass(frozen=True)
 class Run:
@@ -284,7 +252,7 @@ class Run:
 
     def read_cell(self, path: Path, source: str, target: str) -> dict[str, Any] | None:
         """A cell's record if it is there, readable and about (source, target); else None (computed again)."""
-        return read_record(path, source=source, target=target)
+        return read_cell(path, source=source, target=target)
 
     # -- data ----------------------------------------------------------------------------------------
 
@@ -298,7 +266,7 @@ class Run:
 
     def dataset(self) -> Any:
         """The run's dataset (read once per process)."""
-        return _dataset(self.space.dataset, self.data_root)
+        return cached_dataset(self.space.dataset, self.data_root)
 
     def splits(self, task: str | Task) -> Any:
         """Train, validation and test splits of a task (of the space, or any other over the dataset's
@@ -321,21 +289,13 @@ class Run:
 
     def estimates(self) -> dict[str, Any]:
         """Estimator name -> :class:`~taskspace.matrix.TransferabilityMatrix` (``matrix.json``)."""
-        from taskspace.matrix import read_matrix_set
-
-        path = self.path("matrix").with_suffix(".json")
-        if not path.is_file():
-            raise TaskspaceError(f"no matrix in '{self.folder}'; score it with `taskspace matrix {self.folder}`")
-        return read_matrix_set(path)
+        return read_estimates(self.path("matrix"), run=self.folder)
 
     def has_estimates(self) -> bool:
         return self.path("matrix").with_suffix(".json").is_file()
 
     def write_estimates(self, matrices: Sequence[Any]) -> None:
-        from taskspace.matrix import merge_matrix_sets, write_matrix_set
-
-        matrices = merge_matrix_sets(self.estimates() if self.has_estimates() else {}, matrices)
-        write_matrix_set(self.folder, matrices, stem=LAYOUT["matrix"])
+        write_estimates(self.path("matrix"), matrices, layered=False)
 
     def truths(self) -> dict[str, Any]:
         """Protocol -> matrix of measured accuracies (``truth.csv``); empty when none was measured."""
@@ -344,13 +304,7 @@ class Run:
 
     def write_truth(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Write ``truth.csv`` (columns :data:`TRUTH_COLUMNS`)."""
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(TRUTH_COLUMNS)
-        for row in rows:
-            writer.writerow([row["source"], row["target"], row["protocol"], repr(float(row["accuracy"])),
-                             "true" if row["diagonal"] else "false"])
-        write_text(self.path("truth"), buffer.getvalue())
+        write_text(self.path("truth"), truth_csv_text(rows))
 
     def verdict(self) -> list[dict[str, Any]]:
         """The rows of ``evaluation.csv``, numbers as floats; empty when no verdict was written.
@@ -358,50 +312,11 @@ class Run:
         Raises:
             TaskspaceError: the file lacks a column, or holds a value that is not a number.
         """
-        path = self.path("verdict")
-        if not path.is_file():
-            return []
-        try:
-            with open(path, encoding="utf-8", newline="") as handle:
-                rows = list(csv.DictReader(handle))
-        except (OSError, UnicodeDecodeError, csv.Error) as error:
-            raise TaskspaceError(f"'{path}' cannot be read ({error}); {self._verdict_fix()}") from None
-        if rows:
-            missing = [column for column in _VERDICT_REQUIRED if column not in rows[0]]
-            if missing:
-                raise TaskspaceError(f"'{path}' lacks column(s) {', '.join(missing)}; {self._verdict_fix()}")
-        parsed = []
-        for number, row in enumerate(rows, start=2):
-            values: dict[str, Any] = {}
-            for column, text in row.items():
-                if column is None:
-                    raise TaskspaceError(f"'{path}' line {number} has extra fields; {self._verdict_fix()}")
-                if column in _VERDICT_TEXT:
-                    values[column] = text
-                    continue
-                try:
-                    values[column] = float(text)
-                except (TypeError, ValueError):
-                    raise TaskspaceError(
-                        f"'{path}' line {number}: {column} '{text}' is not a number; {self._verdict_fix()}"
-                    ) from None
-            parsed.append(values)
-        return parsed
-
-    def _verdict_fix(self) -> str:
-        return f"write it again with `taskspace evaluate {self.folder}`"
+        return read_verdict(self.path("verdict"), run=self.folder)
 
     def write_verdict(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Write ``evaluation.csv`` (columns :data:`VERDICT_COLUMNS`) with the csv module."""
-        if not rows:
-            raise TaskspaceError("no evaluation rows to write; the run's estimates and truths share no cell")
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(VERDICT_COLUMNS)
-        for row in rows:
-            writer.writerow([repr(row[column]) if isinstance(row[column], float) else row[column]
-                             for column in VERDICT_COLUMNS])
-        write_text(self.path("verdict"), buffer.getvalue())
+        write_verdict(self.path("verdict"), rows)
 
     def default_protocol(self, requested: str | None = None) -> str | None:
         """See :func:`choose_protocol`."""
@@ -446,124 +361,6 @@ def run_identity(grid: Any, space: TaskSpace) -> str:
     """Hash of the grid options (but the space's name) and the task space's content."""
     document = {"grid": grid.identity_dict(), "space": space.to_record()}
     return hashlib.sha256(canonical_json(document).encode()).hexdigest()[:16]
-
-
-# -- the default-estimator policy ---------------------------------------------------------------------
-
-
-def choose_protocol(truths: Mapping[str, Any], requested: str | None = None) -> str | None:
-    """``requested`` (it must be measured), else :data:`MAIN_PROTOCOL` if measured, else the first; None
-    when the run has no ground truth."""
-    if requested is not None:
-        if requested not in truths:
-            available = ", ".join(truths) or "none: measure one with `taskspace truth RUN` first"
-            raise TaskspaceError(f"the run has no ground truth '{requested}' (measured: {available})")
-        return requested
-    if not truths:
-        return None
-    return MAIN_PROTOCOL if MAIN_PROTOCOL in truths else next(iter(truths))
-
-
-def choose_estimator(
-    estimates: Mapping[str, Any],
-    verdict: Sequence[Mapping[str, Any]],
-    *,
-    requested: str | None = None,
-    protocol: str | None = None,
-    run: str | os.PathLike[str] = "RUN",
-) -> str:
-    """The estimator a run is shown and ranked by.
-
-    ``requested`` if given (it must be in the run). Otherwise :data:`PREFERRED_ESTIMATOR` when the run
-    has it, unless the run's own verdict (rows of ``evaluation.csv``, against ``protocol``, by default
-    ``frozen_all`` when measured) puts its mean Kendall τ below the lower end of the best estimator's
-    95% interval: then that best estimator. Without a verdict, the preferred one, else the first.
-    """
-    if requested is not None:
-        if requested not in estimates:
-            from taskspace.scoring import list_estimators
-
-            known = list_estimators()
-            add = (f", or add it with `taskspace matrix {run} --estimators {requested}`" if requested in known
-                   else did_you_mean(requested, [*estimates, *known]))
-            raise TaskspaceError(
-                f"the run's matrix has no estimator '{requested}' (it has {', '.join(sorted(estimates))}); "
-                f"pass one of those{add}"
-            )
-        return requested
-    rows = [row for row in verdict if row["estimator"] in estimates and _sortable(row["kendall_tau"]) > -math.inf]
-    if rows:
-        protocols = [row["protocol"] for row in rows]
-        chosen = protocol if protocol in protocols else (MAIN_PROTOCOL if MAIN_PROTOCOL in protocols else protocols[0])
-        rows = [row for row in rows if row["protocol"] == chosen]
-    best = max(rows, key=lambda row: _sortable(row["kendall_tau"])) if rows else None
-    if PREFERRED_ESTIMATOR in estimates:
-        preferred = next((row for row in rows if row["estimator"] == PREFERRED_ESTIMATOR), None)
-        if best is None or preferred is None or _sortable(preferred["kendall_tau"]) >= _sortable(
-            best.get("kendall_tau_low", math.nan)
-        ):
-            return PREFERRED_ESTIMATOR
-    return str(best["estimator"]) if best is not None else next(iter(estimates))
-
-
-def _sortable(value: object) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return math.nan
-    return number if math.isfinite(number) else -math.inf
-
-
-# -- the ground truth's file --------------------------------------------------------------------------
-
-
-def parse_accuracy(text: str, *, where: str, fix: str) -> float:
-    """An accuracy read from a file: a number in [0, 1], else one line naming ``where`` and the ``fix``."""
-    try:
-        accuracy = float(text)
-    except (TypeError, ValueError):
-        accuracy = math.nan
-    if not 0.0 <= accuracy <= 1.0:
-        raise TaskspaceError(f"{where}: accuracy '{text}' is not a number in [0, 1]; {fix}")
-    return accuracy
-
-
-def read_truth_csv(path: str | os.PathLike[str], *, run: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """``truth.csv`` as one matrix of accuracies per protocol.
-
-    Raises:
-        TaskspaceError: the file is missing, has other columns, or a row whose accuracy is not a
-            number in [0, 1] (one line naming the file, the line and the fix).
-    """
-    import numpy as np
-
-    from taskspace.matrix import TransferabilityMatrix
-
-    file = Path(path)
-    folder = run if run is not None else file.parent
-    fix = f"write it again from the measured cells with `taskspace truth {folder}`"
-    if not file.is_file():
-        raise TaskspaceError(f"no ground truth at '{file}'; measure it with `taskspace truth {folder}`")
-    try:
-        rows = list(csv.DictReader(io.StringIO(file.read_text(encoding="utf-8"))))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise TaskspaceError(f"'{file}' cannot be read ({error}); {fix}") from None
-    if not rows or tuple(rows[0].keys()) != TRUTH_COLUMNS:
-        raise TaskspaceError(f"'{file}' is not a taskspace truth.csv (columns {','.join(TRUTH_COLUMNS)}); {fix}")
-    for number, row in enumerate(rows, start=2):
-        if any(value is None or value == "" for value in row.values()):
-            raise TaskspaceError(f"'{file}' line {number} is incomplete; {fix}")
-        parse_accuracy(row["accuracy"], where=f"'{file}' line {number}", fix=fix)
-    sources = list(dict.fromkeys(row["source"] for row in rows))
-    targets = list(dict.fromkeys(row["target"] for row in rows))
-    matrices: dict[str, Any] = {}
-    for protocol in dict.fromkeys(row["protocol"] for row in rows):
-        scores = np.full((len(sources), len(targets)), np.nan)
-        for row in rows:
-            if row["protocol"] == protocol:
-                scores[sources.index(row["source"]), targets.index(row["target"])] = float(row["accuracy"])
-        matrices[protocol] = TransferabilityMatrix(scores, tuple(sources), tuple(targets), protocol)
-    return matrices
 
 
 # -- the record, old and new --------------------------------------------------------------------------
@@ -661,102 +458,14 @@ def _refuse_inside_dataset(folder: Path, dataset: str, data_root: str | None) ->
             )
 
 
-# -- the lock -----------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def holding_lock(folder: Path, lock: Path) -> Iterator[None]:
-    """Hold ``lock`` (the writer's pid and host) while writing into ``folder``; re-entrant within one process.
-
-    Raises:
-        TaskspaceError: a live process of this or another host holds it (a stale lock is taken over, and said).
-    """
-    key = str(folder)
-    if _HELD.get(key, 0):
-        _HELD[key] += 1
-        try:
-            yield
-        finally:
-            _HELD[key] -= 1
-        return
-    _take_lock(lock, folder)
-    _HELD[key] = 1
-    try:
-        yield
-    finally:
-        _HELD[key] = 0
-        with contextlib.suppress(OSError):
-            if _lock_owner(lock).get("pid") == os.getpid():
-                lock.unlink()
-
-#: Locks this process holds, by run folder, with their nesting depth.
-_HELD: dict[str, int] = {}
-
-
-def _lock_owner(lock: Path) -> dict[str, Any]:
-    try:
-        owner = json.loads(lock.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return {}
-    return owner if isinstance(owner, dict) else {}
-
-
-def _alive(pid: object) -> bool:
-    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
-
-
-def _take_lock(lock: Path, folder: Path) -> None:
-    ensure_writable_dir(folder, what="run folder")
-    mine = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-    text = json.dumps(mine)
-    try:
-        descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        owner = _lock_owner(lock)
-        pid, host = owner.get("pid"), owner.get("host")
-        if host not in (None, mine["host"]):
-            raise TaskspaceError(
-                f"'{folder}' is being written by pid {pid} on host {host} (since {owner.get('since')}); wait for "
-                f"it to finish, or, if nothing runs there any more, delete '{lock}'"
-            ) from None
-        if _alive(pid) and pid != os.getpid():
-            raise TaskspaceError(
-                f"'{folder}' is being written by another taskspace process (pid {pid}, since "
-                f"{owner.get('since')}); wait for it to finish or use another run folder"
-            ) from None
-        # Stale: its writer is gone. Take it over with an atomic replace, then check it is ours.
-        staged = lock.with_name(f".{lock.name}.{os.getpid()}")
-        staged.write_text(text, encoding="utf-8")
-        os.replace(staged, lock)
-        if _lock_owner(lock).get("pid") != os.getpid():
-            raise TaskspaceError(
-                f"'{folder}' was just taken by another taskspace process; wait for it to finish"
-            ) from None
-        what = f"pid {pid}" if pid is not None else "an unreadable lock"
-        print(f"taskspace: note: took over the stale lock of {what} on '{folder}' (no longer running)",
-              file=sys.stderr)
-        return
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-
-
-@lru_cache(maxsize=2)
-def _dataset(name: str, data_root: str | None) -> Any:
-    from taskspace.data import load_dataset
-
-    # One read per process: worker processes keep the dataset between cells.
-    return load_dataset(name, data_root=data_root)
-
-
 def replace_grid(grid: Any, **changes: Any) -> Any:
     """``grid`` with ``changes``; ``train`` options are merged into the recorded ones."""
     train = {**grid.train, **changes.pop("train", {})}
     return dataclasses.replace(grid, **changes, train=train)
+
+
+def open_run(run_dir: str | Path, grid: Any | None, *, data_root: str | None = None) -> Run:
+    """Create or reopen a run folder; ``grid=None`` reopens with the recorded config (see :class:`Run`)."""
+    if grid is None:
+        return Run.open(run_dir, data_root=data_root)
+    return Run.create(run_dir, grid, data_root=data_root)

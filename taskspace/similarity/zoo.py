@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from taskspace import __version__
+from taskspace._version import __version__
 from taskspace.data import ImageSplit
 from taskspace.errors import ConfigError, DataError, TaskspaceError
 from taskspace.features import cached_source_outputs

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from taskspace import __version__
+from taskspace._version import __version__
 from taskspace.errors import CheckpointError
 from taskspace.io import load_checkpoint, save_checkpoint
 from taskspace.models import ModularNet, get_model

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from taskspace import __version__
+from taskspace._version import __version__
 from taskspace.config import TrainConfig
 from taskspace.data import ImageDataset, dataset_class_names, load_dataset
 from taskspace.errors import ConfigError, TaskspaceError

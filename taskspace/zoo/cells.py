@@ -11,12 +11,15 @@ same scores. On Ray the driver reads the features (:meth:`prepare`) and alone wr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskspace.io import write_json
 from taskspace.runner.cells import Cell, Share
-from taskspace.zoo.run import ZooRun, _read_cell
+from taskspace.runner.folder import read_cell
 from taskspace.zoo.spec import module_id
+
+if TYPE_CHECKING:
+    from taskspace.zoo.run import ZooRun
 
 __all__ = ["SourceScoreCell", "pending_pairs"]
 
@@ -27,7 +30,8 @@ def pending_pairs(run: ZooRun, source: str, estimators: tuple[str, ...]) -> list
     pairs = []
     for layer in spec.layers:
         for target in run.target_ids:
-            record = _read_cell(run.score_file(module_id(source, layer), target), module_id(source, layer), target)
+            record = read_cell(run.score_file(module_id(source, layer), target), module=module_id(source, layer),
+                               target=target)
             if record is None or any(name not in record.get("scores", {}) for name in estimators):
                 pairs.append((layer, target))
     return pairs
@@ -51,7 +55,7 @@ class SourceScoreCell(Cell):
         self.commit(run, self.compute(self.prepare(run, lambda key, make: make())))
 
     def prepare(self, run: ZooRun, share: Share) -> dict[str, Any]:  # type: ignore[override]
-        from taskspace.zoo.stages import source_features, zoo_fingerprint
+        from taskspace.zoo.forward import source_features, zoo_fingerprint
 
         spec = run.zoo.source(self.source)
         pairs = pending_pairs(run, self.source, self.estimators)
@@ -68,7 +72,7 @@ class SourceScoreCell(Cell):
                           "features": features[target][layer],
                           "labels": images[target].train_labels[positions[target]],
                           "probs": probs[target],
-                          "known": _read_cell(run.score_file(module, target), module, target)})
+                          "known": read_cell(run.score_file(module, target), module=module, target=target)})
         return {"cells": cells, "accuracy": spec.accuracy}
 
     def compute(self, inputs: dict[str, Any]) -> list[dict[str, Any]]:

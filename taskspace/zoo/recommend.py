@@ -15,7 +15,7 @@ from typing import Any
 
 from taskspace.errors import ConfigError, did_you_mean
 from taskspace.recommend import Recommendation, SourceRecommendation, _kendall_tau, fit_score_to_accuracy
-from taskspace.runner.run import choose_estimator, choose_protocol
+from taskspace.runner.results import choose_estimator, choose_protocol
 from taskspace.zoo.spec import split_module_id
 
 __all__ = ["recommend_module"]

@@ -19,10 +19,8 @@ Stages, each resumable (one cell file per (module, target), written atomically):
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import hashlib
-import io
 import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -32,10 +30,22 @@ from typing import Any
 
 import numpy as np
 
-from taskspace import __version__
-from taskspace.errors import ConfigError, TaskspaceError, did_you_mean
-from taskspace.io import canonical_json, ensure_writable_dir, read_json, read_record, write_json, write_text
-from taskspace.runner.run import LAYOUT
+from taskspace._version import __version__
+from taskspace.errors import ConfigError, TaskspaceError
+from taskspace.io import canonical_json, ensure_writable_dir, read_json, write_json, write_text
+from taskspace.runner.folder import LAYOUT, cached_dataset, holding_lock, pair_key, read_cell
+from taskspace.runner.results import (
+    LAYERED_TRUTH_COLUMNS,
+    MATRIX_COLUMNS,
+    choose_estimator,
+    choose_protocol,
+    layered_truth_csv_text,
+    read_estimates,
+    read_imported_truth,
+    read_verdict,
+    write_estimates,
+    write_verdict,
+)
 from taskspace.zoo.spec import (
     InputSpec,
     SourceSpec,
@@ -49,18 +59,11 @@ __all__ = ["ZooOptions", "ZooRun", "ZOO_LAYOUT", "ZOO_TRUTH_COLUMNS", "MATRIX_CO
 
 ZOO_RUN_FORMAT = 1
 
-#: Where everything of a zoo run lives, relative to its folder: the names it shares with a task-space
-#: run (record, lock, cells, matrix, truth, verdict) are that run's :data:`~taskspace.runner.run.LAYOUT`.
-ZOO_LAYOUT: dict[str, str] = {
-    **{role: LAYOUT[role] for role in ("record", "lock", "features", "scores", "truth_cells", "matrix", "truth",
-                                       "verdict", "recommendations", "report")},
-    "sizes": "modules.json",              # each module's width, depth and parameters up to its layer
-    "imported": "truth_imported.csv",     # the rows imported from elsewhere, as given
-}
+#: A zoo run's folder has the one layout of every run (:data:`taskspace.runner.folder.LAYOUT`).
+ZOO_LAYOUT = LAYOUT
 
-MATRIX_COLUMNS = ("source", "layer", "target", "estimator", "score")
-ZOO_TRUTH_COLUMNS = ("source", "layer", "target", "protocol", "accuracy")
-
+#: ``truth.csv`` of a zoo run (one row per (source, layer), target and protocol).
+ZOO_TRUTH_COLUMNS = LAYERED_TRUTH_COLUMNS
 
 @dataclass(frozen=True)
 class ZooOptions:
@@ -113,10 +116,6 @@ def is_zoo_run(folder: str | os.PathLike[str]) -> bool:
     except TaskspaceError:
         return False
     return isinstance(document, dict) and document.get("kind") == "zoo"
-
-
-def pair_key(module: str, target: str) -> str:
-    return hashlib.sha256(canonical_json([module, target]).encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -239,17 +238,13 @@ class ZooRun:
     @contextlib.contextmanager
     def writing(self) -> Iterator[ZooRun]:
         """Hold the run's lock while writing (the lock of :meth:`taskspace.runner.Run.writing`)."""
-        from taskspace.runner.run import holding_lock
-
         with holding_lock(self.folder, self.path("lock")):
             yield self
 
     # -- data ----------------------------------------------------------------------------------------
 
     def dataset(self) -> Any:
-        from taskspace.runner.run import _dataset
-
-        return _dataset(self.targets.dataset, self.data_root)
+        return cached_dataset(self.targets.dataset, self.data_root)
 
     def target_list(self) -> list[Target]:
         return self.targets.targets(self.dataset().class_names)
@@ -290,9 +285,9 @@ class ZooRun:
 
     def import_truth(self, path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         """Add measured results from a CSV (``source,target[,layer],protocol,accuracy``); returns its rows."""
-        rows = read_imported_truth(path, self)
+        rows = self._read_truth_rows(path, fix=None)
         with self.writing():
-            write_text(self.path("imported"), _truth_csv(rows))
+            write_text(self.path("imported"), layered_truth_csv_text(rows))
             self.write_truth(self._measured_rows())
         return rows
 
@@ -302,24 +297,10 @@ class ZooRun:
         return self.path("matrix").with_suffix(".json").is_file()
 
     def estimates(self) -> dict[str, Any]:
-        from taskspace.matrix import read_matrix_set
-
-        path = self.path("matrix").with_suffix(".json")
-        if not path.is_file():
-            raise TaskspaceError(f"no matrix in '{self.folder}'; score it with `taskspace matrix {self.folder}`")
-        return read_matrix_set(path)
+        return read_estimates(self.path("matrix"), run=self.folder)
 
     def write_estimates(self, matrices: Sequence[Any]) -> None:
-        from taskspace.matrix import merge_matrix_sets, write_matrix_set
-
-        matrices = merge_matrix_sets(self.estimates() if self.has_estimates() else {}, matrices)
-        write_matrix_set(self.folder, matrices, stem=ZOO_LAYOUT["matrix"])
-        rows = []
-        for matrix in matrices:
-            for module, target, estimator, score in matrix.long_rows():
-                source, layer = split_module_id(module)
-                rows.append((source, layer, target, estimator, repr(score)))
-        write_text(self.path("matrix").with_suffix(".csv"), _csv(MATRIX_COLUMNS, rows))
+        write_estimates(self.path("matrix"), matrices, layered=True)
 
     def module_sizes(self) -> dict[str, dict[str, Any]]:
         path = self.path("sizes")
@@ -332,7 +313,7 @@ class ZooRun:
         path = self.path("truth")
         if not path.is_file():
             return {}
-        rows = _read_truth_rows(path, self)
+        rows = self._read_truth_rows(path)
         matrices = {}
         for protocol in dict.fromkeys(row["protocol"] for row in rows):
             scores = np.full((len(self.modules), len(self.target_ids)), np.nan)
@@ -344,7 +325,15 @@ class ZooRun:
         return matrices
 
     def write_truth(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        write_text(self.path("truth"), _truth_csv(rows))
+        write_text(self.path("truth"), layered_truth_csv_text(rows))
+
+    def _read_truth_rows(self, path: str | os.PathLike[str], *,
+                         fix: str | None = "") -> list[dict[str, Any]]:
+        """Rows of a truth file, checked against the run's sources, layers and targets (see
+        :func:`~taskspace.runner.results.read_imported_truth`); ``fix=""``: the run's own truth.csv."""
+        return read_imported_truth(
+            path, layers={source.name: source.layers for source in self.zoo.sources}, targets=self.target_ids,
+            fix=f"write it again with `taskspace truth {self.folder}`" if fix == "" else fix)
 
     def _measured_rows(self) -> list[dict[str, Any]]:
         """Every truth cell measured here, then every imported row (an imported cell replaces a measured one)."""
@@ -354,38 +343,27 @@ class ZooRun:
         for protocol in protocols:
             for module in self.modules:
                 for target in self.target_ids:
-                    record = _read_cell(self.truth_file(protocol, module, target), module, target)
+                    record = read_cell(self.truth_file(protocol, module, target), module=module, target=target)
                     if record is not None:
                         source, layer = split_module_id(module)
                         rows[(source, layer, target, protocol)] = {
                             "source": source, "layer": layer, "target": target, "protocol": protocol,
                             "accuracy": float(record["accuracy"])}
         if self.path("imported").is_file():
-            for row in _read_truth_rows(self.path("imported"), self):
+            for row in self._read_truth_rows(self.path("imported")):
                 rows[(row["source"], row["layer"], row["target"], row["protocol"])] = row
         return list(rows.values())
 
     def verdict(self) -> list[dict[str, Any]]:
-        from taskspace.runner.run import Run
-
-        return Run.verdict(self)  # type: ignore[arg-type]  # same file format, same reader
-
-    def _verdict_fix(self) -> str:
-        return f"write it again with `taskspace evaluate {self.folder}`"
+        return read_verdict(self.path("verdict"), run=self.folder)
 
     def write_verdict(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        from taskspace.runner.run import Run
-
-        Run.write_verdict(self, rows)  # type: ignore[arg-type]
+        write_verdict(self.path("verdict"), rows)
 
     def default_protocol(self, requested: str | None = None) -> str | None:
-        from taskspace.runner.run import choose_protocol
-
         return choose_protocol(self.truths(), requested)
 
     def default_estimator(self, requested: str | None = None, *, protocol: str | None = None) -> str:
-        from taskspace.runner.run import choose_estimator
-
         return choose_estimator(self.estimates(), self.verdict(), requested=requested, protocol=protocol,
                                 run=self.folder)
 
@@ -416,86 +394,3 @@ def _safe_record(source: SourceSpec) -> dict[str, Any] | None:
         return source.to_record()
     except OSError:
         return None
-
-
-# -- files ---------------------------------------------------------------------------------------------
-
-
-def _csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def _truth_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    return _csv(ZOO_TRUTH_COLUMNS, [(row["source"], row["layer"], row["target"], row["protocol"],
-                                     repr(float(row["accuracy"]))) for row in rows])
-
-
-def _read_cell(path: Path, module: str, target: str) -> dict[str, Any] | None:
-    return read_record(path, module=module, target=target)
-
-
-def _read_truth_rows(path: Path, run: ZooRun) -> list[dict[str, Any]]:
-    return read_imported_truth(path, run, fix=f"write it again with `taskspace truth {run.folder}`")
-
-
-def read_imported_truth(path: str | os.PathLike[str], run: ZooRun, *, fix: str | None = None) -> list[dict[str, Any]]:
-    """Rows of a results CSV (``source,target[,layer],protocol,accuracy``, any column order), checked
-    against the run: known sources, layers and targets, accuracies in [0, 1].
-
-    A row without a layer names a source with one layer. Raises :class:`TaskspaceError` (one line: the
-    file, the line, the fix) on anything else.
-    """
-    from taskspace.runner.run import parse_accuracy
-
-    file = Path(path)
-    fix = fix or "fix the file and import it again"
-    if not file.is_file():
-        raise TaskspaceError(f"results file '{file}' does not exist; pass a CSV with columns "
-                             "source,target[,layer],protocol,accuracy")
-    try:
-        rows = list(csv.DictReader(io.StringIO(file.read_text(encoding="utf-8"))))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise TaskspaceError(f"'{file}' cannot be read ({error}); {fix}") from None
-    required = ("source", "target", "protocol", "accuracy")
-    header = tuple(rows[0].keys()) if rows else ()
-    missing = [column for column in required if column not in header]
-    if not rows or missing:
-        raise TaskspaceError(f"'{file}' lacks column(s) {', '.join(missing or required)}; give columns "
-                             f"source,target[,layer],protocol,accuracy; {fix}")
-    extra = [column for column in header if column not in (*required, "layer")]
-    if extra:
-        raise TaskspaceError(f"'{file}' has an unknown column '{extra[0]}'; columns are "
-                             f"source,target[,layer],protocol,accuracy")
-    sources = {source.name: source for source in run.zoo.sources}
-    targets = run.target_ids
-    parsed = []
-    for number, row in enumerate(rows, start=2):
-        where = f"'{file}' line {number}"
-        if None in row or any(value is None for value in row.values()):
-            raise TaskspaceError(f"{where} has a wrong number of fields; {fix}")
-        name, target, protocol = row["source"], row["target"], row["protocol"]
-        if name not in sources:
-            raise TaskspaceError(f"{where}: unknown source '{name}'{did_you_mean(name, sources)} (the zoo's sources: "
-                                 f"{', '.join(sources)}); {fix}")
-        layers = sources[name].layers
-        layer = row.get("layer") or ""
-        if not layer:
-            if len(layers) != 1:
-                raise TaskspaceError(f"{where}: source '{name}' has layers {', '.join(layers)}; name one in a layer "
-                                     "column")
-            layer = layers[0]
-        if layer not in layers:
-            raise TaskspaceError(f"{where}: source '{name}' has no layer '{layer}'{did_you_mean(layer, layers)} "
-                                 f"(layers: {', '.join(layers)}); {fix}")
-        if target not in targets:
-            raise TaskspaceError(f"{where}: unknown target '{target}'{did_you_mean(target, targets)}; {fix}")
-        if not protocol or not protocol.replace("_", "").isalnum():
-            raise TaskspaceError(f"{where}: protocol '{protocol}' must be a name of letters, digits and '_'; {fix}")
-        accuracy = parse_accuracy(row["accuracy"], where=where, fix=fix)
-        parsed.append({"source": name, "layer": layer, "target": target, "protocol": protocol,
-                       "accuracy": accuracy})
-    return parsed

@@ -11,18 +11,21 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from taskspace.errors import ConfigError
 from taskspace.io import write_json
-from taskspace.zoo.run import ZooRun, _read_cell
+from taskspace.runner.folder import read_cell
+from taskspace.zoo.forward import source_features, zoo_fingerprint
 from taskspace.zoo.spec import SourceSpec, module_id
-from taskspace.zoo.store import dataset_fingerprint, external_features, layer_features, softmax
 from taskspace.zoo.targets import Target
 
-__all__ = ["score_zoo", "measure_zoo", "ZOO_PROTOCOLS", "check_zoo_protocol", "source_features", "zoo_fingerprint"]
+if TYPE_CHECKING:
+    from taskspace.zoo.run import ZooRun
+
+__all__ = ["score_zoo", "measure_zoo", "ZOO_PROTOCOLS", "check_zoo_protocol"]
 
 #: The ground truths a zoo run measures itself (``frozen_kK`` for any K >= 1).
 ZOO_PROTOCOLS = ("frozen_all", "frozen_kK", "finetune")
@@ -57,41 +60,6 @@ class _Progress:
             print(f"\r{line:<80}" if self.live else line, file=sys.stderr, flush=True)
 
 
-def source_features(run: ZooRun, spec: SourceSpec, targets: list[Target], images: dict[str, Any], *,
-                     split: str, positions: dict[str, np.ndarray], device: str, batch_size: int,
-                     fingerprint: str) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray | None], float]:
-    """Per target: ``{layer: rows}`` and the source's probabilities (or None) on the target's images
-    of ``split`` at ``positions[target]``; and the seconds of forward passes."""
-    per_target: dict[str, dict[str, np.ndarray]] = {}
-    probs: dict[str, np.ndarray | None] = {}
-    if not spec.has_weights:
-        for target in targets:
-            labels = getattr(images[target.id], f"{split}_labels")
-            per_target[target.id] = {}
-            probs[target.id] = None
-            for layer in spec.layers:
-                rows, given = external_features(spec, target=target.id, layer=layer, split=split, labels=labels)
-                per_target[target.id][layer] = rows[positions[target.id]]
-                if given is not None:
-                    probs[target.id] = given[positions[target.id]]
-        return per_target, probs, 0.0
-    wanted = {target.id: getattr(images[target.id], split)[positions[target.id]] for target in targets}
-    union = np.unique(np.concatenate(list(wanted.values()))) if wanted else np.zeros(0, np.int64)
-    layers, logits, seconds = layer_features(
-        spec, source_record=spec.to_record(), dataset=run.dataset(), fingerprint=fingerprint, split=split,
-        indices=union, folder=run.path("features"), device=device, batch_size=batch_size)
-    for target in targets:
-        rows = np.searchsorted(union, wanted[target.id])
-        per_target[target.id] = {layer: values[rows] for layer, values in layers.items()}
-        probs[target.id] = softmax(logits[rows]) if logits is not None else None
-    return per_target, probs, seconds
-
-
-def zoo_fingerprint(run: ZooRun) -> str:
-    """The fingerprint of the run's dataset that keys its cached forward passes."""
-    return dataset_fingerprint(run.dataset(), run.targets.dataset, run.data_root)
-
-
 def score_zoo(run: ZooRun, estimators: Sequence[str], *, device: str = "cpu", batch_size: int = 256,
               show_progress: bool = True, executor: str = "serial", workers: int | None = None,
               threads: int | None = None, ray_address: str | None = None) -> list[Any]:
@@ -115,7 +83,7 @@ def score_zoo(run: ZooRun, estimators: Sequence[str], *, device: str = "cpu", ba
     targets = run.target_list()
     images = {target.id: run.images(target) for target in targets}
     fingerprint = zoo_fingerprint(run)
-    cells = {(module, target.id): _read_cell(run.score_file(module, target.id), module, target.id)
+    cells = {(module, target.id): read_cell(run.score_file(module, target.id), module=module, target=target.id)
              for module in run.modules for target in targets}
     progress = _Progress(len(cells), "score", show_progress)
     forward_seconds: dict[str, float] = {}
@@ -207,7 +175,8 @@ def _score_side_by_side(run: ZooRun, estimators: tuple[str, ...], cells: dict[tu
         for layer in run.zoo.source(cell.source).layers:
             for target in targets:
                 module = module_id(cell.source, layer)
-                cells[(module, target.id)] = _read_cell(run.score_file(module, target.id), module, target.id)
+                cells[(module, target.id)] = read_cell(run.score_file(module, target.id), module=module,
+                                                       target=target.id)
                 progress.step(f"{module} -> {target.id}")
 
     run_cells(work, run, executor=executor, workers=workers, threads=threads, on_done=finished, address=ray_address)
@@ -262,14 +231,14 @@ def measure_zoo(run: ZooRun, protocols: Sequence[str], *, targets: Sequence[str]
                 raise ConfigError(f"finetune trains the network, and source(s) {', '.join(blind)} have features only; "
                                   "import their fine-tuning results with `taskspace truth RUN --import results.csv`")
     images = {target.id: run.images(target) for target in chosen}
-    fingerprint = dataset_fingerprint(run.dataset(), run.targets.dataset, run.data_root)
+    fingerprint = zoo_fingerprint(run)
     total = len(protocols) * len(run.modules) * len(chosen)
     progress = _Progress(total, "truth", show_progress)
     with run.writing():
         for spec in run.zoo.sources:
             todo = [(protocol, layer, target) for protocol in protocols for layer in spec.layers for target in chosen
-                    if _read_cell(run.truth_file(protocol, module_id(spec.name, layer), target.id),
-                                  module_id(spec.name, layer), target.id) is None]
+                    if read_cell(run.truth_file(protocol, module_id(spec.name, layer), target.id),
+                                 module=module_id(spec.name, layer), target=target.id) is None]
             progress.done += len(protocols) * len(spec.layers) * len(chosen) - len(todo)
             if not todo:
                 continue

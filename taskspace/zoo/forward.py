@@ -1,0 +1,51 @@
+"""A zoo source's forward passes onto the images of a run's targets, read through the one store."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from taskspace.zoo.spec import SourceSpec
+from taskspace.zoo.store import dataset_fingerprint, external_features, layer_features, softmax
+from taskspace.zoo.targets import Target
+
+if TYPE_CHECKING:
+    from taskspace.zoo.run import ZooRun
+
+__all__ = ["source_features", "zoo_fingerprint"]
+
+
+def source_features(run: ZooRun, spec: SourceSpec, targets: list[Target], images: dict[str, Any], *,
+                     split: str, positions: dict[str, np.ndarray], device: str, batch_size: int,
+                     fingerprint: str) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray | None], float]:
+    """Per target: ``{layer: rows}`` and the source's probabilities (or None) on the target's images
+    of ``split`` at ``positions[target]``; and the seconds of forward passes."""
+    per_target: dict[str, dict[str, np.ndarray]] = {}
+    probs: dict[str, np.ndarray | None] = {}
+    if not spec.has_weights:
+        for target in targets:
+            labels = getattr(images[target.id], f"{split}_labels")
+            per_target[target.id] = {}
+            probs[target.id] = None
+            for layer in spec.layers:
+                rows, given = external_features(spec, target=target.id, layer=layer, split=split, labels=labels)
+                per_target[target.id][layer] = rows[positions[target.id]]
+                if given is not None:
+                    probs[target.id] = given[positions[target.id]]
+        return per_target, probs, 0.0
+    wanted = {target.id: getattr(images[target.id], split)[positions[target.id]] for target in targets}
+    union = np.unique(np.concatenate(list(wanted.values()))) if wanted else np.zeros(0, np.int64)
+    layers, logits, seconds = layer_features(
+        spec, source_record=spec.to_record(), dataset=run.dataset(), fingerprint=fingerprint, split=split,
+        indices=union, folder=run.path("features"), device=device, batch_size=batch_size)
+    for target in targets:
+        rows = np.searchsorted(union, wanted[target.id])
+        per_target[target.id] = {layer: values[rows] for layer, values in layers.items()}
+        probs[target.id] = softmax(logits[rows]) if logits is not None else None
+    return per_target, probs, seconds
+
+
+def zoo_fingerprint(run: ZooRun) -> str:
+    """The fingerprint of the run's dataset that keys its cached forward passes."""
+    return dataset_fingerprint(run.dataset(), run.targets.dataset, run.data_root)
