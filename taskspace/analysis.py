@@ -26,13 +26,15 @@ __all__ = [
     "per_target_agreement",
     "evaluate",
     "compare_estimators",
+    "paired_to_prior",
     "EVALUATION_COLUMNS",
 ]
 
 EVALUATION_COLUMNS = (
     "estimator", "protocol", "kendall_tau", "kendall_tau_low", "kendall_tau_high", "weighted_tau",
     "weighted_tau_low", "weighted_tau_high", "spearman", "top1_regret", "top1_regret_low", "top1_regret_high",
-    "targets",
+    "targets", "top3_regret", "top3_regret_low", "top3_regret_high", "cells", "rank_dispersion",
+    "weighted_tau_vs_prior", "weighted_tau_vs_prior_low", "weighted_tau_vs_prior_high",
 )
 
 
@@ -45,6 +47,8 @@ class TargetAgreement:
     weighted_tau: float
     spearman: float
     top1_regret: float
+    top3_regret: float = math.nan
+    cells: int = 0
 
 
 def per_target_agreement(
@@ -65,8 +69,10 @@ def per_target_agreement(
         valid = np.isfinite(predicted) & np.isfinite(measured)
         predicted, measured = predicted[valid], measured[valid]
         if len(predicted) < 2:
-            rows.append(TargetAgreement(target, math.nan, math.nan, math.nan, math.nan))
+            rows.append(TargetAgreement(target, math.nan, math.nan, math.nan, math.nan, math.nan, len(predicted)))
             continue
+        # ties in the estimate are broken against it (the worst of the sources sharing the top score)
+        order = np.lexsort((measured, -predicted))
         with warnings.catch_warnings():
             # A constant column has no ranking: the correlations are NaN, which is what we report.
             warnings.simplefilter("ignore", stats.ConstantInputWarning)
@@ -77,6 +83,8 @@ def per_target_agreement(
                     weighted_tau=_finite_or_nan(stats.weightedtau(predicted, measured).statistic),
                     spearman=_finite_or_nan(stats.spearmanr(predicted, measured).statistic),
                     top1_regret=float(measured.max() - measured[int(np.argmax(predicted))]),
+                    top3_regret=float(measured.max() - measured[order[:3]].max()),
+                    cells=len(predicted),
                 )
             )
     return rows
@@ -107,7 +115,16 @@ def evaluate(
     seed: int = 0,
     exclude_diagonal: bool = True,
 ) -> list[dict[str, Any]]:
-    """One row per (estimator, protocol): mean per-target agreement with 95% bootstrap intervals."""
+    """One row per (estimator, protocol): mean per-target agreement with 95% bootstrap intervals.
+
+    Beside the means: ``cells``, how many (source, target) cells the row used (an incomplete matrix
+    uses fewer), and ``rank_dispersion``, the truth's mean Kendall τ between every two targets' orders
+    (how much of any ranker's τ a static order earns). The ``weighted_tau_vs_prior`` columns are NaN
+    here; :func:`paired_to_prior` fills them.
+    """
+    from taskspace.history import rank_dispersion
+
+    dispersion = {protocol: rank_dispersion(_masked(truth, exclude_diagonal)) for protocol, truth in truths.items()}
     rows = []
     for estimator, estimate in estimates.items():
         for protocol, truth in truths.items():
@@ -115,8 +132,11 @@ def evaluate(
             # the targets the means are over: those where both rankings exist (a truth measured on some
             # targets only leaves the others out)
             measured = sum(1 for agreement in agreements if math.isfinite(agreement.kendall_tau))
-            row: dict[str, Any] = {"estimator": estimator, "protocol": protocol, "targets": measured}
-            for metric in ("kendall_tau", "weighted_tau", "top1_regret"):
+            row: dict[str, Any] = {"estimator": estimator, "protocol": protocol, "targets": measured,
+                                   "cells": sum(agreement.cells for agreement in agreements),
+                                   "rank_dispersion": dispersion[protocol], "weighted_tau_vs_prior": math.nan,
+                                   "weighted_tau_vs_prior_low": math.nan, "weighted_tau_vs_prior_high": math.nan}
+            for metric in ("kendall_tau", "weighted_tau", "top1_regret", "top3_regret"):
                 values = np.array([getattr(agreement, metric) for agreement in agreements])
                 # The same resampled targets for every row, so intervals of two estimators are paired.
                 rng = np.random.default_rng(seed)
@@ -125,6 +145,45 @@ def evaluate(
             spearman = np.array([agreement.spearman for agreement in agreements])
             row["spearman"] = float(np.nanmean(spearman)) if np.isfinite(spearman).any() else math.nan
             rows.append(row)
+    return rows
+
+
+def _masked(truth: TransferabilityMatrix, exclude_diagonal: bool) -> np.ndarray:
+    values = np.asarray(truth.scores, dtype=np.float64).copy()
+    if exclude_diagonal:
+        for i, source in enumerate(truth.sources):
+            if source in truth.targets:
+                values[i, truth.targets.index(source)] = math.nan
+    return values
+
+
+def paired_to_prior(
+    rows: list[dict[str, Any]],
+    estimates: Mapping[str, TransferabilityMatrix],
+    priors: Mapping[str, TransferabilityMatrix],
+    truths: Mapping[str, TransferabilityMatrix],
+    *,
+    exclude_diagonal: bool = True,
+) -> list[dict[str, Any]]:
+    """Fill each row's ``weighted_tau_vs_prior`` columns: its mean weighted τ minus the zoo prior's, paired
+    by target, with a 95% t interval over the targets both rank (honest at a handful of targets, where a
+    bootstrap interval is too narrow)."""
+    for row in rows:
+        estimate = estimates.get(row["estimator"])
+        prior, truth = priors.get(row["protocol"]), truths.get(row["protocol"])
+        if estimate is None or prior is None or truth is None or row["estimator"] == prior.estimator:
+            continue
+        mine, theirs = ({agreement.target: agreement.weighted_tau
+                         for agreement in per_target_agreement(matrix, truth, exclude_diagonal=exclude_diagonal)}
+                        for matrix in (estimate, prior))
+        differences = np.array([mine[t] - theirs[t] for t in mine
+                                if t in theirs and math.isfinite(mine[t]) and math.isfinite(theirs[t])])
+        if len(differences) < 2:
+            continue
+        mean = float(differences.mean())
+        half = float(stats.t.ppf(0.975, len(differences) - 1) * differences.std(ddof=1) / math.sqrt(len(differences)))
+        row.update({"weighted_tau_vs_prior": mean, "weighted_tau_vs_prior_low": mean - half,
+                    "weighted_tau_vs_prior_high": mean + half})
     return rows
 
 

@@ -180,6 +180,7 @@ class Recommendation:
     fit: ScoreToAccuracy | None
     estimator_kendall_tau: float | None
     measured_protocol: str | None = None
+    explanation: str | None = None
 
     def warning(self) -> str | None:
         """A line saying the estimator does not rank this run's sources (negative τ or slope), else None."""
@@ -211,7 +212,7 @@ class Recommendation:
             "target": self.target, "in_zoo": self.in_zoo, "estimator": self.estimator, "protocol": self.protocol,
             "k": self.k, "score_seconds": self.score_seconds,
             "measured_protocol": self.measured_protocol,
-            "estimator_kendall_tau": self.estimator_kendall_tau,
+            "estimator_kendall_tau": self.estimator_kendall_tau, "explanation": self.explanation,
             "fit": asdict(self.fit) if self.fit is not None else None,
             "ranking": [asdict(row) for row in self.ranking],
             "measured_best": asdict(best) if best else None,

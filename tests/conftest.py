@@ -25,6 +25,19 @@ def cifar_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def model_spider_root() -> Path:
+    """The public Model Spider matrices (``model-selection/model-spider`` beside CIFAR-10 in ``TASKSPACE_DATA``)."""
+    root = os.environ.get("TASKSPACE_DATA")
+    folder = Path(root) / "model-selection" / "model-spider" if root else None
+    if folder is not None and (folder / "truth.csv").is_file() and (folder / "scores.csv").is_file():
+        return folder
+    message = f"model-selection/model-spider not found under TASKSPACE_DATA={root!r}"
+    if os.environ.get("TASKSPACE_REQUIRE_DATA") == "1":
+        pytest.fail(message + " and TASKSPACE_REQUIRE_DATA=1")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
 def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache folder shared by the whole session (converted arrays land here)."""
     return tmp_path_factory.mktemp("taskspace-cache")

@@ -297,11 +297,19 @@ def test_imported_results_are_checked_against_the_run(zoo_folder: Path, capsys: 
         assert not (run / "truth.csv").exists()
 
 
-def test_task_space_commands_name_what_works_on_a_zoo_run(zoo_folder: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_structure_reads_a_zoo_run_and_similarity_names_what_works(zoo_folder: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     assert _matrix(zoo_folder) == 0
     capsys.readouterr()
-    assert main(["structure", str(zoo_folder / "run")]) == 2
+    # the task graph and its communities on any matrix: modules -> targets, a bipartite graph
+    assert main(["structure", str(zoo_folder / "run")]) == 0
+    record = json.loads((zoo_folder / "run" / "structure" / "structure.json").read_text())
+    assert record["edges"] > 0 and record["task_groups"] is None
+    # the affinity clustering needs a task-by-task matrix, and says so instead of drawing one
+    assert all(entry["leaf_order"] is None and "square" in entry["leaf_order_error"]
+               for entry in record["recovery"].values())
+    capsys.readouterr()
+    assert main(["similarity", str(zoo_folder / "run")]) == 2
     assert "holds a zoo run" in capsys.readouterr().err
 
 

@@ -10,7 +10,15 @@ from typing import Any
 from taskspace.cli._arguments import run_folder, train_options
 from taskspace.cli._output import print_verdict, save_recommendation, shown_path
 from taskspace.cli._parsers import PLOT_KINDS
-from taskspace.cli._zoo import wants_zoo, zoo_depth_plot, zoo_evaluate, zoo_matrix, zoo_recommend, zoo_truth
+from taskspace.cli._zoo import (
+    import_run,
+    wants_zoo,
+    zoo_depth_plot,
+    zoo_evaluate,
+    zoo_matrix,
+    zoo_recommend,
+    zoo_truth,
+)
 from taskspace.errors import TaskspaceError, did_you_mean
 
 __all__ = ["COMMANDS"]
@@ -235,17 +243,20 @@ def _run_recommend(arguments: argparse.Namespace) -> int:
 
 
 def _run_structure(arguments: argparse.Namespace) -> int:
+    from taskspace.cli._zoo import open_modules_run
     from taskspace.runner import Run
     from taskspace.structure.of_run import run_structure, write_structure
 
-    run = Run.open(run_folder(arguments, "structure"), data_root=arguments.data_root)
+    folder = run_folder(arguments, "structure")
+    run = (open_modules_run(folder, data_root=arguments.data_root) if wants_zoo(arguments, folder)
+           else Run.open(folder, data_root=arguments.data_root))
     structure = run_structure(run, estimator=arguments.estimator, top_k=arguments.top_k,
                               threshold=arguments.threshold)
     with run.writing():
-        folder = write_structure(run, structure)
+        written = write_structure(run, structure)
     record = structure.record
     print(f"task graph of {record['estimator']} (top {record['top_k']} sources per target, {record['edges']} edges) "
-          f"-> {shown_path(folder)}")
+          f"-> {shown_path(written)}")
     print("communities: " + " | ".join(", ".join(members) for members in record["communities"]))
     if record["arborescence"] is not None:
         print("maximum spanning arborescence: " + ", ".join(f"{u}->{v}" for u, v, _ in record["arborescence"]))
@@ -368,6 +379,6 @@ def _run_report(arguments: argparse.Namespace) -> int:
 
 COMMANDS = {"tasks": _run_tasks, "data": _run_data, "train": _run_train, "compose": _run_compose,
             "matrix": _run_matrix,
-            "truth": _run_truth, "evaluate": _run_evaluate, "recommend": _run_recommend,
+            "truth": _run_truth, "import": import_run, "evaluate": _run_evaluate, "recommend": _run_recommend,
             "structure": _run_structure, "similarity": _run_similarity, "plot": _run_plot, "report": _run_report,
             "demo": _run_demo}

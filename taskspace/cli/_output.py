@@ -18,13 +18,32 @@ def shown_path(path: str | Path) -> str:
 
 
 def print_verdict(rows: list[dict[str, Any]], *, baselines: tuple[str, ...] = ()) -> None:
-    """The verdict as a table, best first per protocol; ``baselines`` are marked as such."""
-    print(f"{'estimator':<22} {'protocol':<12} {'kendall_tau [95% CI]':<26} {'weighted_tau':>12} {'regret':>8}")
+    """The verdict as a table, best first per protocol; ``baselines`` are marked as such. Where the rows
+    carry a paired difference to the zoo prior, it is shown with its t interval; the truth's rank
+    dispersion and the cells used are said per protocol."""
+    paired = any(_finite(row.get("weighted_tau_vs_prior")) for row in rows)
+    header = f"{'estimator':<22} {'protocol':<12} {'kendall_tau [95% CI]':<26} {'weighted_tau':>12} {'regret':>8}"
+    print(header + (f"  {'top-3':>6}  {'weighted_tau - zoo_prior [t 95%]':<32}" if paired else ""))
     for row in sorted(rows, key=lambda r: (r["protocol"], -_sortable(r["kendall_tau"]))):
         interval = f"{row['kendall_tau']:.3f} [{row['kendall_tau_low']:.3f}, {row['kendall_tau_high']:.3f}]"
         name = row["estimator"] + (" (baseline)" if row["estimator"] in baselines else "")
-        print(f"{name:<22} {row['protocol']:<12} {interval:<26} {row['weighted_tau']:>12.3f} "
-              f"{row['top1_regret']:>8.4f}")
+        line = (f"{name:<22} {row['protocol']:<12} {interval:<26} {row['weighted_tau']:>12.3f} "
+                f"{row['top1_regret']:>8.4f}")
+        if paired:
+            difference = (f"{row['weighted_tau_vs_prior']:+.3f} [{row['weighted_tau_vs_prior_low']:+.3f}, "
+                          f"{row['weighted_tau_vs_prior_high']:+.3f}]" if _finite(row.get("weighted_tau_vs_prior"))
+                          else "")
+            line += f"  {row.get('top3_regret', float('nan')):>6.4f}  {difference:<32}"
+        print(line.rstrip())
+    for protocol in dict.fromkeys(row["protocol"] for row in rows):
+        first = next(row for row in rows if row["protocol"] == protocol)
+        if _finite(first.get("rank_dispersion")):
+            print(f"{protocol}: rank dispersion of the truth {first['rank_dispersion']:.3f} (mean Kendall τ between "
+                  f"targets' true orders); {int(first.get('cells', 0))} cells over {int(first['targets'])} targets")
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, float | int) and value == value and abs(value) != float("inf")
 
 
 def save_recommendation(run: Any, result: Any, *, every_source: bool) -> int:
@@ -45,6 +64,8 @@ def _print_recommendation(result: Any, *, every_source: bool) -> None:
     quality = (f"; mean Kendall τ {result.estimator_kendall_tau:.3f} vs {result.protocol} on this run"
                if result.estimator_kendall_tau is not None else "")
     print(f"{result.target} ({where}): sources ranked by {result.estimator}{quality}")
+    if result.explanation is not None:
+        print(result.explanation)
     if result.fit is not None:
         fit = result.fit
         print(f"predicted {result.protocol} accuracy = {fit.intercept:.3f} + {fit.slope:.3f} x score "

@@ -31,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"taskspace {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_tasks, _data, _train, _compose, _matrix, _truth, _evaluate, _recommend, _structure, _similarity,
-                _plot, _report, _demo):
+    for add in (_tasks, _data, _train, _compose, _matrix, _truth, _import, _evaluate, _recommend, _structure,
+                _similarity, _plot, _report, _demo):
         add(commands)
     return parser
 
@@ -119,6 +119,15 @@ def _zoo_options(parser: argparse.ArgumentParser) -> None:
                         help="where the zoo trains and the forward passes run: cpu (default), cuda or auto")
     parser.add_argument("--batch-size", type=positive_int, default=256,
                         help="zoo run: images per forward pass (default: 256)")
+
+
+def _import(commands: argparse._SubParsersAction) -> None:
+    imported = commands.add_parser(
+        "import", help="a run made from results measured elsewhere: truth and estimator values, no networks")
+    add_run_folder(imported, old_flag=None, help_text="a new run folder")
+    imported.add_argument("--truth", help="CSV of source,target[,layer],protocol,accuracy")
+    imported.add_argument("--scores", help="CSV of source,target[,layer],estimator,score (higher is better)")
+    imported.add_argument("--percent", action="store_true", help="the truth's accuracies are percentages")
 
 
 def _evaluate(commands: argparse._SubParsersAction) -> None:

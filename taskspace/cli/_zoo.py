@@ -1,6 +1,7 @@
-"""The commands on a zoo run (``taskspace matrix RUN --zoo zoo.toml``): any model, any layer.
+"""The commands on a zoo run (``taskspace matrix RUN --zoo zoo.toml``): any model, any layer; and on a run
+imported from files (``taskspace import RUN --truth F --scores F``), whose rows are modules too.
 
-A zoo run is told apart from a task-space run by its ``run.json``; ``matrix``, ``truth``,
+Such a run is told apart from a task-space run by its ``run.json``; ``matrix``, ``truth``,
 ``evaluate``, ``recommend`` and ``plot`` hand it here.
 """
 
@@ -13,16 +14,44 @@ from typing import Any
 from taskspace.cli._output import print_verdict, save_recommendation, shown_path
 from taskspace.errors import TaskspaceError
 
-__all__ = ["wants_zoo", "zoo_matrix", "zoo_truth", "zoo_evaluate", "zoo_recommend", "zoo_depth_plot"]
+__all__ = ["wants_zoo", "zoo_matrix", "zoo_truth", "zoo_evaluate", "zoo_recommend", "zoo_depth_plot",
+           "import_run", "open_modules_run"]
 
 
 def wants_zoo(arguments: argparse.Namespace, folder: str) -> bool:
-    """Whether the command works on a zoo run: ``--zoo`` given, or the folder holds one."""
+    """Whether the command works on a run of modules: ``--zoo`` given, or the folder holds a zoo run or an
+    imported one."""
+    from taskspace.runner.imported import is_imported_run
     from taskspace.zoo.run import is_zoo_run
 
     if getattr(arguments, "zoo", None) is not None or getattr(arguments, "target_dataset", None) is not None:
         return True
-    return is_zoo_run(folder)
+    return is_zoo_run(folder) or is_imported_run(folder)
+
+
+def open_modules_run(folder: str, data_root: str | None = None) -> Any:
+    """The zoo run or the imported run in ``folder``."""
+    from taskspace.runner.imported import ImportedRun, is_imported_run
+    from taskspace.zoo.run import ZooRun
+
+    return ImportedRun.open(folder) if is_imported_run(folder) else ZooRun.open(folder, data_root=data_root)
+
+
+def import_run(arguments: argparse.Namespace) -> int:
+    """``taskspace import RUN --truth F --scores F``: a run made from results measured elsewhere."""
+    from taskspace.cli._arguments import run_folder
+    from taskspace.runner.imported import ImportedRun
+
+    folder = run_folder(arguments, "import")
+    if arguments.truth is None and arguments.scores is None:
+        raise TaskspaceError("give --truth FILE, --scores FILE or both")
+    run = ImportedRun.create(folder, truth=arguments.truth, scores=arguments.scores, percent=arguments.percent)
+    truths, estimates = run.truths(), run.estimates()
+    cells = sum(int((matrix.scores == matrix.scores).sum()) for matrix in truths.values())
+    print(f"{len(run.modules)} sources x {len(run.target_ids)} targets: {cells} measured accuracies "
+          f"({', '.join(truths) or 'no truth'}), {len(estimates)} estimators ({', '.join(estimates) or 'none'}) "
+          f"-> {shown_path(run.folder)}")
+    return 0
 
 
 def _options(arguments: argparse.Namespace, recorded: Any = None) -> Any:
@@ -110,9 +139,8 @@ def zoo_truth(arguments: argparse.Namespace, folder: str) -> int:
 
 def zoo_evaluate(arguments: argparse.Namespace, folder: str) -> int:
     from taskspace.zoo.baselines import BASELINES, zoo_verdict
-    from taskspace.zoo.run import ZooRun
 
-    run = ZooRun.open(folder)
+    run = open_modules_run(folder)
     if not run.truths():
         raise TaskspaceError(f"'{run.folder}' has no ground truth to evaluate against; measure it with `taskspace "
                              f"truth {run.folder}` or import it with `taskspace truth {run.folder} --import FILE`")
@@ -127,9 +155,8 @@ def zoo_evaluate(arguments: argparse.Namespace, folder: str) -> int:
 
 def zoo_recommend(arguments: argparse.Namespace, folder: str) -> int:
     from taskspace.zoo.recommend import recommend_module
-    from taskspace.zoo.run import ZooRun
 
-    run = ZooRun.open(folder, data_root=arguments.data_root)
+    run = open_modules_run(folder, data_root=arguments.data_root)
     result = recommend_module(run, arguments.target, k=arguments.k, estimator=arguments.estimator,
                               protocol=arguments.protocol)
     return save_recommendation(run, result, every_source=arguments.all)

@@ -84,13 +84,15 @@ def write_report(
     # Imported here: they pull in matplotlib and torch, which `import taskspace.report` should not pay for.
     from taskspace.report._inputs import load_run_inputs
     from taskspace.report._sections import build_sections, report_title
+    from taskspace.runner.imported import ImportedRun, is_imported_run
     from taskspace.zoo.run import ZooRun, is_zoo_run
 
     written_at = _written_at()
-    if is_zoo_run(run_dir):
+    if is_zoo_run(run_dir) or is_imported_run(run_dir):
         from taskspace.report._zoo import zoo_report_title, zoo_sections
 
-        run: Any = ZooRun.open(run_dir, data_root=data_root)
+        run: Any = (ImportedRun.open(run_dir) if is_imported_run(run_dir)
+                    else ZooRun.open(run_dir, data_root=data_root))
         sections = zoo_sections(run, estimator=estimator, written_at=written_at)
         title = zoo_report_title(run)
     else:

@@ -1,5 +1,6 @@
-"""The report of a zoo run (any model, any layer): the zoo, the verdict with its baselines, the depth
-profiles and the module recommended for every target.
+"""The report of a zoo run (any model, any layer) or of a run imported from files: the zoo (or the
+imported files), the verdict with its baselines and the history ranker, the depth profiles (where a
+network has several layers) and the module recommended for every target.
 
 It reads only what the run holds; a part the run lacks (the ground truth, the verdict) is replaced by a
 note naming the command that computes it, as in the task-space report.
@@ -25,6 +26,8 @@ _MISSING = "n/a"
 
 def zoo_report_title(run: Any) -> str:
     """``taskspace report: zoo of <n> modules (<m> networks) on <t> targets``."""
+    if getattr(run, "kind", None) == "imported":
+        return f"taskspace report: imported results of {len(run.modules)} sources on {len(run.target_ids)} targets"
     return (f"taskspace report: zoo of {len(run.modules)} modules ({len(run.zoo.sources)} networks) "
             f"on {len(run.target_ids)} targets")
 
@@ -36,14 +39,33 @@ def zoo_sections(run: Any, *, estimator: str | None, written_at: str) -> list[Se
         TaskspaceError: the run has no matrix, or no estimator ``estimator``.
     """
     estimates, truths, verdict = run.estimates(), run.truths(), run.verdict()
-    name = run.default_estimator(estimator)
+    name = run.default_estimator(estimator) if estimates or estimator is not None else None
     protocol = run.default_protocol()
-    return [
-        _zoo_section(run, written_at=written_at),
-        _verdict_section(run, verdict, truths, name),
-        _depth_section(estimates[name], truths.get(protocol) if protocol is not None else None),
-        _recommendation_section(run, name, protocol),
-    ]
+    imported = getattr(run, "kind", None) == "imported"
+    sections = [_imported_section(run, written_at=written_at) if imported else _zoo_section(run, written_at=written_at),
+                _verdict_section(run, verdict, truths, name or "history")]
+    if name is not None and any(split_module_id(module)[1] for module in run.modules):
+        sections.append(_depth_section(estimates[name], truths.get(protocol) if protocol is not None else None))
+    sections.append(_recommendation_section(run, estimator, protocol))
+    return sections
+
+
+def _imported_section(run: Any, *, written_at: str) -> Section:
+    truths, estimates = run.truths(), run.estimates()
+    rows = tuple((kind, name, str(int(np.isfinite(matrix.scores).sum())), str(matrix.scores.size))
+                 for kind, matrices in (("ground truth", truths), ("estimator", estimates))
+                 for name, matrix in matrices.items())
+    facts = BulletList((
+        ("Run folder: ", Code(str(run.folder)), f"; identity {run.identity}; written {written_at} UTC."),
+        ("Imported from files (SHA-256): " + "; ".join(f"{role} {digest[:16]}" for role, digest in run.files.items())
+         + ".",),
+        (f"{len(run.modules)} sources: " + ", ".join(run.modules) + ".",),
+        (f"{len(run.target_ids)} targets: " + ", ".join(run.target_ids) + ".",),
+    ))
+    return Section("1. The imported results: measured elsewhere, no networks here", "zoo", (
+        facts,
+        Table(("kind", "name", "cells given", "cells in all"), rows, numeric=(False, False, True, True)),
+    ))
 
 
 def _number(value: Any, digits: int = 3) -> str:
@@ -105,18 +127,26 @@ def _verdict_section(run: Any, verdict: list[dict[str, Any]], truths: dict[str, 
     rows = tuple((row["estimator"] + (" (baseline)" if row["estimator"] in BASELINES else ""), row["protocol"],
                   f"{_number(row['kendall_tau'])} [{_number(row['kendall_tau_low'])}, "
                   f"{_number(row['kendall_tau_high'])}]", _number(row["weighted_tau"]),
-                  _number(row["top1_regret"], 4), str(row.get("targets", ""))) for row in ordered)
+                  _paired(row), _number(row["top1_regret"], 4), str(row.get("targets", ""))) for row in ordered)
     blocks: list[Block] = [
         Paragraph(("Per target, the modules ranked by each score are compared with their ranking by the measured "
                    "accuracy: Kendall τ, weighted τ and the top-1 regret, means over targets with 95% bootstrap "
                    "intervals. The baselines never look at the target's images: ", Code("zoo_prior"),
                    " is a module's mean measured accuracy on the other targets, ", Code("source_size"),
                    " its parameters up to the layer, ", Code("source_accuracy"),
-                   " the network's accuracy on its own task where the zoo file gives it. The report ranks by ",
-                   Code(estimator), ".")),
-        Table(("score", "protocol", "mean Kendall τ [95% CI]", "weighted τ", "top-1 regret", "targets"), rows,
-              numeric=(False, False, True, True, True, True)),
+                   " the network's accuracy on its own task where the zoo file gives it. ", Code("history"),
+                   " ranks from the other targets' truth and the target's estimator values, weighed as learned on the "
+                   "other targets (it never reads the target's truth). Beside each weighted τ, its difference to the "
+                   "zoo prior's, paired by target, with a 95% t interval. The report ranks by ", Code(estimator), ".")),
+        Table(("score", "protocol", "mean Kendall τ [95% CI]", "weighted τ", "weighted τ − zoo prior [t 95%]",
+               "top-1 regret", "targets"), rows, numeric=(False, False, True, True, True, True, True)),
     ]
+    for protocol in protocols:
+        first = next(row for row in verdict if row["protocol"] == protocol)
+        if math.isfinite(_finite(first.get("rank_dispersion"))):
+            blocks.append(Paragraph((f"{protocol}: the truth's rank dispersion (mean Kendall τ between targets' true "
+                                     f"orders) is {_number(first['rank_dispersion'])}; a ranker that never looks at "
+                                     "the target earns about that much τ for free.",)))
     lines = []
     for protocol in protocols:
         judged = [row for row in verdict if row["protocol"] == protocol and math.isfinite(_finite(row["kendall_tau"]))]
@@ -133,6 +163,13 @@ def _verdict_section(run: Any, verdict: list[dict[str, Any]], truths: dict[str, 
     if lines:
         blocks.append(BulletList(tuple(lines)))
     return Section(title, anchor, tuple(blocks))
+
+
+def _paired(row: dict[str, Any]) -> str:
+    if not math.isfinite(_finite(row.get("weighted_tau_vs_prior"))):
+        return _MISSING
+    return (f"{row['weighted_tau_vs_prior']:+.3f} [{row['weighted_tau_vs_prior_low']:+.3f}, "
+            f"{row['weighted_tau_vs_prior_high']:+.3f}]")
 
 
 def _finite(value: Any) -> float:
@@ -191,12 +228,13 @@ def _mean_rows(matrix: TransferabilityMatrix, modules: Sequence[str]) -> np.ndar
 # 4. Recommendations -----------------------------------------------------------------------------------------
 
 
-def _recommendation_section(run: Any, estimator: str, protocol: str | None) -> Section:
+def _recommendation_section(run: Any, estimator: str | None, protocol: str | None) -> Section:
     from taskspace.zoo.recommend import recommend_module
 
-    rows = []
+    rows, rankers = [], []
     for target in run.target_ids:
         result = recommend_module(run, target, k=1, estimator=estimator)
+        rankers.append(result.estimator)
         top = result.ranking[0]
         measured = [row for row in result.ranking if row.measured_accuracy is not None]
         best = max(measured, key=lambda row: float(row.measured_accuracy or 0.0)) if measured else None
@@ -205,7 +243,8 @@ def _recommendation_section(run: Any, estimator: str, protocol: str | None) -> S
         rows.append((target, Code(top.source), f"{top.score:.4g}", predicted, _number(top.measured_accuracy, 4),
                      (Code(best.source), f" {best.measured_accuracy:.4f}") if best is not None else _MISSING))
     blocks: list[Block] = [
-        Paragraph(("For every target, the module ranked first by ", Code(estimator),
+        Paragraph(("For every target, the module ranked first by ", Code(", ".join(dict.fromkeys(rankers))),
+                   " (the history ranker where the run has truth on enough other targets)",
                    ", its accuracy predicted from the score by a line fitted on the other targets' cells, and its "
                    "measured accuracy beside the measured best module's.",)),
         Table(("target", "recommended module", "score", "predicted accuracy [interval]", "measured",

@@ -7,19 +7,22 @@ the policy that picks the estimator and the ground truth a run is shown by.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from taskspace.analysis import EVALUATION_COLUMNS
 from taskspace.errors import TaskspaceError, did_you_mean
 from taskspace.io import write_text
+from taskspace.runner.folder import LAYOUT, holding_lock
 
 __all__ = [
+    "RunResults",
     "PREFERRED_ESTIMATOR",
     "MAIN_PROTOCOL",
     "TRUTH_COLUMNS",
@@ -58,6 +61,58 @@ MATRIX_COLUMNS = ("source", "layer", "target", "estimator", "score")
 VERDICT_COLUMNS = EVALUATION_COLUMNS
 _VERDICT_TEXT = ("estimator", "protocol")
 _VERDICT_REQUIRED = ("estimator", "protocol", "kendall_tau", "kendall_tau_low", "kendall_tau_high")
+
+
+class RunResults:
+    """What every kind of run does with its folder: paths from :data:`LAYOUT`, the one writer, and the
+    results every run holds (the matrix set, the verdict, the default estimator and protocol). A run
+    class mixes it in and adds what its kind differs in: ``truths()`` and how estimates are written."""
+
+    folder: Path
+
+    def path(self, role: str, *parts: str) -> Path:
+        """``folder / LAYOUT[role] / parts``: the path of one of the run's files or folders."""
+        return self.folder.joinpath(LAYOUT[role], *parts)
+
+    def recommendation_file(self, target: str, estimator: str) -> Path:
+        return self.path("recommendations", f"{target}__{estimator}.json")
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Self]:
+        """Hold the run's lock while writing into it (re-entrant within one process)."""
+        with holding_lock(self.folder, self.path("lock")):
+            yield self
+
+    def has_estimates(self) -> bool:
+        return self.path("matrix").with_suffix(".json").is_file()
+
+    def estimates(self) -> dict[str, Any]:
+        """Estimator name -> :class:`~taskspace.matrix.TransferabilityMatrix` (``matrix.json``)."""
+        return read_estimates(self.path("matrix"), run=self.folder)
+
+    def truths(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def verdict(self) -> list[dict[str, Any]]:
+        """The rows of ``evaluation.csv``, numbers as floats; empty when no verdict was written.
+
+        Raises:
+            TaskspaceError: the file lacks a column, or holds a value that is not a number.
+        """
+        return read_verdict(self.path("verdict"), run=self.folder)
+
+    def write_verdict(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Write ``evaluation.csv`` (columns :data:`VERDICT_COLUMNS`) with the csv module."""
+        write_verdict(self.path("verdict"), rows)
+
+    def default_protocol(self, requested: str | None = None) -> str | None:
+        """See :func:`choose_protocol`."""
+        return choose_protocol(self.truths(), requested)
+
+    def default_estimator(self, requested: str | None = None, *, protocol: str | None = None) -> str:
+        """See :func:`choose_estimator`."""
+        return choose_estimator(self.estimates(), self.verdict(), requested=requested, protocol=protocol,
+                                run=self.folder)
 
 
 def csv_text(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -17,12 +17,11 @@ by a process that no longer runs is taken over, and said so.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import hashlib
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,21 +35,19 @@ from taskspace.io import (
     write_json,
     write_text,
 )
-from taskspace.runner.folder import LAYOUT, cached_dataset, holding_lock, pair_key, read_cell
+from taskspace.runner.folder import LAYOUT, cached_dataset, pair_key, read_cell
 from taskspace.runner.results import (
     MAIN_PROTOCOL,
     PREFERRED_ESTIMATOR,
     TRUTH_COLUMNS,
     VERDICT_COLUMNS,
+    RunResults,
     choose_estimator,
     choose_protocol,
     parse_accuracy,
-    read_estimates,
     read_truth_csv,
-    read_verdict,
     truth_csv_text,
     write_estimates,
-    write_verdict,
 )
 from taskspace.tasks import Task, TaskSpace
 
@@ -74,7 +71,7 @@ __all__ = [
 RUN_FORMAT = 2
 
 @dataclass(frozen=True)
-class Run:
+class Run(RunResults):
     """A run folder with its grid, its resolved task space and its data root (picklable: it travels to
     worker processes).
 
@@ -215,10 +212,6 @@ class Run:
 
     # -- layout --------------------------------------------------------------------------------------
 
-    def path(self, role: str, *parts: str) -> Path:
-        """``folder / LAYOUT[role] / parts``: the path of one of the run's files or folders."""
-        return self.folder.joinpath(LAYOUT[role], *parts)
-
     def source_dir(self, task_id: str) -> Path:
         """The training folder of the zoo's network for ``task_id``."""
         return self.path("zoo", self.space.task(task_id).id)
@@ -247,9 +240,6 @@ class Run:
     def bank_file(self, source: str) -> Path:
         return self.path("banks", f"{self.space.task(source).id}.npz")
 
-    def recommendation_file(self, target: str, estimator: str) -> Path:
-        return self.path("recommendations", f"{target}__{estimator}.json")
-
     def read_cell(self, path: Path, source: str, target: str) -> dict[str, Any] | None:
         """A cell's record if it is there, readable and about (source, target); else None (computed again)."""
         return read_cell(path, source=source, target=target)
@@ -277,22 +267,7 @@ class Run:
         config = self.grid.source_config(task.id, self.space.dataset)
         return task.select(self.dataset(), validation_fraction=config.validation_fraction, seed=config.seed)
 
-    # -- one writer ----------------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def writing(self) -> Iterator[Run]:
-        """Hold the run's lock while writing into it (re-entrant within one process)."""
-        with holding_lock(self.folder, self.path("lock")):
-            yield self
-
-    # -- results -------------------------------------------------------------------------------------
-
-    def estimates(self) -> dict[str, Any]:
-        """Estimator name -> :class:`~taskspace.matrix.TransferabilityMatrix` (``matrix.json``)."""
-        return read_estimates(self.path("matrix"), run=self.folder)
-
-    def has_estimates(self) -> bool:
-        return self.path("matrix").with_suffix(".json").is_file()
+    # -- results (the rest: :class:`~taskspace.runner.results.RunResults`) ---------------------------
 
     def write_estimates(self, matrices: Sequence[Any]) -> None:
         write_estimates(self.path("matrix"), matrices, layered=False)
@@ -305,27 +280,6 @@ class Run:
     def write_truth(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Write ``truth.csv`` (columns :data:`TRUTH_COLUMNS`)."""
         write_text(self.path("truth"), truth_csv_text(rows))
-
-    def verdict(self) -> list[dict[str, Any]]:
-        """The rows of ``evaluation.csv``, numbers as floats; empty when no verdict was written.
-
-        Raises:
-            TaskspaceError: the file lacks a column, or holds a value that is not a number.
-        """
-        return read_verdict(self.path("verdict"), run=self.folder)
-
-    def write_verdict(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Write ``evaluation.csv`` (columns :data:`VERDICT_COLUMNS`) with the csv module."""
-        write_verdict(self.path("verdict"), rows)
-
-    def default_protocol(self, requested: str | None = None) -> str | None:
-        """See :func:`choose_protocol`."""
-        return choose_protocol(self.truths(), requested)
-
-    def default_estimator(self, requested: str | None = None, *, protocol: str | None = None) -> str:
-        """See :func:`choose_estimator`."""
-        return choose_estimator(self.estimates(), self.verdict(), requested=requested, protocol=protocol,
-                                run=self.folder)
 
     # -- stages --------------------------------------------------------------------------------------
 

@@ -58,6 +58,11 @@ def run_structure(
 ) -> RunStructure:
     """Task graph, communities, arborescence and group recovery of a run (computed, not written).
 
+    Works on every kind of run: the task graph and its communities on any matrix (a bipartite graph of
+    modules and targets where the sources are not the targets), the affinity clustering only where the
+    matrix is task by task (``leaf_order_error`` says why otherwise), group recovery only where the task
+    space names class groups.
+
     Args:
         run: the run.
         estimator: the matrix the graph is built from (default: :meth:`Run.default_estimator`).
@@ -66,10 +71,16 @@ def run_structure(
         seed: seed of the community detection.
     """
     estimates, truths = run.estimates(), run.truths()
-    name = run.default_estimator(estimator)
-    space = run.space
-    task_groups = space.task_groups() if space.groups else None
-    matrix = estimates[name]
+    if estimates or estimator is not None:
+        name = run.default_estimator(estimator)
+        matrix = estimates[name]
+    else:  # a run imported with truth only: its graph is the measured one
+        protocol = run.default_protocol()
+        if protocol is None:
+            raise TaskspaceError(f"'{run.folder}' holds neither estimator values nor a ground truth to draw")
+        name, matrix = protocol, truths[protocol]
+    space = getattr(run, "space", None)  # a task space's class groups; a zoo or imported run has none
+    task_groups = space.task_groups() if space is not None and space.groups else None
     graph = task_graph(matrix, top_k=top_k, threshold=threshold, groups=task_groups)
     try:
         # on the full graph: pruning to the top k in-edges often disconnects it
@@ -86,7 +97,10 @@ def run_structure(
             entry: dict[str, Any] = {"kind": kind}
             if task_groups is not None:
                 entry["adjusted_rand_index"] = structure_summary(candidate, task_groups)
-            entry["leaf_order"] = list(cluster_tasks(candidate, view="affinity").ordered_ids)
+            try:
+                entry["leaf_order"] = list(cluster_tasks(candidate, view="affinity").ordered_ids)
+            except TaskspaceError as error:  # the affinity view needs a task-by-task matrix
+                entry["leaf_order"], entry["leaf_order_error"] = None, str(error)
             recovery[key] = entry
     record = {
         "estimator": name,

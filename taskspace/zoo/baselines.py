@@ -8,6 +8,10 @@ the other targets tends to transfer well to this one), and a verdict that hides 
   (leave-one-target-out: the target's own measurement is never used);
 - ``source_size``: the parameters of the network up to the module's layer (bigger first);
 - ``source_accuracy`` is an estimator of the registry (the source's own accuracy, from the zoo file).
+
+Beside them the ``history`` ranker (:mod:`taskspace.history`), which learns from the other targets'
+truth how to weigh that prior against the target's own estimator values; every row carries its mean
+weighted τ minus the zoo prior's, paired by target.
 """
 
 from __future__ import annotations
@@ -63,15 +67,21 @@ def baseline_matrices(run: Any, truths: Mapping[str, TransferabilityMatrix]) -> 
 
 
 def zoo_verdict(run: Any, *, resamples: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
-    """Every estimator and baseline against every ground truth: rows of :func:`taskspace.analysis.evaluate`."""
-    from taskspace.analysis import evaluate
+    """Every estimator, baseline and the history ranker against every ground truth: rows of
+    :func:`taskspace.analysis.evaluate`, each with its paired difference to the zoo prior."""
+    from taskspace.analysis import evaluate, paired_to_prior
+    from taskspace.history import HISTORY, history_matrix
 
     estimates, truths = run.estimates(), run.truths()
     shared, priors = baseline_matrices(run, truths)
-    rows = evaluate({**estimates, **shared}, truths, resamples=resamples, seed=seed, exclude_diagonal=False)
+    rows = evaluate({**estimates, **shared}, truths, resamples=resamples, seed=seed, exclude_diagonal=False) if (
+        estimates or shared) else []
     for protocol, prior in priors.items():
-        rows += evaluate({"zoo_prior": prior}, {protocol: truths[protocol]}, resamples=resamples, seed=seed,
-                         exclude_diagonal=False)
-    return rows
+        truth = {protocol: truths[protocol]}
+        history = history_matrix(truths[protocol], estimates)
+        own = evaluate({"zoo_prior": prior, HISTORY: history}, truth, resamples=resamples, seed=seed,
+                       exclude_diagonal=False)
+        rows += paired_to_prior(own, {HISTORY: history}, {protocol: prior}, truth, exclude_diagonal=False)
+    return paired_to_prior(rows, {**estimates, **shared}, priors, truths, exclude_diagonal=False)
 
 

@@ -18,12 +18,11 @@ Stages, each resumable (one cell file per (module, target), written atomically):
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,18 +32,14 @@ import numpy as np
 from taskspace._version import __version__
 from taskspace.errors import ConfigError, TaskspaceError
 from taskspace.io import canonical_json, ensure_writable_dir, read_json, write_json, write_text
-from taskspace.runner.folder import LAYOUT, cached_dataset, holding_lock, pair_key, read_cell
+from taskspace.runner.folder import LAYOUT, cached_dataset, pair_key, read_cell
 from taskspace.runner.results import (
     LAYERED_TRUTH_COLUMNS,
     MATRIX_COLUMNS,
-    choose_estimator,
-    choose_protocol,
+    RunResults,
     layered_truth_csv_text,
-    read_estimates,
     read_imported_truth,
-    read_verdict,
     write_estimates,
-    write_verdict,
 )
 from taskspace.zoo.spec import (
     InputSpec,
@@ -119,7 +114,7 @@ def is_zoo_run(folder: str | os.PathLike[str]) -> bool:
 
 
 @dataclass(frozen=True)
-class ZooRun:
+class ZooRun(RunResults):
     """A zoo run folder with its sources, targets, options and data root.
 
     Build one with :meth:`create` (new, or the same one again) or :meth:`open`.
@@ -223,23 +218,11 @@ class ZooRun:
 
     # -- layout --------------------------------------------------------------------------------------
 
-    def path(self, role: str, *parts: str) -> Path:
-        return self.folder.joinpath(ZOO_LAYOUT[role], *parts)
-
     def score_file(self, module: str, target: str) -> Path:
         return self.path("scores", f"{pair_key(module, target)}.json")
 
     def truth_file(self, protocol: str, module: str, target: str) -> Path:
         return self.path("truth_cells", protocol, f"{pair_key(module, target)}.json")
-
-    def recommendation_file(self, target: str, estimator: str) -> Path:
-        return self.path("recommendations", f"{target}__{estimator}.json")
-
-    @contextlib.contextmanager
-    def writing(self) -> Iterator[ZooRun]:
-        """Hold the run's lock while writing (the lock of :meth:`taskspace.runner.Run.writing`)."""
-        with holding_lock(self.folder, self.path("lock")):
-            yield self
 
     # -- data ----------------------------------------------------------------------------------------
 
@@ -292,12 +275,6 @@ class ZooRun:
         return rows
 
     # -- results -------------------------------------------------------------------------------------
-
-    def has_estimates(self) -> bool:
-        return self.path("matrix").with_suffix(".json").is_file()
-
-    def estimates(self) -> dict[str, Any]:
-        return read_estimates(self.path("matrix"), run=self.folder)
 
     def write_estimates(self, matrices: Sequence[Any]) -> None:
         write_estimates(self.path("matrix"), matrices, layered=True)
@@ -354,18 +331,6 @@ class ZooRun:
                 rows[(row["source"], row["layer"], row["target"], row["protocol"])] = row
         return list(rows.values())
 
-    def verdict(self) -> list[dict[str, Any]]:
-        return read_verdict(self.path("verdict"), run=self.folder)
-
-    def write_verdict(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        write_verdict(self.path("verdict"), rows)
-
-    def default_protocol(self, requested: str | None = None) -> str | None:
-        return choose_protocol(self.truths(), requested)
-
-    def default_estimator(self, requested: str | None = None, *, protocol: str | None = None) -> str:
-        return choose_estimator(self.estimates(), self.verdict(), requested=requested, protocol=protocol,
-                                run=self.folder)
 
 
 # -- the record's sources -----------------------------------------------------------------------------

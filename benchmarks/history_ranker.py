@@ -1,0 +1,164 @@
+"""The history ranker against the target-blind zoo prior and every estimator, on data nobody here made.
+
+The rule (docs/history.md) was committed before this script was first run, and nothing in it is tuned
+here: every dataset below is a confirmation.
+
+- ``model_spider``: the public 10-model x 8-target matrix shipped with Model Spider (fine-tuning
+  accuracies of ImageNet models and nine estimators' values; ../shared/data/model-selection/model-spider,
+  MIT), read through ``taskspace.history.read_history`` as a user's import would;
+- ``model_spider_ftd``: its 66 fine-tuned models x 7 targets (truth only: the ranker has no evidence, so
+  it is the standardised prior; reported with leave-one-source-out);
+- ``default`` and ``confirm``: taskspace's own CIFAR-10 task spaces (benchmarks/results/transfer_*.json:
+  15 targets each, every estimator's matrix and every truth measured there); a
+  source's own task (the diagonal) is left out, as in every verdict of a task space.
+
+Per target: weighted τ (scipy.stats.weightedtau(score, accuracy)), Kendall τ, top-1 and top-3 regret;
+means with 95% bootstrap intervals over targets; each ranker's paired difference to the zoo prior with a
+t interval and a bootstrap interval. The per-target rows behind every number are in the JSON.
+
+    python benchmarks/history_ranker.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _common import RESULTS, print_table, save
+
+from taskspace.history import (
+    HISTORY,
+    ZOO_PRIOR,
+    history_protocol,
+    leave_one_source_out,
+    rank_dispersion,
+    read_history,
+    summarise,
+)
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "model-selection" / "model-spider"
+#: Published figures on the same truth, quoted for comparison (the Model Spider README's table).
+PUBLISHED = {"Model Spider": 0.800, "LogME": 0.676, "NCE": 0.666, "H-Score": 0.648}
+
+
+def evaluate_history(truth: np.ndarray, evidence: dict[str, np.ndarray], sources: tuple[str, ...],
+                     targets: tuple[str, ...], *, newcomers: bool) -> dict[str, Any]:
+    """Every ranker on every target, the summary rows, the truth's dispersion and (optionally) LOSO."""
+    started = time.perf_counter()
+    results = history_protocol(truth, evidence, sources=sources, targets=targets)
+    seconds = time.perf_counter() - started
+    document: dict[str, Any] = {
+        "sources": len(sources), "targets": len(targets), "cells": int(np.isfinite(truth).sum()),
+        "estimators": list(evidence), "rank_dispersion": rank_dispersion(truth),
+        "evaluate_seconds": seconds,
+        "summary": sorted(summarise(results), key=lambda row: -_sortable(row["weighted_tau"])),
+        "per_target": [dataclasses.asdict(result) for result in results],
+    }
+    if newcomers:
+        loso = leave_one_source_out(truth, evidence, sources=sources, targets=targets)
+        rows = summarise(loso)
+        for row in rows:
+            errors = [r.detail["rank_error"] for r in loso if r.ranker == row["ranker"]]
+            row["newcomer_rank_error"] = float(np.mean(errors))
+        document["leave_one_source_out"] = {"summary": rows,
+                                            "per_cell": [dataclasses.asdict(result) for result in loso]}
+    return document
+
+
+def _sortable(value: float) -> float:
+    return value if math.isfinite(value) else -math.inf
+
+
+def space_history(name: str, protocol: str) -> tuple[np.ndarray, dict[str, np.ndarray], tuple[str, ...],
+                                                      tuple[str, ...]]:
+    """A task space's truth and estimator matrices from its transfer results, the diagonal left out."""
+    document = json.loads((RESULTS / f"transfer_{name}.json").read_text())
+    ids = tuple(document["space_ids"])
+
+    def matrix(entry: dict[str, Any]) -> np.ndarray:
+        assert tuple(entry["sources"]) == ids and tuple(entry["targets"]) == ids
+        values = np.array(entry["scores"], dtype=np.float64)
+        values = values if entry.get("greater_is_better", True) else -values
+        np.fill_diagonal(values, np.nan)  # a source's own task is not a transfer
+        return values
+
+    evidence = {estimator: matrix(entry) for estimator, entry in document["matrices"].items()}
+    return matrix(document["truth"][protocol]), evidence, ids, ids
+
+
+def recommend_cost(truth: Path, scores: Path) -> dict[str, Any]:
+    """Seconds to import the files as a run and write its verdict, and of ``recommend`` on every target, by
+    history and by LogME alone, in this process (the run is made in a temporary folder)."""
+    import tempfile
+
+    from taskspace.runner.imported import ImportedRun
+    from taskspace.zoo.baselines import zoo_verdict
+    from taskspace.zoo.recommend import recommend_module
+
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        run = ImportedRun.create(Path(folder) / "run", truth=truth, scores=scores, percent=True)
+        with run.writing():
+            run.write_verdict(zoo_verdict(run))
+        import_and_evaluate = time.perf_counter() - started
+        seconds: dict[str, list[float]] = {"history": [], "LogME": []}
+        for _ in range(3):
+            for target in run.target_ids:
+                for ranker in seconds:
+                    started = time.perf_counter()
+                    recommend_module(run, target, k=3, estimator=None if ranker == "history" else ranker)
+                    seconds[ranker].append(time.perf_counter() - started)
+    mean = {ranker: float(np.mean(values)) for ranker, values in seconds.items()}
+    return {"import_and_evaluate_run_seconds": import_and_evaluate, "recommend_seconds": mean,
+            "history_adds_seconds": mean["history"] - mean["LogME"], "calls_each": len(seconds["history"])}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-spider", type=Path, default=SHARED, help="folder of truth.csv, scores.csv, ftd_truth.csv")
+    arguments = parser.parse_args()
+    payload: dict[str, Any] = {"rule": "docs/history.md", "published_model_spider": PUBLISHED}
+
+    started = time.perf_counter()
+    spider = read_history(arguments.model_spider / "truth.csv", arguments.model_spider / "scores.csv", percent=True)
+    payload["model_spider"] = evaluate_history(spider.truths["finetune"], spider.evidence, spider.sources,
+                                               spider.targets, newcomers=True)
+    payload["model_spider"]["read_and_evaluate_seconds"] = time.perf_counter() - started
+    payload["model_spider"]["cost"] = recommend_cost(arguments.model_spider / "truth.csv",
+                                                     arguments.model_spider / "scores.csv")
+
+    ftd = read_history(arguments.model_spider / "ftd_truth.csv", percent=True)
+    payload["model_spider_ftd"] = evaluate_history(ftd.truths["finetune"], {}, ftd.sources, ftd.targets,
+                                                   newcomers=True)
+    for space in ("default", "confirm"):
+        for protocol in json.loads((RESULTS / f"transfer_{space}.json").read_text())["truth"]:
+            truth, evidence, sources, targets = space_history(space, protocol)
+            payload[f"{space}_{protocol}"] = evaluate_history(truth, evidence, sources, targets, newcomers=False)
+
+    path = save("history_ranker", payload)
+    headers = ["data", "ranker", "weighted τ [95% CI]", "Δ vs prior (t 95%)", "Kendall τ", "top-1 regret", "targets"]
+    table = []
+    for data, document in payload.items():
+        if not isinstance(document, dict) or "summary" not in document:
+            continue
+        estimators = [row for row in document["summary"] if row["ranker"] not in (HISTORY, ZOO_PRIOR)]
+        shown = [row for row in document["summary"] if row["ranker"] in (HISTORY, ZOO_PRIOR)] + estimators[:1]
+        for row in shown:
+            difference = (f"{row['weighted_tau_vs_prior']:+.3f} [{row['weighted_tau_vs_prior_t_low']:+.3f}, "
+                          f"{row['weighted_tau_vs_prior_t_high']:+.3f}]" if "weighted_tau_vs_prior" in row else "")
+            table.append([data, row["ranker"] + (" (best estimator)" if row in estimators else ""),
+                          f"{row['weighted_tau']:.3f} [{row['weighted_tau_low']:.3f}, {row['weighted_tau_high']:.3f}]",
+                          difference, row["kendall_tau"], row["top1_regret"], row["targets"]])
+    print_table(headers, table)
+    print(f"-> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
