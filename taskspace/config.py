@@ -7,14 +7,13 @@ explicitly. :meth:`TrainConfig.hash` names a configuration in run folders and ch
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from taskspace.errors import ConfigError, did_you_mean
-from taskspace.io import canonical_json, read_toml
+from taskspace.io import content_hash, read_toml
 
 __all__ = ["TrainConfig", "GridConfig", "MODES", "PRECISIONS", "load_toml_options"]
 
@@ -167,7 +166,7 @@ class TrainConfig:
         for name, default in _ADDED_LATER.items():
             if values[name] == default:
                 values.pop(name)
-        return hashlib.sha256(canonical_json(values).encode()).hexdigest()[:16]
+        return content_hash(values)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -243,7 +242,7 @@ class GridConfig:
         return values
 
     def hash(self) -> str:
-        return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()[:16]
+        return content_hash(self.to_dict())
 
 
 #: Options added after the first run folders were written, with the default the hash leaves out.

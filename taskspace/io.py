@@ -201,13 +201,16 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return checkpoint
 
 
-def sha256_of_file(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
+def sha256_of_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes (read in chunks by :func:`hashlib.file_digest`)."""
     with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def content_hash(document: Any, length: int = 16) -> str:
+    """The first ``length`` hex digits of the SHA-256 of ``document`` as canonical JSON: the identity of
+    a record by its content (the same document always gives the same hash, whatever its key order)."""
+    return hashlib.sha256(canonical_json(document).encode()).hexdigest()[:length]
 
 
 def read_toml(path: str | os.PathLike[str], *, what: str) -> dict[str, Any]:

@@ -93,3 +93,30 @@ def test_no_module_imports_the_package_it_belongs_to() -> None:
     graph = _import_graph()
     upward = [(name, target) for name, targets in graph.items() for target in targets if name.startswith(target + ".")]
     assert not upward, f"modules importing their own package's face: {upward}"
+
+
+def test_every_declared_dependency_is_imported() -> None:
+    """``pip install taskspace`` pulls nothing that taskspace never imports."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((Path(taskspace.__file__).parent.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    import_names = {"scikit-learn": "sklearn", "pillow": "PIL"}
+    imported = {target.split(".")[0] for targets in _all_imports().values() for target in targets}
+    for requirement in project["project"]["dependencies"]:
+        name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower()
+        assert import_names.get(name, name) in imported, f"{name} is declared but never imported"
+
+
+def _all_imports() -> dict[str, set[str]]:
+    """Every module each taskspace module imports, inside the package or not."""
+    root = Path(taskspace.__file__).parent
+    found: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        names = found.setdefault(str(path), set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module)
+    return found

@@ -276,6 +276,14 @@ def test_save_figure_writes_valid_png_and_svg(tmp_path: Path, estimate: Transfer
     assert sorted(path.name for path in paths[0].parent.iterdir()) == ["heat.map.png", "heat.map.svg"]  # no temp files
 
 
+def test_the_same_figure_saves_to_the_same_bytes(tmp_path: Path, estimate: TransferabilityMatrix) -> None:
+    # no date and a fixed id salt in the SVG: two saves of two drawings of one matrix are equal, byte for byte
+    first = save_figure(heatmap(estimate), tmp_path / "first", formats=("svg", "png"), dpi=60)
+    second = save_figure(heatmap(estimate), tmp_path / "second", formats=("svg", "png"), dpi=60)
+    for one, other in zip(first, second, strict=True):
+        assert one.read_bytes() == other.read_bytes(), one.suffix
+
+
 def test_save_figure_rejects_unknown_format_before_writing(tmp_path: Path, estimate: TransferabilityMatrix) -> None:
     with pytest.raises(ConfigError, match="unknown figure format 'pgn'; did you mean 'png'"):
         save_figure(heatmap(estimate), tmp_path / "out" / "heat", formats=("svg", "pgn"))

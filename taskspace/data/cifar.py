@@ -114,11 +114,8 @@ def cifar10_folder(data_root: str | os.PathLike[str] | None = None) -> Path:
 
 
 def _hexdigest(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm, usedforsecurity=False)
     with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, lambda: hashlib.new(algorithm, usedforsecurity=False)).hexdigest()
 
 
 def verify_checksums(folder: Path, expected: Mapping[str, str]) -> None:

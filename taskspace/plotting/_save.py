@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib
 from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.figure import Figure
 
@@ -15,7 +16,9 @@ from taskspace.io import write_bytes
 
 __all__ = ["save_figure"]
 
-# Without a date in the file the same figure gives the same bytes, run after run.
+# Without a date in the file, and with a fixed salt for the SVG's element ids (matplotlib draws them at
+# random otherwise), the same figure gives the same bytes, run after run.
+_SVG_HASHSALT = "taskspace-plot"
 _NO_DATE = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "ps": {"CreationDate": None},
             "eps": {"CreationDate": None}}
 
@@ -66,8 +69,9 @@ def save_figure(
     written = []
     for fmt in wanted:
         buffer = io.BytesIO()
-        figure.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight" if tight else None,
-                       metadata=_NO_DATE.get(fmt))
+        with matplotlib.rc_context({"svg.hashsalt": _SVG_HASHSALT}):
+            figure.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight" if tight else None,
+                           metadata=_NO_DATE.get(fmt))
         path = stem.with_name(f"{stem.name}.{fmt}")
         write_bytes(path, buffer.getvalue())
         written.append(path)

@@ -5,33 +5,33 @@ run for a path (``run.path(role)``), never join names themselves. Cell files are
 their ids (:func:`pair_key`; the readable ids are kept inside and checked by :func:`read_cell`), so no
 class name can make two cells share a file.
 
-One writer at a time: :func:`holding_lock` holds ``run.lock`` (the writer's pid and host); a lock left
-by a process that no longer runs is taken over, and said so.
+One writer at a time: :func:`holding_lock` holds ``run.lock``, a kernel lock (``filelock``) that the
+operating system releases when its process ends, with the writer's pid and host beside it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import socket
-import sys
 import time
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import filelock
+
 from taskspace.errors import TaskspaceError
-from taskspace.io import canonical_json, ensure_writable_dir, read_record
+from taskspace.io import content_hash, ensure_writable_dir, read_record, write_json
 
 __all__ = ["LAYOUT", "pair_key", "read_cell", "holding_lock", "cached_dataset"]
 
 #: Where everything of a run lives, relative to its folder: the only table of its file names.
 LAYOUT: dict[str, str] = {
     "record": "run.json",                    # identity: sources, targets, options, data root, versions
-    "lock": "run.lock",                      # the pid and host of the process writing the run
+    "lock": "run.lock",                      # the writer's kernel lock; run.lock.json: its pid, host and start
     "zoo": "zoo",                            # zoo/<task>/: one trained source network (config, model, metrics)
     "features": "features",                  # cached forward passes, named by their content hash
     "banks": "features/banks",               # banks/<source>.{npz,json}: a source's pass over every scored image
@@ -53,7 +53,7 @@ LAYOUT: dict[str, str] = {
 
 def pair_key(module: str, target: str) -> str:
     """A file-name-safe key of one (module, target) cell: distinct pairs never share one, whatever their ids."""
-    return hashlib.sha256(canonical_json([module, target]).encode()).hexdigest()[:24]
+    return content_hash([module, target], 24)
 
 
 def read_cell(path: Path, **ids: str) -> dict[str, Any] | None:
@@ -75,83 +75,54 @@ def cached_dataset(name: str, data_root: str | None) -> Any:
 
 @contextlib.contextmanager
 def holding_lock(folder: Path, lock: Path) -> Iterator[None]:
-    """Hold ``lock`` (the writer's pid and host) while writing into ``folder``; re-entrant within one process.
+    """Hold ``lock`` while writing into ``folder``; re-entrant within one process.
+
+    The lock is the kernel's (``filelock``: released by the operating system when its process ends, so
+    no lock is ever left stale and none is ever taken over); beside it, ``<lock>.json`` names the
+    writer's pid, host and start, for the message another process gets.
 
     Raises:
-        TaskspaceError: a live process of this or another host holds it (a stale lock is taken over, and said).
+        TaskspaceError: another process holds it (one line naming it, with what to do).
     """
     key = str(folder)
-    if _HELD.get(key, 0):
-        _HELD[key] += 1
+    if key in _HELD:
+        _HELD[key][1] += 1
         try:
             yield
         finally:
-            _HELD[key] -= 1
+            _HELD[key][1] -= 1
         return
-    _take_lock(lock, folder)
-    _HELD[key] = 1
+    ensure_writable_dir(folder, what="run folder")
+    kernel = filelock.FileLock(str(lock), timeout=0)
+    owner_file = lock.with_name(lock.name + ".json")
     try:
+        kernel.acquire()
+    except filelock.Timeout:
+        owner = _lock_owner(owner_file)
+        pid, host = owner.get("pid"), owner.get("host")
+        who = f"pid {pid} on host {host}" if host not in (None, socket.gethostname()) else f"pid {pid}"
+        raise TaskspaceError(
+            f"'{folder}' is being written by another process ({who}, since {owner.get('since', 'a moment ago')}); "
+            "wait for it to finish or use another run folder"
+        ) from None
+    _HELD[key] = [kernel, 1]
+    try:
+        write_json(owner_file, {"pid": os.getpid(), "host": socket.gethostname(),
+                                "since": time.strftime("%Y-%m-%d %H:%M:%S")})
         yield
     finally:
-        _HELD[key] = 0
+        del _HELD[key]
         with contextlib.suppress(OSError):
-            if _lock_owner(lock).get("pid") == os.getpid():
-                lock.unlink()
+            owner_file.unlink()
+        kernel.release()
 
-#: Locks this process holds, by run folder, with their nesting depth.
-_HELD: dict[str, int] = {}
+#: Locks this process holds, by run folder: the kernel lock and the nesting depth.
+_HELD: dict[str, list[Any]] = {}
 
 
-def _lock_owner(lock: Path) -> dict[str, Any]:
+def _lock_owner(owner_file: Path) -> dict[str, Any]:
     try:
-        owner = json.loads(lock.read_text(encoding="utf-8"))
+        owner = json.loads(owner_file.read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
         return {}
     return owner if isinstance(owner, dict) else {}
-
-
-def _alive(pid: object) -> bool:
-    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
-
-
-def _take_lock(lock: Path, folder: Path) -> None:
-    ensure_writable_dir(folder, what="run folder")
-    mine = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-    text = json.dumps(mine)
-    try:
-        descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        owner = _lock_owner(lock)
-        pid, host = owner.get("pid"), owner.get("host")
-        if host not in (None, mine["host"]):
-            raise TaskspaceError(
-                f"'{folder}' is being written by pid {pid} on host {host} (since {owner.get('since')}); wait for "
-                f"it to finish, or, if nothing runs there any more, delete '{lock}'"
-            ) from None
-        if _alive(pid) and pid != os.getpid():
-            raise TaskspaceError(
-                f"'{folder}' is being written by another taskspace process (pid {pid}, since "
-                f"{owner.get('since')}); wait for it to finish or use another run folder"
-            ) from None
-        # Stale: its writer is gone. Take it over with an atomic replace, then check it is ours.
-        staged = lock.with_name(f".{lock.name}.{os.getpid()}")
-        staged.write_text(text, encoding="utf-8")
-        os.replace(staged, lock)
-        if _lock_owner(lock).get("pid") != os.getpid():
-            raise TaskspaceError(
-                f"'{folder}' was just taken by another taskspace process; wait for it to finish"
-            ) from None
-        what = f"pid {pid}" if pid is not None else "an unreadable lock"
-        print(f"taskspace: note: took over the stale lock of {what} on '{folder}' (no longer running)",
-              file=sys.stderr)
-        return
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)

@@ -9,7 +9,6 @@ a cell never measured is NaN, and every analysis says how many cells it used. ``
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,14 @@ import numpy as np
 
 from taskspace._version import __version__
 from taskspace.errors import TaskspaceError
-from taskspace.io import canonical_json, ensure_writable_dir, read_json, sha256_of_file, write_json, write_text
+from taskspace.io import (
+    content_hash,
+    ensure_writable_dir,
+    read_json,
+    sha256_of_file,
+    write_json,
+    write_text,
+)
 from taskspace.runner.folder import LAYOUT, holding_lock
 from taskspace.runner.results import (
     RunResults,
@@ -61,7 +67,7 @@ class ImportedRun(RunResults):
     def identity(self) -> str:
         """Hash of what decides the run's numbers: the imported files' contents and how accuracies read."""
         document = {"files": self.files, "percent": self.percent}
-        return hashlib.sha256(canonical_json(document).encode()).hexdigest()[:16]
+        return content_hash(document)
 
     @classmethod
     def create(cls, folder: str | os.PathLike[str], *, truth: str | os.PathLike[str] | None = None,

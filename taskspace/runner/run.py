@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from typing import Any
 from taskspace._version import __version__
 from taskspace.errors import TaskspaceError
 from taskspace.io import (
-    canonical_json,
+    content_hash,
     ensure_writable_dir,
     read_json,
     write_json,
@@ -314,7 +313,7 @@ def _kind_of(record_file: Path) -> str | None:
 def run_identity(grid: Any, space: TaskSpace) -> str:
     """Hash of the grid options (but the space's name) and the task space's content."""
     document = {"grid": grid.identity_dict(), "space": space.to_record()}
-    return hashlib.sha256(canonical_json(document).encode()).hexdigest()[:16]
+    return content_hash(document)
 
 
 # -- the record, old and new --------------------------------------------------------------------------

@@ -23,22 +23,22 @@ def on_terminal() -> bool:
 
 
 @contextlib.contextmanager
-def stage_progress(what: str, *, total: int, unit: str, enabled: bool) -> Iterator[Callable[[], None]]:
-    """Yield ``advance()``, to call once per finished unit of a stage of ``total`` units."""
+def stage_progress(what: str, *, total: int, unit: str, enabled: bool) -> Iterator[Callable[..., None]]:
+    """Yield ``advance(count=1)``, to call as units of a stage of ``total`` units finish (or are found done)."""
     if not enabled:
-        yield lambda: None
+        yield lambda count=1: None
         return
     if on_terminal():
         from tqdm.auto import tqdm
 
         with tqdm(total=total, desc=what, unit=unit, file=sys.stderr) as bar:
-            yield lambda: bar.update(1)
+            yield lambda count=1: bar.update(count)
         return
     started, done = time.perf_counter(), [0]
     print(f"{what}: {total} {unit}s to run", file=sys.stderr, flush=True)
 
-    def advance() -> None:
-        done[0] += 1
+    def advance(count: int = 1) -> None:
+        done[0] += count
 
     try:
         yield advance

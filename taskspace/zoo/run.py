@@ -19,7 +19,6 @@ Stages, each resumable (one cell file per (module, target), written atomically):
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -31,7 +30,7 @@ import numpy as np
 
 from taskspace._version import __version__
 from taskspace.errors import ConfigError, TaskspaceError
-from taskspace.io import canonical_json, ensure_writable_dir, read_json, write_json, write_text
+from taskspace.io import content_hash, ensure_writable_dir, read_json, write_json, write_text
 from taskspace.runner.folder import LAYOUT, cached_dataset, pair_key, read_cell
 from taskspace.runner.results import (
     LAYERED_TRUTH_COLUMNS,
@@ -134,7 +133,7 @@ class ZooRun(RunResults):
 
     @property
     def identity(self) -> str:
-        return hashlib.sha256(canonical_json(self.identity_record()).encode()).hexdigest()[:16]
+        return content_hash(self.identity_record())
 
     @classmethod
     def create(cls, folder: str | os.PathLike[str], zoo: ZooSpec, targets: ZooTargets, options: ZooOptions, *,

@@ -20,7 +20,6 @@ and checks the file; :mod:`taskspace.zoo.networks` builds the networks.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import re
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from taskspace.errors import ConfigError, did_you_mean
-from taskspace.io import canonical_json, read_toml, sha256_of_file
+from taskspace.io import content_hash, read_toml, sha256_of_file
 
 __all__ = ["ORIGINS", "InputSpec", "SourceSpec", "ZooSpec", "read_zoo_file", "parse_zoo", "module_id",
            "split_module_id", "IMAGENET_INPUT"]
@@ -166,7 +165,7 @@ class ZooSpec:
 
     def identity(self) -> str:
         """SHA-256 (16 hex digits) of the zoo's content: specs and file contents, not paths."""
-        return hashlib.sha256(canonical_json(self.to_record()).encode()).hexdigest()[:16]
+        return content_hash(self.to_record())
 
 
 def read_zoo_file(path: str | os.PathLike[str]) -> ZooSpec:

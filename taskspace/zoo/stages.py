@@ -9,8 +9,7 @@ where it stopped; a rerun with more estimators computes only the missing ones.
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy as np
 from taskspace.errors import ConfigError
 from taskspace.io import write_json
 from taskspace.runner.folder import read_cell
+from taskspace.training.progress import stage_progress
 from taskspace.zoo.forward import source_features, zoo_fingerprint
 from taskspace.zoo.spec import SourceSpec, module_id
 from taskspace.zoo.targets import Target
@@ -41,23 +41,6 @@ def check_zoo_protocol(name: str) -> int | None:
         return int(name[8:])
     raise ConfigError(f"unknown ground-truth protocol '{name}' for a zoo run (choose from frozen_all, frozen_kK "
                       "with K >= 1, finetune; or import results with --import)")
-
-
-class _Progress:
-    def __init__(self, total: int, what: str, show: bool) -> None:
-        self.total, self.what, self.done, self.show = total, what, 0, show
-        self.began = time.perf_counter()
-        self.live = show and sys.stderr.isatty()  # a bar on a terminal; in a pipe, one line at the end
-
-    def step(self, label: str) -> None:
-        self.done += 1
-        if self.live:
-            print(f"\r{self.what}: {self.done}/{self.total} {label[:60]:<60}", end="", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.show and self.total:
-            line = f"{self.what}: {self.done}/{self.total} cells in {time.perf_counter() - self.began:.1f} s"
-            print(f"\r{line:<80}" if self.live else line, file=sys.stderr, flush=True)
 
 
 def score_zoo(run: ZooRun, estimators: Sequence[str], *, device: str = "cpu", batch_size: int = 256,
@@ -85,13 +68,12 @@ def score_zoo(run: ZooRun, estimators: Sequence[str], *, device: str = "cpu", ba
     fingerprint = zoo_fingerprint(run)
     cells = {(module, target.id): read_cell(run.score_file(module, target.id), module=module, target=target.id)
              for module in run.modules for target in targets}
-    progress = _Progress(len(cells), "score", show_progress)
     forward_seconds: dict[str, float] = {}
     sizes = run.module_sizes()
     failures: dict[str, set[str]] = {}
-    with run.writing():
+    with run.writing(), stage_progress("score", total=len(cells), unit="cell", enabled=show_progress) as advance:
         if executor != "serial":
-            _score_side_by_side(run, tuple(estimators), cells, images, targets, forward_seconds, sizes, progress,
+            _score_side_by_side(run, tuple(estimators), cells, images, targets, forward_seconds, sizes, advance,
                                 device=device, batch_size=batch_size, fingerprint=fingerprint, executor=executor,
                                 workers=workers, threads=threads, ray_address=ray_address)
         for spec in run.zoo.sources:
@@ -99,7 +81,7 @@ def score_zoo(run: ZooRun, estimators: Sequence[str], *, device: str = "cpu", ba
                        if not _complete(cells[(module_id(spec.name, layer), target.id)], estimators)]
             if not pending and all(module in sizes for module in spec.modules):
                 if executor == "serial":  # the side-by-side scoring has counted its cells
-                    progress.done += len(spec.layers) * len(targets)
+                    advance(len(spec.layers) * len(targets))
                 continue
             positions = {target.id: images[target.id].scored for target in targets}
             features, probs, seconds = source_features(
@@ -119,8 +101,7 @@ def score_zoo(run: ZooRun, estimators: Sequence[str], *, device: str = "cpu", ba
                                         "width": int(features[target.id][layer].shape[1]), **scored}
                 write_json(run.score_file(module, target.id), cell)
                 cells[(module, target.id)] = cell
-                progress.step(f"{module} -> {target.id}")
-        progress.close()
+                advance()
         write_json(run.path("sizes"), sizes)
         matrices = []
         for name in estimators:
@@ -146,7 +127,7 @@ def score_zoo(run: ZooRun, estimators: Sequence[str], *, device: str = "cpu", ba
 
 def _score_side_by_side(run: ZooRun, estimators: tuple[str, ...], cells: dict[tuple[str, str], Any],
                         images: dict[str, Any], targets: list[Target], forward_seconds: dict[str, float],
-                        sizes: dict[str, Any], progress: _Progress, *, device: str, batch_size: int,
+                        sizes: dict[str, Any], advance: Callable[..., None], *, device: str, batch_size: int,
                         fingerprint: str, executor: str, workers: int | None, threads: int | None,
                         ray_address: str | None) -> None:
     """Forward passes here, source by source; then each source's pending cells on the executor's workers.
@@ -160,7 +141,7 @@ def _score_side_by_side(run: ZooRun, estimators: tuple[str, ...], cells: dict[tu
         pending = [(layer, target) for layer in spec.layers for target in targets
                    if not _complete(cells[(module_id(spec.name, layer), target.id)], estimators)]
         if not pending and all(module in sizes for module in spec.modules):
-            progress.done += len(spec.layers) * len(targets)
+            advance(len(spec.layers) * len(targets))
             continue
         features, _, seconds = source_features(run, spec, targets, images, split="train", positions=positions,
                                                device=device, batch_size=batch_size, fingerprint=fingerprint)
@@ -169,7 +150,7 @@ def _score_side_by_side(run: ZooRun, estimators: tuple[str, ...], cells: dict[tu
         if pending:
             work.append(SourceScoreCell(spec.name, estimators))
         else:
-            progress.done += len(spec.layers) * len(targets)
+            advance(len(spec.layers) * len(targets))
 
     def finished(cell: Any) -> None:
         for layer in run.zoo.source(cell.source).layers:
@@ -177,7 +158,7 @@ def _score_side_by_side(run: ZooRun, estimators: tuple[str, ...], cells: dict[tu
                 module = module_id(cell.source, layer)
                 cells[(module, target.id)] = read_cell(run.score_file(module, target.id), module=module,
                                                        target=target.id)
-                progress.step(f"{module} -> {target.id}")
+                advance()
 
     run_cells(work, run, executor=executor, workers=workers, threads=threads, on_done=finished, address=ray_address)
 
@@ -233,27 +214,25 @@ def measure_zoo(run: ZooRun, protocols: Sequence[str], *, targets: Sequence[str]
     images = {target.id: run.images(target) for target in chosen}
     fingerprint = zoo_fingerprint(run)
     total = len(protocols) * len(run.modules) * len(chosen)
-    progress = _Progress(total, "truth", show_progress)
-    with run.writing():
+    with run.writing(), stage_progress("truth", total=total, unit="cell", enabled=show_progress) as advance:
         for spec in run.zoo.sources:
             todo = [(protocol, layer, target) for protocol in protocols for layer in spec.layers for target in chosen
                     if read_cell(run.truth_file(protocol, module_id(spec.name, layer), target.id),
                                  module=module_id(spec.name, layer), target=target.id) is None]
-            progress.done += len(protocols) * len(spec.layers) * len(chosen) - len(todo)
+            advance(len(protocols) * len(spec.layers) * len(chosen) - len(todo))
             if not todo:
                 continue
             frozen = [item for item in todo if kinds[item[0]] != -1]
             if frozen:
                 _measure_frozen(run, spec, frozen, kinds, images, chosen, device=device, batch_size=batch_size,
-                                fingerprint=fingerprint, progress=progress)
+                                fingerprint=fingerprint, advance=advance)
             for protocol, layer, target in todo:
                 if kinds[protocol] == -1:
                     from taskspace.zoo.finetune import finetune_module
 
                     record = finetune_module(run, spec, layer, target, images[target.id], device=device)
                     _write_truth_cell(run, protocol, spec, layer, target, record)
-                    progress.step(f"{protocol} {module_id(spec.name, layer)} -> {target.id}")
-        progress.close()
+                    advance()
         rows = run._measured_rows()
         run.write_truth(rows)
     return rows
@@ -269,7 +248,7 @@ def _write_truth_cell(run: ZooRun, protocol: str, spec: SourceSpec, layer: str, 
 
 def _measure_frozen(run: ZooRun, spec: SourceSpec, todo: list[tuple[str, str, Target]], kinds: dict[str, Any],
                     images: dict[str, Any], chosen: list[Target], *, device: str, batch_size: int, fingerprint: str,
-                    progress: _Progress) -> None:
+                    advance: Callable[..., None]) -> None:
     from taskspace.transfer import probe_draws
 
     every_train = {target.id: np.arange(len(images[target.id].train)) for target in chosen}
@@ -288,7 +267,7 @@ def _measure_frozen(run: ZooRun, spec: SourceSpec, todo: list[tuple[str, str, Ta
                       for positions in draws]
         _write_truth_cell(run, protocol, spec, layer, target,
                           {"accuracy": float(np.mean(accuracies)), "draws": accuracies})
-        progress.step(f"{protocol} {module_id(spec.name, layer)} -> {target.id}")
+        advance()
 
 
 def probe_accuracy(train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray,
