@@ -287,6 +287,8 @@ def test_imported_results_are_checked_against_the_run(zoo_folder: Path, capsys: 
         "source,layer,target,protocol,accuracy\nmine,0.2,digit,ft,0.5\n": "unknown target 'digit'",
         "source,layer,target,protocol,accuracy\nmine,0.2,digits,ft,1.5\n": "'1.5' is not a number in [0, 1]",
         "source,target,accuracy\nmine,digits,0.5\n": "lacks column(s) protocol",
+        "source,layer,target,protocol,accuracy\nmine,0.2,digits,ft,0.5\nmine,0.2,digits,ft,0.6\n":
+            "lines 2 and 3 give mine:0.2 on digits (ft) two accuracies; keep one",
     }
     for text, expected in cases.items():
         (zoo_folder / "results.csv").write_text(text)
@@ -295,6 +297,23 @@ def test_imported_results_are_checked_against_the_run(zoo_folder: Path, capsys: 
         error = capsys.readouterr().err
         assert expected in error and error.count("\n") == 1
         assert not (run / "truth.csv").exists()
+
+
+def test_imports_accumulate_and_say_what_they_replaced(zoo_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _matrix(zoo_folder) == 0
+    run, results = zoo_folder / "run", zoo_folder / "results.csv"
+    # a spreadsheet's byte-order mark and spaces after the commas are no error
+    results.write_text("\ufeffsource, layer, target, protocol, accuracy\nmine, 0.2, digits, ft, 0.5\n"
+                       "mine, 0.5, digits, ft, 0.6\nmine, 0.2, digits, ft, 0.5\n", encoding="utf-8")
+    assert main(["truth", str(run), "--import", str(results)]) == 0
+    assert "2 imported accuracies" in capsys.readouterr().out  # the repeated identical row counts once
+    results.write_text("source,layer,target,protocol,accuracy\nmine,0.2,digits,ft,0.7\nother,0,digits,other_ft,0.4\n")
+    assert main(["truth", str(run), "--import", str(results)]) == 0
+    assert "(1 imported earlier kept; 1 given again, 1 of them with a new value)" in capsys.readouterr().out
+    truth = {tuple(line.split(",")[:4]): float(line.split(",")[4])
+             for line in (run / "truth.csv").read_text().splitlines()[1:]}
+    assert truth == {("mine", "0.2", "digits", "ft"): 0.7, ("mine", "0.5", "digits", "ft"): 0.6,
+                     ("other", "0", "digits", "other_ft"): 0.4}
 
 
 def test_structure_reads_a_zoo_run_and_similarity_names_what_works(zoo_folder: Path,

@@ -128,8 +128,10 @@ def zoo_truth(arguments: argparse.Namespace, folder: str) -> int:
             check_zoo_protocol(protocol)
     run = _open_or_create(arguments, folder)
     if imported is not None:
-        rows = run.import_truth(imported)
-        print(f"{len(rows)} imported accuracies -> {shown_path(run.path('truth'))}")
+        result = run.import_truth(imported)
+        print(f"{len(result['rows'])} imported accuracies -> {shown_path(run.path('truth'))}"
+              + (f" ({result['kept']} imported earlier kept; {result['given_again']} given again, "
+                 f"{result['changed']} of them with a new value)" if result["kept"] or result["given_again"] else ""))
         return 0
     rows = run.measure(arguments.protocols, device=arguments.device or "cpu", batch_size=arguments.batch_size,
                        show_progress=not arguments.quiet, targets=arguments.targets)

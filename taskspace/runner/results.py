@@ -305,7 +305,11 @@ def read_imported_truth(
         raise TaskspaceError(f"results file '{file}' does not exist; pass a CSV with columns "
                              "source,target[,layer],protocol,accuracy")
     try:
-        rows = list(csv.DictReader(io.StringIO(file.read_text(encoding="utf-8"))))
+        # utf-8-sig and skipinitialspace: a spreadsheet's byte-order mark and spaces after commas are no error
+        reader = csv.DictReader(io.StringIO(file.read_text(encoding="utf-8-sig")), skipinitialspace=True)
+        if reader.fieldnames is not None:
+            reader.fieldnames = [name.strip() for name in reader.fieldnames]
+        rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise TaskspaceError(f"'{file}' cannot be read ({error}); {fix}") from None
     required = ("source", "target", "protocol", "accuracy")
@@ -318,11 +322,13 @@ def read_imported_truth(
     if extra:
         raise TaskspaceError(f"'{file}' has an unknown column '{extra[0]}'; columns are "
                              f"source,target[,layer],protocol,accuracy")
+    seen: dict[tuple[str, str, str, str], tuple[float, int]] = {}
     parsed = []
     for number, row in enumerate(rows, start=2):
         where = f"'{file}' line {number}"
         if None in row or any(value is None for value in row.values()):
             raise TaskspaceError(f"{where} has a wrong number of fields; {fix}")
+        row = {column: (value.strip() if isinstance(value, str) else value) for column, value in row.items()}
         name, target, protocol = row["source"], row["target"], row["protocol"]
         if name not in layers:
             raise TaskspaceError(f"{where}: unknown source '{name}'{did_you_mean(name, layers)} (the zoo's sources: "
@@ -341,7 +347,14 @@ def read_imported_truth(
             raise TaskspaceError(f"{where}: unknown target '{target}'{did_you_mean(target, targets)}; {fix}")
         if not protocol or not protocol.replace("_", "").isalnum():
             raise TaskspaceError(f"{where}: protocol '{protocol}' must be a name of letters, digits and '_'; {fix}")
-        accuracy = parse_accuracy(row["accuracy"], where=where, fix=fix)
+        accuracy = parse_accuracy(row["accuracy"].strip(), where=where, fix=fix)
+        key = (name, layer, target, protocol)
+        if key in seen:
+            if seen[key][0] != accuracy:
+                raise TaskspaceError(f"'{file}' lines {seen[key][1]} and {number} give {name}:{layer} on {target} "
+                                     f"({protocol}) two accuracies; keep one")
+            continue
+        seen[key] = (accuracy, number)
         parsed.append({"source": name, "layer": layer, "target": target, "protocol": protocol,
                        "accuracy": accuracy})
     return parsed

@@ -265,13 +265,23 @@ class ZooRun(RunResults):
         return measure_zoo(self, protocols, targets=targets, device=device, batch_size=batch_size,
                            show_progress=show_progress)
 
-    def import_truth(self, path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-        """Add measured results from a CSV (``source,target[,layer],protocol,accuracy``); returns its rows."""
+    def import_truth(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """Add measured results from a CSV (``source,target[,layer],protocol,accuracy``).
+
+        Imports accumulate: a cell (source, layer, target, protocol) imported before keeps its value unless
+        this file gives it again. Returns ``{"rows": the file's rows, "kept": earlier imported cells kept,
+        "given_again": cells this file gives again, "changed": of those, the ones with a new accuracy}``.
+        """
         rows = self._read_truth_rows(path, fix=None)
+        earlier = self._read_truth_rows(self.path("imported")) if self.path("imported").is_file() else []
+        merged = {_truth_key(row): row for row in earlier}
+        again = [row for row in rows if _truth_key(row) in merged]
+        changed = sum(1 for row in again if merged[_truth_key(row)]["accuracy"] != row["accuracy"])
+        merged.update({_truth_key(row): row for row in rows})
         with self.writing():
-            write_text(self.path("imported"), layered_truth_csv_text(rows))
+            write_text(self.path("imported"), layered_truth_csv_text(list(merged.values())))
             self.write_truth(self._measured_rows())
-        return rows
+        return {"rows": rows, "kept": len(merged) - len(rows), "given_again": len(again), "changed": changed}
 
     # -- results -------------------------------------------------------------------------------------
 
@@ -330,6 +340,10 @@ class ZooRun(RunResults):
                 rows[(row["source"], row["layer"], row["target"], row["protocol"])] = row
         return list(rows.values())
 
+
+
+def _truth_key(row: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    return row["source"], row["layer"], row["target"], row["protocol"]
 
 
 # -- the record's sources -----------------------------------------------------------------------------
