@@ -100,3 +100,71 @@ def test_extract_bank_rewrites_a_damaged_bank(shared_run):
     assert read_bank(shared_run, "7_vs_3") is None
     extract_bank(shared_run, "7_vs_3")
     assert read_bank(shared_run, "7_vs_3") is not None
+
+
+def test_a_trained_source_reads_what_the_bank_holds_bit_for_bit(shared_run):
+    from taskspace.data import ImageSplit
+    from taskspace.zoo.networks import LOGITS, trained_outputs
+    from taskspace.zoo.spec import TRAINED_LAYER, ZooSpec
+
+    zoo = ZooSpec.trained(shared_run.space, shared_run.grid)
+    # one source per task, named by it, whose default module keeps the task's id (rows and cell files)
+    assert zoo.modules == shared_run.space.ids
+    assert all(source.trained and source.task == source.name for source in zoo.sources)
+    assert zoo.sources[0].to_record()["train"] == shared_run.grid.source_config(
+        zoo.sources[0].name, shared_run.space.dataset).hash()
+    indices = bank_indices(shared_run)
+    images = ImageSplit(shared_run.dataset().train.images[indices],
+                        np.asarray(shared_run.dataset().train.labels)[indices])
+    for source in zoo.sources:
+        bank = read_bank(shared_run, source.name)
+        assert bank is not None
+        outputs = trained_outputs(shared_run.folder / source.reference, images)
+        np.testing.assert_array_equal(outputs[TRAINED_LAYER], bank["features"])
+        np.testing.assert_array_equal(outputs[LOGITS], bank["logits"])
+    # asking a trained source for another layer adds a row named source:layer
+    deeper = ZooSpec.trained(shared_run.space, shared_run.grid, layers=("hidden.0", TRAINED_LAYER))
+    assert deeper.sources[0].modules == (f"{deeper.sources[0].name}:hidden.0", deeper.sources[0].name)
+
+
+@pytest.mark.parametrize("samples", [60, 11, None])
+def test_one_sampler_gives_both_recorded_image_policies(shared_run, samples):
+    import dataclasses
+
+    from taskspace.zoo.targets import stratified_positions, target_images
+
+    run = dataclasses.replace(shared_run, grid=dataclasses.replace(shared_run.grid, score_samples=samples))
+    dataset = run.dataset()
+    labels = np.asarray(dataset.train.labels)
+    members = {name: np.flatnonzero(labels == dataset.class_names.index(name)) for name in dataset.class_names}
+    for task_id in run.space.ids:
+        splits = run.splits(task_id)
+        classes = {name: members[name] for name in splits.task.classes}
+        # "task-splits": a task-space run's sample, validation share held out
+        np.testing.assert_array_equal(
+            stratified_positions(splits.train_indices, classes, samples=samples, seed=run.grid.seed,
+                                 policy="task-splits"),
+            score_positions(run, splits))
+        # "all": a zoo run's sample over every training image of the target's classes
+        images = target_images(dataset, splits.task, score_samples=samples, seed=3)
+        np.testing.assert_array_equal(
+            stratified_positions(images.train, classes, samples=samples, seed=3, policy="all"), images.scored)
+
+
+def test_one_sampler_matches_the_default_space_on_cifar10(cifar_root, tmp_path):
+    from taskspace.runner import Run
+    from taskspace.zoo.targets import stratified_positions, target_images
+
+    run = Run.create(tmp_path / "run", GridConfig(space="default", score_samples=1000), data_root=str(cifar_root))
+    dataset = run.dataset()
+    labels = np.asarray(dataset.train.labels)
+    members = {name: np.flatnonzero(labels == dataset.class_names.index(name)) for name in dataset.class_names}
+    for task_id in run.space.ids:
+        splits = run.splits(task_id)
+        classes = {name: members[name] for name in splits.task.classes}
+        np.testing.assert_array_equal(
+            stratified_positions(splits.train_indices, classes, samples=1000, seed=0, policy="task-splits"),
+            score_positions(run, splits))
+        images = target_images(dataset, splits.task, score_samples=1000, seed=0)
+        np.testing.assert_array_equal(
+            stratified_positions(images.train, classes, samples=1000, seed=0, policy="all"), images.scored)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -294,6 +295,25 @@ def _extractor(network: nn.Module, spec: SourceSpec, layers: list[str], *, outpu
     if spec.logits:
         returns[output or names[-1]] = LOGITS
     return create_feature_extractor(network, return_nodes=returns, tracer_kwargs=_tracer())
+
+
+def trained_outputs(checkpoint: str | os.PathLike[str], images: Any, *, device: str = "cpu") -> dict[str, np.ndarray]:
+    """A taskspace checkpoint's φ (:data:`~taskspace.zoo.spec.TRAINED_LAYER`) and logits (``LOGITS``) on
+    ``images`` (an :class:`~taskspace.data.ImageSplit`), read on the path every task-space run has read
+    them on (:func:`taskspace.features.source_outputs`: the checkpoint's normalisation, channels-last
+    batches of 500), so they equal the feature bank's rows bit for bit.
+
+    Shape:
+        - images: an ImageSplit of n images.
+        - each returned array: (n, d) float32.
+    """
+    from taskspace.features import source_outputs
+    from taskspace.training.checkpoints import load_model
+    from taskspace.zoo.spec import TRAINED_LAYER
+
+    net, saved = load_model(checkpoint)
+    outputs = source_outputs(net, images, normalization=saved["normalization"], device=device)
+    return {TRAINED_LAYER: outputs.features, LOGITS: outputs.logits}
 
 
 def _from_checkpoint(spec: SourceSpec) -> SourceNetwork:

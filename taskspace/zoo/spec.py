@@ -32,7 +32,7 @@ from taskspace.errors import ConfigError, did_you_mean
 from taskspace.io import content_hash, read_toml, sha256_of_file
 
 __all__ = ["ORIGINS", "InputSpec", "SourceSpec", "ZooSpec", "read_zoo_file", "parse_zoo", "module_id",
-           "split_module_id", "IMAGENET_INPUT"]
+           "split_module_id", "IMAGENET_INPUT", "TRAINED_LAYER", "TRAINED_REFERENCE"]
 
 #: The keys that say where a source comes from; a source names exactly one.
 ORIGINS = ("torchvision", "timm", "factory", "torchscript", "checkpoint", "features")
@@ -74,6 +74,14 @@ class InputSpec:
         return {"size": self.size, "mean": list(self.mean), "std": list(self.std)}
 
 
+#: The layer a source trained by the run is read at by default: φ, the kernel feature map at the end of
+#: its trunk (what a task-space run's scores and probes have always read); its module id is the bare task id.
+TRAINED_LAYER = "output.feature_map"
+
+#: Where a run keeps the network it trains for a task, relative to the run folder.
+TRAINED_REFERENCE = "zoo/{task}/model.pt"
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     """One source of a zoo file, with its paths made absolute.
@@ -90,6 +98,10 @@ class SourceSpec:
         tokens: how a token sequence (n, t, d) becomes one vector: ``"mean"`` or ``"first"`` (class token).
         logits: whether the network's output is a classifier's logits (fed to LEEP, N-LEEP, NCE).
         accuracy: the source's own test accuracy on its training task, when the file gives it.
+        task: the task the source was trained on, when that task is a target of the run (its diagonal).
+        train: the :class:`~taskspace.config.TrainConfig` the run trains the source with; set, the
+            source's file (``reference``, relative to the run folder) is the run's to make, and its
+            identity is this configuration, not the file's bytes.
     """
 
     name: str
@@ -102,11 +114,23 @@ class SourceSpec:
     tokens: str = "mean"
     logits: bool = False
     accuracy: float | None = None
+    task: str | None = None
+    train: Any = None
+
+    @property
+    def trained(self) -> bool:
+        """Whether the run trains this source itself (its file is the run's to make)."""
+        return self.train is not None
+
+    def module(self, layer: str) -> str:
+        """The id of this source's module at ``layer``: ``name:layer``, or the bare name for a trained
+        source at :data:`TRAINED_LAYER` (so a task-space run's rows and cell files keep their names)."""
+        return self.name if self.trained and layer == TRAINED_LAYER else module_id(self.name, layer)
 
     @property
     def modules(self) -> tuple[str, ...]:
-        """The ids of this source's modules, ``name:layer``, in the order of its layers."""
-        return tuple(module_id(self.name, layer) for layer in self.layers)
+        """The ids of this source's modules, in the order of its layers (see :meth:`module`)."""
+        return tuple(self.module(layer) for layer in self.layers)
 
     @property
     def has_weights(self) -> bool:
@@ -125,7 +149,11 @@ class SourceSpec:
         return Path(self.reference.format(target=target, layer=layer, split=split))
 
     def to_record(self) -> dict[str, Any]:
-        """The source as JSON values, with every file's SHA-256 (its identity: contents, not paths)."""
+        """The source as JSON values, with every file's SHA-256 (its identity: contents, not paths). A
+        trained source's identity is its training configuration (its file does not exist before the run)."""
+        if self.trained:
+            return {"name": self.name, "origin": "trained", "task": self.task, "train": self.train.hash(),
+                    "layers": list(self.layers)}
         return {
             "name": self.name, "origin": self.origin,
             "reference": (self.reference if self.origin in ("torchvision", "timm", "factory", "features")
@@ -162,6 +190,15 @@ class ZooSpec:
 
     def to_record(self) -> list[dict[str, Any]]:
         return [source.to_record() for source in self.sources]
+
+    @classmethod
+    def trained(cls, space: Any, grid: Any, *, layers: tuple[str, ...] = (TRAINED_LAYER,)) -> ZooSpec:
+        """The zoo a task-space run trains: one ``checkpoint`` source per task of ``space``, in order, each
+        trained with ``grid``'s configuration for its task and read at ``layers`` (by default φ alone)."""
+        return cls(tuple(
+            SourceSpec(name=task.id, origin="checkpoint", reference=TRAINED_REFERENCE.format(task=task.id),
+                       layers=tuple(layers), task=task.id, train=grid.source_config(task.id, space.dataset))
+            for task in space.tasks))
 
     def identity(self) -> str:
         """SHA-256 (16 hex digits) of the zoo's content: specs and file contents, not paths."""

@@ -18,7 +18,7 @@ from taskspace.errors import ConfigError
 from taskspace.tasks import Task, TaskSpace
 from taskspace.training.seeds import derive_seed
 
-__all__ = ["Target", "ZooTargets", "target_images"]
+__all__ = ["IMAGE_POLICIES", "stratified_positions", "Target", "ZooTargets", "target_images"]
 
 
 @dataclass(frozen=True)
@@ -113,3 +113,50 @@ def target_images(dataset: Any, task: Task, *, score_samples: int | None, seed: 
             chosen.append(members[order[:quota]])
         scored = np.sort(np.concatenate(chosen))
     return TargetImages(train, parts["test"][0], train_labels, parts["test"][1], scored.astype(np.int64))
+
+
+#: How a run chooses the training images its estimators see for a target, recorded with the run:
+#: ``task-splits`` (a task-space run: the target's training split, the share its own network validated on
+#: held out, each class drawn in the order tagged ``score-order``) or ``all`` (a zoo run: every training
+#: image of the target's classes, in the order tagged ``zoo-score-order``).
+IMAGE_POLICIES = {"task-splits": "score-order", "all": "zoo-score-order"}
+
+
+def stratified_positions(
+    train_indices: np.ndarray,
+    class_members: dict[str, np.ndarray],
+    *,
+    samples: int | None,
+    seed: int,
+    policy: str,
+) -> np.ndarray:
+    """The one class-stratified sample of a target's training images, for either image policy.
+
+    Each class of the target (in ``class_members``' order, which is the task's) gets ``samples //
+    classes`` images, the remainder to the first ones; a class's images are taken first-come in one
+    seeded order of *all* its training images in the dataset (tagged by the policy), skipping those not
+    among ``train_indices``, so targets that share a class share its sampled images.
+
+    Args:
+        train_indices: the target's training images, as dataset indices (in the split's order).
+        class_members: class name -> the dataset's training indices of that class (sorted).
+        samples: how many images in all (None, or not fewer than the target has: every image).
+        seed: the run's root seed.
+        policy: one of :data:`IMAGE_POLICIES`.
+
+    Returns:
+        Sorted positions in ``train_indices`` (in the split).
+    """
+    from taskspace.training.seeds import derive_seed
+
+    tag = IMAGE_POLICIES[policy]
+    if samples is None or samples >= len(train_indices):
+        return np.arange(len(train_indices), dtype=np.int64)
+    chosen = []
+    for position, (name, members) in enumerate(class_members.items()):
+        quota = samples // len(class_members) + (1 if position < samples % len(class_members) else 0)
+        order = members[np.random.default_rng(derive_seed(seed, tag, name)).permutation(len(members))]
+        chosen.append(order[np.isin(order, train_indices)][:quota])
+    wanted = np.concatenate(chosen)
+    by_index = np.argsort(train_indices)
+    return np.sort(by_index[np.searchsorted(train_indices, wanted, sorter=by_index)]).astype(np.int64)
