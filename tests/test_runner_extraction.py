@@ -127,13 +127,10 @@ def test_a_trained_source_reads_what_the_bank_holds_bit_for_bit(shared_run):
     assert deeper.sources[0].modules == (f"{deeper.sources[0].name}:hidden.0", deeper.sources[0].name)
 
 
-@pytest.mark.parametrize("samples", [60, 11, None])
-def test_one_sampler_gives_both_recorded_image_policies(shared_run, samples):
-    import dataclasses
-
+def _assert_one_sampler(run, samples, *, zoo_seed):
+    """The one sampler gives a task-space run's sample and a zoo run's, exactly, on every task of ``run``."""
     from taskspace.zoo.targets import stratified_positions, target_images
 
-    run = dataclasses.replace(shared_run, grid=dataclasses.replace(shared_run.grid, score_samples=samples))
     dataset = run.dataset()
     labels = np.asarray(dataset.train.labels)
     members = {name: np.flatnonzero(labels == dataset.class_names.index(name)) for name in dataset.class_names}
@@ -146,25 +143,22 @@ def test_one_sampler_gives_both_recorded_image_policies(shared_run, samples):
                                  policy="task-splits"),
             score_positions(run, splits))
         # "all": a zoo run's sample over every training image of the target's classes
-        images = target_images(dataset, splits.task, score_samples=samples, seed=3)
+        images = target_images(dataset, splits.task, score_samples=samples, seed=zoo_seed)
         np.testing.assert_array_equal(
-            stratified_positions(images.train, classes, samples=samples, seed=3, policy="all"), images.scored)
+            stratified_positions(images.train, classes, samples=samples, seed=zoo_seed, policy="all"),
+            images.scored)
+
+
+@pytest.mark.parametrize("samples", [60, 11, None])
+def test_one_sampler_gives_both_recorded_image_policies(shared_run, samples):
+    import dataclasses
+
+    run = dataclasses.replace(shared_run, grid=dataclasses.replace(shared_run.grid, score_samples=samples))
+    _assert_one_sampler(run, samples, zoo_seed=3)
 
 
 def test_one_sampler_matches_the_default_space_on_cifar10(cifar_root, tmp_path):
     from taskspace.runner import Run
-    from taskspace.zoo.targets import stratified_positions, target_images
 
     run = Run.create(tmp_path / "run", GridConfig(space="default", score_samples=1000), data_root=str(cifar_root))
-    dataset = run.dataset()
-    labels = np.asarray(dataset.train.labels)
-    members = {name: np.flatnonzero(labels == dataset.class_names.index(name)) for name in dataset.class_names}
-    for task_id in run.space.ids:
-        splits = run.splits(task_id)
-        classes = {name: members[name] for name in splits.task.classes}
-        np.testing.assert_array_equal(
-            stratified_positions(splits.train_indices, classes, samples=1000, seed=0, policy="task-splits"),
-            score_positions(run, splits))
-        images = target_images(dataset, splits.task, score_samples=1000, seed=0)
-        np.testing.assert_array_equal(
-            stratified_positions(images.train, classes, samples=1000, seed=0, policy="all"), images.scored)
+    _assert_one_sampler(run, 1000, zoo_seed=0)
