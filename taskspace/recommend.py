@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from taskspace.analysis import per_target_agreement
 from taskspace.errors import ConfigError, TaskspaceError
 from taskspace.matrix import TransferabilityMatrix
 from taskspace.runner.run import (
@@ -234,7 +235,7 @@ def recommend(
     run: Run,
     target: str,
     *,
-    k: int = 3,
+    k: int | None = None,
     estimator: str | None = None,
     protocol: str | None = None,
     measure: bool = False,
@@ -248,7 +249,7 @@ def recommend(
     Args:
         run: the run (zoo, matrix, and ground truth where measured).
         target: a task id, e.g. ``cat_vs_dog`` or a new one like ``airplane_vs_ship``.
-        k: how many sources to recommend (at most the zoo's size).
+        k: how many sources to recommend (at most the zoo's size; default 3, or all when there are fewer).
         estimator: the score to rank by (default: :meth:`Run.default_estimator`,
             ``kernel_ridge_r2`` unless the run's own verdict puts it below the best estimator's interval).
         protocol: the ground truth the accuracy prediction maps to (default ``frozen_all`` when
@@ -266,15 +267,11 @@ def recommend(
     sources = list(space.ids)
     in_zoo = task.id in sources
     candidates = [s for s in sources if include_self or s != task.id]
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(candidates):
-        raise ConfigError(
-            f"--k {k} is out of range: the zoo offers {len(candidates)} sources for '{task.id}'; "
-            f"use --k between 1 and {len(candidates)}"
-        )
     matrices, truths, verdict = run.estimates(), run.truths(), run.verdict()
     name = choose_estimator(matrices, verdict, requested=estimator, protocol=protocol, run=run.folder)
     matrix = matrices[name]
     chosen_protocol = choose_protocol(truths, protocol)
+    k = checked_k(k, len(candidates), task.id)
 
     if in_zoo:
         scores = {s: matrix.score(s, task.id) for s in candidates}
@@ -304,9 +301,46 @@ def recommend(
         ))
     return Recommendation(
         target=task.id, in_zoo=in_zoo, estimator=name, protocol=chosen_protocol, k=k, ranking=tuple(ranking),
-        score_seconds=score_seconds, fit=fit, estimator_kendall_tau=_kendall_tau(verdict, name, chosen_protocol),
+        score_seconds=score_seconds, fit=fit,
+        estimator_kendall_tau=credential(matrix, truths.get(chosen_protocol) if chosen_protocol else None, task.id,
+                                         exclude_diagonal=not include_self),
         measured_protocol=measured_protocol,
     )
+
+
+#: How many sources ``recommend`` returns when not told (fewer when the zoo has fewer).
+DEFAULT_K = 3
+
+
+def checked_k(k: Any, available: int, target: str) -> int:
+    """``k`` checked against the ``available`` sources; None gives :data:`DEFAULT_K`, or all if fewer.
+
+    Raises:
+        ConfigError: ``k`` is not an integer, or not between 1 and ``available`` (said in the caller's
+            terms: ``k``, which is ``--k`` on the command line).
+    """
+    if k is None:
+        return min(DEFAULT_K, available)
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise ConfigError(f"k must be an integer, got {k!r} ({type(k).__name__}); pass e.g. k=3")
+    if not 1 <= k <= available:
+        raise ConfigError(f"k={k} is out of range: there are {available} sources for '{target}'; ask for 1 to "
+                          f"{available} (--k on the command line)")
+    return k
+
+
+def credential(matrix: TransferabilityMatrix, truth: TransferabilityMatrix | None, target: str, *,
+               exclude_diagonal: bool) -> float | None:
+    """The ranker's mean Kendall τ with ``truth`` on the run's *other* targets (the target's own τ would
+    credit the ranker with the very ranking it is shown beside); None without a truth or another target."""
+    if truth is None:
+        return None
+    try:
+        rows = per_target_agreement(matrix, truth, exclude_diagonal=exclude_diagonal)
+    except TaskspaceError:
+        return None
+    values = [row.kendall_tau for row in rows if row.target != target and math.isfinite(row.kendall_tau)]
+    return float(np.mean(values)) if values else None
 
 
 def explain(source: Task, target: Task, *, groups: dict[str, str] | None = None) -> str:
@@ -339,14 +373,6 @@ def _groups(space: Any) -> dict[str, str] | None:
 
 def _finite(value: float) -> float:
     return value if math.isfinite(value) else -math.inf
-
-
-def _kendall_tau(verdict: list[dict[str, Any]], estimator: str, protocol: str | None) -> float | None:
-    for row in verdict:
-        if row["estimator"] == estimator and row["protocol"] == protocol:
-            value = float(row["kendall_tau"])
-            return value if math.isfinite(value) else None
-    return None
 
 
 #: The ground truth measured for a new target with ``measure=True``.

@@ -112,10 +112,27 @@ def test_bad_input(run) -> None:
     context = Run.open(run)
     with pytest.raises(ConfigError, match="did you mean '7'"):
         recommend(context, "1_vs_77", k=1)
-    with pytest.raises(ConfigError, match="--k 9 is out of range"):
+    # in the caller's terms (k=, not --k), and type-checked
+    with pytest.raises(ConfigError, match="k=9 is out of range: there are 5 sources for '1_vs_7'; ask for 1 to 5"):
         recommend(context, "1_vs_7", k=9)
+    with pytest.raises(ConfigError, match="k must be an integer, got '2'"):
+        recommend(context, "1_vs_7", k="2")  # type: ignore[arg-type]
+    # everything else is checked before k: a misspelt estimator is named even with a bad k
     with pytest.raises(TaskspaceError, match="no estimator 'knn'"):
-        recommend(context, "1_vs_7", estimator="knn")
+        recommend(context, "1_vs_7", estimator="knn", k=99)
+    # without k: three sources, or all of them when fewer
+    assert recommend(context, "1_vs_7").k == 3
+
+
+def test_the_credential_leaves_the_target_out(run) -> None:
+    from taskspace.analysis import per_target_agreement
+
+    context = Run.open(run)
+    result = recommend(context, "1_vs_7", estimator="logme")
+    rows = per_target_agreement(context.estimates()["logme"], context.truths()[result.protocol])
+    others = [row.kendall_tau for row in rows if row.target != "1_vs_7"]
+    assert result.estimator_kendall_tau == pytest.approx(float(np.mean(others)))
+    assert result.estimator_kendall_tau != pytest.approx(float(np.mean([row.kendall_tau for row in rows])))
 
 
 def test_cli(run, capsys) -> None:

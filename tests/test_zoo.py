@@ -210,6 +210,9 @@ def test_bad_sources_are_one_line_and_write_nothing(zoo_folder: Path, capsys: py
     attempt("", "has no layer '0.9'; nearest node names", base=ZOO.format(extra="").replace('"0.5"]', '"0.9"]'))
     attempt("", "does not import", base=ZOO.format(extra="").replace("zoo_models:small_cnn", "no_such_pkg:f", 1))
     attempt("", "has no function 'smal_cnn'", base=ZOO.format(extra="").replace("small_cnn", "smal_cnn", 1))
+    # the user's factory failing is the user's code, named as such (not "unexpected ... report it")
+    attempt("", "source 'mine': its factory zoo_models:broken raised RuntimeError: this factory always fails",
+            base=ZOO.format(extra="").replace("zoo_models:small_cnn", "zoo_models:broken", 1))
     torch.save({"0.0.weight": torch.zeros(1), "extra": Payload()}, zoo_folder / "unsafe.pt")
     attempt("", "never unpickles", base=ZOO.format(extra="").replace("mine.pt", "unsafe.pt"))
     attempt("", "cannot take (3, 8, 8) inputs", base=ZOO.format(extra="").replace(

@@ -61,7 +61,7 @@ def save_recommendation(run: Any, result: Any, *, every_source: bool) -> int:
 def _print_recommendation(result: Any, *, every_source: bool) -> None:
     where = ("in the zoo" if result.in_zoo else
              f"new task, {len(result.ranking)} modules scored by forward passes in {result.score_seconds:.1f} s")
-    quality = (f"; mean Kendall τ {result.estimator_kendall_tau:.3f} vs {result.protocol} on this run"
+    quality = (f"; mean Kendall τ {result.estimator_kendall_tau:.3f} vs {result.protocol} on the run's other targets"
                if result.estimator_kendall_tau is not None else "")
     print(f"{result.target} ({where}): sources ranked by {result.estimator}{quality}")
     if result.explanation is not None:

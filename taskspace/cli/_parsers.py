@@ -141,7 +141,8 @@ def _recommend(commands: argparse._SubParsersAction) -> None:
     recommend = commands.add_parser("recommend", help="rank the zoo's sources for a target task, with reasons")
     add_run_folder(recommend, old_flag="--run", help_text="a run folder made by `taskspace matrix`")
     recommend.add_argument("--target", required=True, help="a task id, in the zoo or new (e.g. airplane_vs_ship)")
-    recommend.add_argument("--k", type=positive_int, default=3, help="sources to recommend (default: 3)")
+    recommend.add_argument("--k", type=positive_int, default=None,
+                           help="sources to recommend (default: 3, or all when there are fewer)")
     recommend.add_argument("--estimator", help="score to rank by (default: kernel_ridge_r2 unless the run's "
                                                "verdict says it fails there)")
     recommend.add_argument("--protocol", help="ground truth the accuracy prediction maps to (default: frozen_all)")

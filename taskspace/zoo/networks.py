@@ -186,7 +186,14 @@ def _construct(spec: SourceSpec) -> nn.Module:
                                   f"{difflib_hint(spec.reference, timm.list_models())}")
             network = timm.create_model(spec.reference, pretrained=False, **options)
         else:
-            network = _factory(spec)(**options)
+            function = _factory(spec)
+            try:
+                network = function(**options)
+            except TypeError:
+                raise
+            except Exception as error:  # the user's own code failed: say whose, not as taskspace's bug
+                raise ConfigError(f"{where}: its factory {spec.reference} raised {type(error).__name__}: "
+                                  f"{_first_line(error)}; fix the factory or its options") from None
     except ConfigError:
         raise
     except TypeError as error:

@@ -20,7 +20,13 @@ import numpy as np
 
 from taskspace.errors import ConfigError, TaskspaceError, did_you_mean
 from taskspace.history import HISTORY, history_matrix, history_ranking
-from taskspace.recommend import Recommendation, SourceRecommendation, _kendall_tau, fit_score_to_accuracy
+from taskspace.recommend import (
+    Recommendation,
+    SourceRecommendation,
+    checked_k,
+    credential,
+    fit_score_to_accuracy,
+)
 from taskspace.runner.results import choose_estimator, choose_protocol
 from taskspace.zoo.spec import split_module_id
 
@@ -30,7 +36,7 @@ __all__ = ["recommend_module", "MIN_HISTORY_TARGETS"]
 MIN_HISTORY_TARGETS = 3
 
 
-def recommend_module(run: Any, target: str, *, k: int = 3, estimator: str | None = None,
+def recommend_module(run: Any, target: str, *, k: int | None = None, estimator: str | None = None,
                      protocol: str | None = None) -> Recommendation:
     """Rank every (source, layer) of the zoo run for ``target`` (one of the run's targets).
 
@@ -41,8 +47,6 @@ def recommend_module(run: Any, target: str, *, k: int = 3, estimator: str | None
         raise ConfigError(f"'{target}' is not a target of this zoo run{did_you_mean(target, run.target_ids)} "
                           f"(targets: {', '.join(run.target_ids)}); score a new target in a run with it")
     modules = list(run.modules)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(modules):
-        raise ConfigError(f"--k {k} is out of range: the zoo has {len(modules)} modules; use 1 to {len(modules)}")
     matrices, truths, verdict = run.estimates(), run.truths(), run.verdict()
     chosen = choose_protocol(truths, protocol)
     explanation, parts, matrix = None, {}, None
@@ -79,6 +83,7 @@ def recommend_module(run: Any, target: str, *, k: int = 3, estimator: str | None
         name = choose_estimator(matrices, verdict, requested=estimator, protocol=protocol, run=run.folder)
         matrix = matrices[name]
     name = matrix.estimator
+    k = checked_k(k, len(modules), target)
     fit = None
     classes_of = getattr(run, "target_list", None)  # an imported run knows no class counts: a plain line
     if chosen is not None:
@@ -107,7 +112,8 @@ def recommend_module(run: Any, target: str, *, k: int = 3, estimator: str | None
         ))
     return Recommendation(target=target, in_zoo=True, estimator=name, protocol=chosen, k=k,
                           ranking=tuple(ranking_rows), score_seconds=0.0, fit=fit,
-                          estimator_kendall_tau=_kendall_tau(verdict, name, chosen), measured_protocol=chosen,
+                          estimator_kendall_tau=credential(matrix, truths.get(chosen) if chosen else None, target,
+                                                           exclude_diagonal=False), measured_protocol=chosen,
                           explanation=explanation)
 
 
