@@ -94,6 +94,7 @@ class TrainConfig:
     compile: bool = False
 
     def __post_init__(self) -> None:
+        _check_types(self)
         object.__setattr__(self, "cut_points", tuple(int(point) for point in self.cut_points))
         object.__setattr__(self, "kernel_params", dict(self.kernel_params))
         object.__setattr__(self, "objective_params", dict(self.objective_params))
@@ -189,6 +190,34 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+#: What a value of each annotation of :class:`TrainConfig` must be, and how the message names it.
+_TYPE_CHECKS: dict[str, tuple[Any, str]] = {
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "str | None": (lambda v: v is None or isinstance(v, str), "a string"),
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "int | None": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)), "an integer"),
+    "float": (_is_number, "a number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "dict[str, float]": (lambda v: isinstance(v, dict) and all(isinstance(k, str) and _is_number(x)
+                                                               for k, x in v.items()), "a table of numbers"),
+    "tuple[int, ...]": (lambda v: isinstance(v, list | tuple) and all(isinstance(x, int) and not isinstance(x, bool)
+                                                                      for x in v), "a list of integers"),
+}
+
+
+def _check_types(config: Any) -> None:
+    """Every field of ``config`` of the type its annotation names (read from the dataclass), else one line."""
+    for item in dataclasses.fields(config):
+        check = _TYPE_CHECKS.get(str(item.type))
+        value = getattr(config, item.name)
+        if check is not None and not check[0](value):
+            raise ConfigError(f"{item.name} must be {check[1]}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class GridConfig:
     """A task-space experiment: the zoo, the scores and the ground truth.
@@ -218,6 +247,10 @@ class GridConfig:
             raise ConfigError(f"space must be a name or a TOML file's path, got {self.space!r}")
         if "task" in self.train or "mode" in self.train:
             raise ConfigError("grid training options must not set task or mode; the grid sets them per source")
+        try:  # every option checked now, before a run folder is written with them
+            TrainConfig.from_dict({**self.train, "task": "all", "mode": "modular"})
+        except ConfigError as error:
+            raise ConfigError(f"grid training options: {error}") from None
         if self.score_samples is not None:
             _positive_int("score_samples", self.score_samples, minimum=10)
         _positive_int("probe_draws", self.probe_draws)

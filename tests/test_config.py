@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from taskspace.config import TrainConfig, load_toml_options
@@ -41,3 +43,29 @@ def test_objective_params_from_toml(tmp_path) -> None:
     path.write_text('[train]\nobjective = "supervised_contrastive"\nobjective_params = { temperature = 0.2 }\n')
     config = TrainConfig.from_dict({"task": "all", **load_toml_options(path)})
     assert config.objective_params == {"temperature": 0.2}
+
+
+@pytest.mark.parametrize(("train", "message"), [
+    ({"epoch": 1}, "grid training options: unknown option 'epoch'; did you mean 'epochs'"),
+    ({"epochs": -1}, "grid training options: epochs must be an integer >= 1, got -1"),
+    ({"epochs": "1"}, "grid training options: epochs must be an integer, got '1'"),
+])
+def test_a_grid_checks_its_training_options_when_built(tmp_path, train, message) -> None:
+    # before: the grid was accepted, Run.create wrote run.json, and the CLI then blamed --epochs
+    from taskspace.config import GridConfig
+    from taskspace.runner import Run
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Run.create(tmp_path / "run", GridConfig(space="digits", train=train))
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"augment": "yes"}, "augment must be true or false, got 'yes'"),
+    ({"dataset": 5}, "dataset must be a string, got 5"),
+    ({"kernel_params": {"sigma": "a"}}, "kernel_params must be a table of numbers, got {'sigma': 'a'}"),
+    ({"cut_points": ["x"]}, "cut_points must be a list of integers, got ['x']"),
+])
+def test_training_options_are_checked_against_their_annotations(options, message) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        TrainConfig(task="all", **options)
