@@ -365,3 +365,24 @@ def test_scoring_side_by_side_gives_the_serial_scores(zoo_folder: Path, capsys: 
     capsys.readouterr()
     assert main(["truth", str(zoo_folder / "pool"), "--protocols", "frozen_all", "--executor", "process"]) == 2
     assert "measures its ground truth in this process" in capsys.readouterr().err
+
+
+def test_a_timm_source_without_input_is_fed_its_own_statistics(tmp_path: Path) -> None:
+    timm = pytest.importorskip("timm")
+    from taskspace.zoo.networks import load_source
+    from taskspace.zoo.spec import IMAGENET_INPUT, read_zoo_file
+
+    options = {"img_size": 32, "patch_size": 16, "embed_dim": 24, "depth": 1, "num_heads": 2, "num_classes": 3}
+    torch.save(timm.create_model("vit_tiny_patch16_224", pretrained=False, **options).state_dict(), tmp_path / "vit.pt")
+    (tmp_path / "zoo.toml").write_text(
+        '[[source]]\nname = "vit"\ntimm = "vit_tiny_patch16_224"\nweights = "vit.pt"\nlayers = ["blocks.0"]\n'
+        'options = { img_size = 32, patch_size = 16, embed_dim = 24, depth = 1, num_heads = 2, num_classes = 3 }\n'
+        '[[source]]\nname = "res"\ntimm = "resnet18"\nweights = "vit.pt"\nlayers = ["layer1"]\n')
+    zoo = read_zoo_file(tmp_path / "zoo.toml")
+    vit, res = zoo.sources
+    # a ViT from timm expects (0.5, 0.5, 0.5), not ImageNet's statistics; the source's identity records them
+    assert vit.input.mean == vit.input.std == (0.5, 0.5, 0.5)
+    assert vit.to_record()["input"]["mean"] == [0.5, 0.5, 0.5]
+    assert (res.input.mean, res.input.std) == (IMAGENET_INPUT["mean"], IMAGENET_INPUT["std"])
+    network = load_source(vit)
+    assert tuple(network.mean) == (0.5, 0.5, 0.5) and tuple(network.std) == (0.5, 0.5, 0.5)

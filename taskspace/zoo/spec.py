@@ -329,6 +329,21 @@ def _layers(entry: dict[str, Any], origin: str, reference: str, where: str) -> t
     return tuple(layers)
 
 
+def _default_statistics(origin: str, reference: str) -> dict[str, tuple[float, ...]]:
+    """The mean and std a source expects when its zoo file gives none: a timm model's own (its pretrained
+    configuration: a ViT's are 0.5, not ImageNet's), else ImageNet's (torchvision's weights)."""
+    if origin == "timm":
+        try:
+            import timm
+
+            config = timm.get_pretrained_cfg(reference)
+        except Exception:  # timm missing (said when the source is built) or no configuration for the name
+            config = None
+        if config is not None and config.mean and config.std:
+            return {"mean": tuple(config.mean), "std": tuple(config.std)}
+    return dict(IMAGENET_INPUT)
+
+
 def _input(entry: dict[str, Any], origin: str, where: str) -> InputSpec | None:
     given = entry.get("input")
     if origin in ("checkpoint", "features"):
@@ -345,8 +360,9 @@ def _input(entry: dict[str, Any], origin: str, where: str) -> InputSpec | None:
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 4096):
         raise ConfigError(f"{where}: input size must be an integer from 8 to 4096 (pixels per side)")
     stats = {}
+    defaults = _default_statistics(origin, str(entry.get(origin, ""))) if not {"mean", "std"} <= set(given) else {}
     for key in ("mean", "std"):
-        values = given.get(key, IMAGENET_INPUT[key])
+        values = given.get(key, defaults.get(key))
         if (not isinstance(values, list | tuple) or not values
                 or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
                            for v in values)):
