@@ -116,3 +116,11 @@ def test_the_model_spider_import_reproduces_the_published_convention(tmp_path, m
     rows = {row["estimator"]: row for row in csv.DictReader(open(run / "evaluation.csv"))}
     assert float(rows["LogME"]["weighted_tau"]) == pytest.approx(0.675, abs=5e-4)
     assert rows["LogME"]["cells"] == "80" and rows["LogME"]["targets"] == "8"
+
+
+def test_truth_import_into_a_folder_without_a_run_names_the_commands_that_make_one(tmp_path, capsys) -> None:
+    truth, _ = _write_history(tmp_path)
+    assert main(["truth", str(tmp_path / "none"), "--import", str(truth)]) == 2
+    error = capsys.readouterr().err
+    assert "holds no run to import into" in error and "taskspace import" in error and error.count("\n") == 1
+    assert not (tmp_path / "none").exists()

@@ -158,8 +158,14 @@ def _check_training(grid: Any, space: Any) -> None:
     resolve_device(config.device)
 
 
-def _refuse_zoo_flags(arguments: argparse.Namespace) -> None:
+def _refuse_zoo_flags(arguments: argparse.Namespace, folder: str) -> None:
     """Zoo-run options on a task-space run are mistakes, said before anything runs."""
+    from taskspace.runner import Run
+
+    if getattr(arguments, "import_file", None) is not None and not Run.exists(folder):
+        raise TaskspaceError(f"'{folder}' holds no run to import into; make a run of the results alone with "
+                             f"`taskspace import {folder} --truth FILE`, or a zoo run with `taskspace matrix {folder} "
+                             "--zoo zoo.toml` first")
     for flag in ("import_file", "targets"):
         if getattr(arguments, flag, None) is not None:
             name = "--import" if flag == "import_file" else "--targets"
@@ -183,7 +189,7 @@ def _run_matrix(arguments: argparse.Namespace) -> int:
     folder = run_folder(arguments, "matrix")
     if wants_zoo(arguments, folder):
         return zoo_matrix(arguments, folder, names)
-    _refuse_zoo_flags(arguments)
+    _refuse_zoo_flags(arguments, folder)
     run = _open_for_filling(arguments, "matrix")
     matrices = run.score(names, **_execution(arguments))
     size = len(run.space.ids)
@@ -199,7 +205,7 @@ def _run_truth(arguments: argparse.Namespace) -> int:
     folder = run_folder(arguments, "truth")
     if wants_zoo(arguments, folder):
         return zoo_truth(arguments, folder)
-    _refuse_zoo_flags(arguments)
+    _refuse_zoo_flags(arguments, folder)
     for protocol in arguments.protocols:
         get_protocol(protocol)
     run = _open_for_filling(arguments, "truth")
