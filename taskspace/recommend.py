@@ -4,7 +4,7 @@ For a target of the run's zoo the scores come from the run's matrix. For a new t
 the dataset's classes) every zoo module is scored on the target's training images with forward passes
 only, and the time that took is reported. Each source gets:
 
-* its score under one estimator (``kernel_ridge_r2``, unless the run's own verdict says it fails there);
+* its score under one estimator (``logme``, unless the run's own verdict says it fails there);
 * a predicted target accuracy: a straight line from score to measured accuracy fitted on every other
   (source, target) cell of the run (the target's own column is left out, so the prediction never
   sees the answer), with an interval from the empirical quantiles of that fit's residuals. Where the
@@ -251,7 +251,7 @@ def recommend(
         target: a task id, e.g. ``cat_vs_dog`` or a new one like ``airplane_vs_ship``.
         k: how many sources to recommend (at most the zoo's size; default 3, or all when there are fewer).
         estimator: the score to rank by (default: :meth:`Run.default_estimator`,
-            ``kernel_ridge_r2`` unless the run's own verdict puts it below the best estimator's interval).
+            ``logme`` unless the run's own verdict puts it below the best estimator's interval).
         protocol: the ground truth the accuracy prediction maps to (default ``frozen_all`` when
             measured, else the run's first protocol); none when the run has no ground truth.
         measure: for a new target, also measure each source's frozen-trunk accuracy on it (a probe on

@@ -143,7 +143,8 @@ def _recommend(commands: argparse._SubParsersAction) -> None:
     recommend.add_argument("--target", required=True, help="a task id, in the zoo or new (e.g. airplane_vs_ship)")
     recommend.add_argument("--k", type=positive_int, default=None,
                            help="sources to recommend (default: 3, or all when there are fewer)")
-    recommend.add_argument("--estimator", help="score to rank by (default: kernel_ridge_r2 unless the run's "
+    recommend.add_argument("--estimator", help="score to rank by (default: history on a zoo or imported run "
+                                               "with truth on 3 other targets, else logme unless the run's "
                                                "verdict says it fails there)")
     recommend.add_argument("--protocol", help="ground truth the accuracy prediction maps to (default: frozen_all)")
     recommend.add_argument("--measure", action="store_true",
@@ -155,7 +156,7 @@ def _recommend(commands: argparse._SubParsersAction) -> None:
 def _structure(commands: argparse._SubParsersAction) -> None:
     structure = commands.add_parser("structure", help="task graph, communities and group recovery of a run")
     add_run_folder(structure, old_flag="--run", help_text="a run folder made by `taskspace matrix`")
-    structure.add_argument("--estimator", help="matrix the graph is built from (default: kernel_ridge_r2)")
+    structure.add_argument("--estimator", help="matrix the graph is built from (default: logme)")
     structure.add_argument("--top-k", type=positive_int, default=2,
                            help="best sources kept per target in the graph (default: 2)")
     structure.add_argument("--threshold", type=finite_float, help="keep only edges at least this good")
@@ -178,7 +179,7 @@ def _plot(commands: argparse._SubParsersAction) -> None:
     plot.add_argument("kind", nargs="?", metavar="KIND", help=f"what to draw: {', '.join(PLOT_KINDS)}")
     plot.add_argument("--run", dest="run_flag", metavar="RUN", help=argparse.SUPPRESS)
     plot.add_argument("--out", required=True, help="output path without suffix, e.g. figures/heatmap")
-    plot.add_argument("--estimator", help="estimator to draw (default: kernel_ridge_r2)")
+    plot.add_argument("--estimator", help="estimator to draw (default: logme)")
     plot.add_argument("--protocol", help="ground truth for truth-heatmap / estimate-vs-truth (default: frozen_all)")
     plot.add_argument("--target", help="depth-profile: the target whose profile is drawn (default: the mean over "
                                        "targets)")
@@ -191,7 +192,7 @@ def _report(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser("report", help="one self-contained HTML page (and Markdown) of a run")
     add_run_folder(report, old_flag=None, help_text="a run folder made by `taskspace matrix`")
     report.add_argument("--out", help="report folder (default: RUN/report)")
-    report.add_argument("--estimator", help="estimator shown first (default: kernel_ridge_r2)")
+    report.add_argument("--estimator", help="estimator shown first (default: logme)")
     add_data_root(report, of_run=True)
 
 

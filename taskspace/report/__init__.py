@@ -70,7 +70,7 @@ def write_report(
     Args:
         run_dir: a run folder made by ``taskspace matrix`` (its zoo trained and matrix scored).
         out_dir: where to write the report; default ``<run_dir>/report``.
-        estimator: the estimator the report is shown by; default ``kernel_ridge_r2`` when the run has
+        estimator: the estimator the report is shown by; default ``logme`` when the run has
             it, else the one with the best mean Kendall τ in ``evaluation.csv``, else the run's first.
         data_root: data folder of the run's dataset (default: ``$TASKSPACE_DATA``).
 
