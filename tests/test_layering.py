@@ -46,8 +46,8 @@ assert "torch" not in sys.modules, "torch was imported"
 
 
 def _import_graph() -> dict[str, set[str]]:
-    """Which taskspace module imports which, read from the source (lazy imports inside functions
-    included; imports under ``if TYPE_CHECKING:`` left out: they name types and run nothing)."""
+    """Which taskspace module imports which, read from the source (lazy imports inside functions and
+    imports under ``if TYPE_CHECKING:`` included: a type-only import is still a dependency)."""
     root = Path(taskspace.__file__).parent
     modules = {}
     for path in root.rglob("*.py"):
@@ -58,13 +58,8 @@ def _import_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        typing_only = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
-                       and getattr(block.test, "id", None) == "TYPE_CHECKING"
-                       for statement in block.body for node in ast.walk(statement)}
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         for node in ast.walk(tree):
-            if id(node) in typing_only:
-                continue
             if isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:

@@ -5,7 +5,7 @@ model-selection protocol (weighted τ, regrets, the leave-one-target-out zoo pri
 dispersion, paired intervals, leave-one-source-out). ``docs/history.md`` states the rule.
 """
 
-from taskspace.history._files import History, read_history
+from taskspace.history._files import History, read_history, read_long_csv
 from taskspace.history._matrix import NOT_EVIDENCE, history_matrix, history_ranking
 from taskspace.history._protocol import (
     HISTORY,
@@ -38,6 +38,7 @@ __all__ = [
     "rank_with_history",
     "raw_prior",
     "read_history",
+    "read_long_csv",
     "standardised_truth",
     "summarise",
     "target_result",

@@ -21,7 +21,7 @@ import numpy as np
 
 from taskspace.errors import TaskspaceError
 
-__all__ = ["History", "read_history"]
+__all__ = ["History", "read_history", "read_long_csv"]
 
 TRUTH_FIELDS = ("source", "target", "protocol", "accuracy")
 SCORE_FIELDS = ("source", "target", "estimator", "score")
@@ -89,15 +89,21 @@ def _matrices(rows: Sequence[Row], sources: tuple[str, ...], targets: tuple[str,
     return matrices
 
 
-def _read_rows(path: str | os.PathLike[str], fields: tuple[str, ...], name_field: str, value_field: str, *,
-               percent: bool) -> list[Row]:
+def read_long_csv(path: str | os.PathLike[str], fields: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
+    """The rows of a long results CSV with columns ``fields`` and an optional ``layer``, any column order,
+    as ``(line number, {column: stripped text})``; blank lines skipped. A spreadsheet's byte-order mark
+    and spaces around fields are accepted.
+
+    Raises:
+        TaskspaceError: a missing or unreadable file, a missing or unknown column, a line with another
+            number of fields than the header, or no row (one line naming the file and the fix).
+    """
     file = Path(path)
     columns = ",".join((fields[0], fields[1], "[layer]", *fields[2:])).replace(",[layer]", "[,layer]")
     if not file.is_file():
         raise TaskspaceError(f"'{file}' does not exist; pass a CSV with columns {columns}")
     try:
-        text = file.read_text(encoding="utf-8-sig")
-        rows = list(csv.reader(io.StringIO(text), skipinitialspace=True))
+        rows = list(csv.reader(io.StringIO(file.read_text(encoding="utf-8-sig")), skipinitialspace=True))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise TaskspaceError(f"'{file}' cannot be read as UTF-8 CSV ({error}); save it as CSV and try again") from None
     header = [cell.strip() for cell in rows[0]] if rows else []
@@ -108,16 +114,26 @@ def _read_rows(path: str | os.PathLike[str], fields: tuple[str, ...], name_field
     extra = [column for column in header if column not in (*fields, "layer")]
     if extra:
         raise TaskspaceError(f"'{file}' has an unknown column '{extra[0]}'; columns are {columns}")
-    position = {column: header.index(column) for column in header}
-    parsed: list[Row] = []
-    seen: dict[tuple[str, str, str], tuple[float, int]] = {}
+    parsed = []
     for number, cells in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in cells):
             continue
-        where = f"'{file}' line {number}"
         if len(cells) != len(header):
-            raise TaskspaceError(f"{where} has {len(cells)} fields where the header has {len(header)}; fix the line")
-        row = {column: cells[position[column]].strip() for column in header}
+            raise TaskspaceError(f"'{file}' line {number} has {len(cells)} fields where the header has "
+                                 f"{len(header)}; fix the line")
+        parsed.append((number, {column: cell.strip() for column, cell in zip(header, cells, strict=True)}))
+    if not parsed:
+        raise TaskspaceError(f"'{file}' holds no rows; give at least one line under the header {columns}")
+    return parsed
+
+
+def _read_rows(path: str | os.PathLike[str], fields: tuple[str, ...], name_field: str, value_field: str, *,
+               percent: bool) -> list[Row]:
+    file = Path(path)
+    parsed: list[Row] = []
+    seen: dict[tuple[str, str, str], tuple[float, int]] = {}
+    for number, row in read_long_csv(file, fields):
+        where = f"'{file}' line {number}"
         if not row["source"] or not row["target"] or not row[name_field]:
             raise TaskspaceError(f"{where} leaves source, target or {name_field} empty; fill it in or drop the line")
         source = f"{row['source']}:{row['layer']}" if row.get("layer") else row["source"]
@@ -131,8 +147,6 @@ def _read_rows(path: str | os.PathLike[str], fields: tuple[str, ...], name_field
         if key not in seen:
             seen[key] = (value, number)
             parsed.append((source, row["target"], row[name_field], value, number))
-    if not parsed:
-        raise TaskspaceError(f"'{file}' holds no rows; give at least one line under the header {columns}")
     return parsed
 
 

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -48,11 +48,9 @@ from taskspace.runner.extraction import (
     score_positions,
     write_bank,
 )
+from taskspace.runner.handles import TrainedRun
 from taskspace.training import train_task
 from taskspace.transfer import TransferJob, get_protocol
-
-if TYPE_CHECKING:
-    from taskspace.runner.run import Run  # the run travels to every cell; only its type is named here
 
 __all__ = ["Cell", "Share", "TrainCell", "ExtractCell", "ScoreCell", "TruthCell", "score_one", "transfer_job"]
 
@@ -68,14 +66,14 @@ class Cell:
         """What the cell does, in words (``train cat_vs_dog``)."""
         raise NotImplementedError
 
-    def is_done(self, run: Run) -> bool:
+    def is_done(self, run: TrainedRun) -> bool:
         raise NotImplementedError
 
-    def run(self, run: Run) -> None:
+    def run(self, run: TrainedRun) -> None:
         """Compute and write the result where the run folder is at hand."""
         raise NotImplementedError
 
-    def prepare(self, run: Run, share: Share) -> dict[str, Any]:
+    def prepare(self, run: TrainedRun, share: Share) -> dict[str, Any]:
         """(Driver) everything :meth:`compute` needs; values from ``share`` are resolved before it runs."""
         raise NotImplementedError
 
@@ -83,7 +81,7 @@ class Cell:
         """(Worker) the cell's result from its prepared inputs alone: the run folder is not read or written."""
         raise NotImplementedError
 
-    def commit(self, run: Run, result: Any) -> None:
+    def commit(self, run: TrainedRun, result: Any) -> None:
         """(Driver) write the result of :meth:`compute` into the run, atomically."""
         raise NotImplementedError
 
@@ -98,18 +96,18 @@ class TrainCell(Cell):
     def name(self) -> str:
         return f"train {self.task}"
 
-    def is_done(self, run: Run) -> bool:
+    def is_done(self, run: TrainedRun) -> bool:
         """Finished, by this grid's config: its config hash matches and its model and metrics are there."""
         from taskspace.training.run import finished_run
 
         config = run.grid.source_config(self.task, run.space.dataset)
         return finished_run(run.source_dir(self.task), config) is not None
 
-    def run(self, run: Run) -> None:
+    def run(self, run: TrainedRun) -> None:
         config = run.grid.source_config(self.task, run.space.dataset)
         train_task(config, out_dir=run.source_dir(self.task), dataset=run.dataset())
 
-    def prepare(self, run: Run, share: Share) -> dict[str, Any]:
+    def prepare(self, run: TrainedRun, share: Share) -> dict[str, Any]:
         return {"config": run.grid.source_config(self.task, run.space.dataset),
                 "dataset": share("dataset", run.dataset)}
 
@@ -120,7 +118,7 @@ class TrainCell(Cell):
             train_task(inputs["config"], out_dir=folder, dataset=inputs["dataset"])
             return {name: (Path(folder) / name).read_bytes() for name in (CONFIG_FILE, MODEL_FILE, METRICS_FILE)}
 
-    def commit(self, run: Run, result: dict[str, bytes]) -> None:
+    def commit(self, run: TrainedRun, result: dict[str, bytes]) -> None:
         from taskspace.training.run import METRICS_FILE
 
         folder = run.source_dir(self.task)
@@ -139,13 +137,13 @@ class ExtractCell(Cell):
     def name(self) -> str:
         return f"extract {self.source}"
 
-    def is_done(self, run: Run) -> bool:
+    def is_done(self, run: TrainedRun) -> bool:
         return bank_is_current(run, self.source)
 
-    def run(self, run: Run) -> None:
+    def run(self, run: TrainedRun) -> None:
         extract_bank(run, self.source)
 
-    def prepare(self, run: Run, share: Share) -> dict[str, Any]:
+    def prepare(self, run: TrainedRun, share: Share) -> dict[str, Any]:
         return {"checkpoint": run.checkpoint(self.source).read_bytes(), "indices": bank_indices(run),
                 "key": bank_key(run, self.source), "dataset": share("dataset", run.dataset),
                 "device": run.forward_device}
@@ -158,12 +156,12 @@ class ExtractCell(Cell):
                                             device=inputs.get("device", "cpu"))
         return {"outputs": outputs, "seconds": seconds, "key": inputs["key"], "indices": inputs["indices"]}
 
-    def commit(self, run: Run, result: dict[str, Any]) -> None:
+    def commit(self, run: TrainedRun, result: dict[str, Any]) -> None:
         write_bank(run, self.source, key=result["key"], indices=result["indices"], outputs=result["outputs"],
                    seconds=result["seconds"])
 
 
-def score_one(run: Run, source: str, target: str, estimators: Sequence[str],
+def score_one(run: TrainedRun, source: str, target: str, estimators: Sequence[str],
               known: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every estimator's score of ``source`` on ``target`` (a task of the run's space or a new one over
     its dataset's classes), from forward passes only; ``known`` scores are kept.
@@ -191,7 +189,7 @@ def score_one(run: Run, source: str, target: str, estimators: Sequence[str],
     return {**record, "source": source, "target": splits.task.id, "samples": int(len(outputs.labels))}
 
 
-def _test_accuracy(run: Run, source: str) -> float:
+def _test_accuracy(run: TrainedRun, source: str) -> float:
     metrics = run.source_metrics(source)
     try:
         accuracy = float(metrics["test_accuracy"])
@@ -217,18 +215,18 @@ class ScoreCell(Cell):
     def name(self) -> str:
         return f"score {self.source} -> {self.target}"
 
-    def _existing(self, run: Run) -> dict[str, Any]:
+    def _existing(self, run: TrainedRun) -> dict[str, Any]:
         record = run.read_cell(run.score_file(self.source, self.target), self.source, self.target) or {}
         return record if _valid_scores(record) else {}
 
-    def is_done(self, run: Run) -> bool:
+    def is_done(self, run: TrainedRun) -> bool:
         return set(self.estimators) <= set(self._existing(run).get("scores", {}))
 
-    def run(self, run: Run) -> None:
+    def run(self, run: TrainedRun) -> None:
         existing = self._existing(run)
         self.commit(run, score_one(run, self.source, self.target, self.estimators, known=existing))
 
-    def prepare(self, run: Run, share: Share) -> dict[str, Any]:
+    def prepare(self, run: TrainedRun, share: Share) -> dict[str, Any]:
         bank = read_bank(run, self.source)
         if bank is None:
             raise TaskspaceError(
@@ -251,14 +249,14 @@ class ScoreCell(Cell):
                               known=inputs["known"])
         return {**record, "source": self.source, "target": self.target, "samples": int(len(outputs.labels))}
 
-    def commit(self, run: Run, result: dict[str, Any]) -> None:
+    def commit(self, run: TrainedRun, result: dict[str, Any]) -> None:
         existing = self._existing(run)
         if "extract_seconds" in existing:
             result = {**result, "extract_seconds": existing["extract_seconds"]}
         write_json(run.score_file(self.source, self.target), result)
 
 
-def transfer_job(run: Run, protocol: str, source: str, target: str) -> TransferJob:
+def transfer_job(run: TrainedRun, protocol: str, source: str, target: str) -> TransferJob:
     """What a protocol needs to measure (source, target) in this run (``target`` may be a new task)."""
     splits = run.splits(target)
     return TransferJob(
@@ -282,11 +280,11 @@ class TruthCell(Cell):
     def name(self) -> str:
         return f"truth {self.protocol} {self.source} -> {self.target}"
 
-    def is_done(self, run: Run) -> bool:
+    def is_done(self, run: TrainedRun) -> bool:
         record = run.read_cell(run.truth_file(self.protocol, self.source, self.target), self.source, self.target)
         return record is not None and _is_accuracy(record.get("accuracy"))
 
-    def run(self, run: Run) -> None:
+    def run(self, run: TrainedRun) -> None:
         self.commit(run, self._measure(transfer_job(run, self.protocol, self.source, self.target)))
 
     def _measure(self, job: TransferJob) -> dict[str, Any]:
@@ -296,7 +294,7 @@ class TruthCell(Cell):
                        "diagonal": self.source == self.target, "seconds": time.perf_counter() - started})
         return record
 
-    def prepare(self, run: Run, share: Share) -> dict[str, Any]:
+    def prepare(self, run: TrainedRun, share: Share) -> dict[str, Any]:
         job = transfer_job(run, self.protocol, self.source, self.target)
         placeholder: Any = None  # the splits and the dataset travel on their own, shared; compute puts them back
         return {"job": replace(job, splits=placeholder, dataset=placeholder), "checkpoint": job.checkpoint.read_bytes(),
@@ -311,7 +309,7 @@ class TruthCell(Cell):
                           feature_cache=Path(folder) / "features", work_dir=Path(folder) / "work")
             return self._measure(job)
 
-    def commit(self, run: Run, result: dict[str, Any]) -> None:
+    def commit(self, run: TrainedRun, result: dict[str, Any]) -> None:
         write_json(run.truth_file(self.protocol, self.source, self.target), result)
 
 

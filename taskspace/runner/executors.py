@@ -12,18 +12,16 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from taskspace.errors import ConfigError, TaskspaceError
 from taskspace.registry import Registry
 from taskspace.runner.cells import Cell
-
-if TYPE_CHECKING:
-    from taskspace.runner.run import Run  # the run travels to every cell; only its type is named here
+from taskspace.runner.handles import TrainedRun
 
 __all__ = ["EXECUTORS", "list_executors", "run_cells", "check_execution"]
 
-Runner = Callable[[Sequence[Cell], "Run", int, int | None, Callable[[Cell], None], str | None], None]
+Runner = Callable[[Sequence[Cell], TrainedRun, int, int | None, Callable[[Cell], None], str | None], None]
 EXECUTORS: Registry[Runner] = Registry("executor")
 
 
@@ -41,7 +39,7 @@ def run_cells(
     on_done: Callable[[Cell], None] | None = None,
     address: str | None = None,
 ) -> int:
-    """Run every cell that is not done yet; returns how many ran.
+    """TrainedRun every cell that is not done yet; returns how many ran.
 
     Args:
         cells: independent cells of one stage.
@@ -73,7 +71,7 @@ def check_execution(executor: str, workers: int | None, threads: int | None) -> 
         raise ConfigError(f"threads must be an integer >= 1, got {threads!r}; e.g. --threads 1")
 
 
-def _run_one(cell: Cell, run: Run, threads: int | None = None) -> str:
+def _run_one(cell: Cell, run: TrainedRun, threads: int | None = None) -> str:
     import torch
 
     previous = torch.get_num_threads()
@@ -88,7 +86,7 @@ def _run_one(cell: Cell, run: Run, threads: int | None = None) -> str:
 
 @EXECUTORS.register("serial")
 def _serial(
-    cells: Sequence[Cell], run: Run, workers: int, threads: int | None, on_done: Callable[[Cell], None],
+    cells: Sequence[Cell], run: TrainedRun, workers: int, threads: int | None, on_done: Callable[[Cell], None],
     address: str | None,
 ) -> None:
     """Cells one after another in this process (all cores for each, unless ``threads`` says otherwise)."""
@@ -103,7 +101,7 @@ def _threads_per_worker(workers: int) -> int:
 
 @EXECUTORS.register("process")
 def _process_pool(
-    cells: Sequence[Cell], run: Run, workers: int, threads: int | None, on_done: Callable[[Cell], None],
+    cells: Sequence[Cell], run: TrainedRun, workers: int, threads: int | None, on_done: Callable[[Cell], None],
     address: str | None,
 ) -> None:
     """Cells in a local pool of worker processes (spawned), the cores split between them."""
@@ -120,7 +118,7 @@ def _process_pool(
 
 @EXECUTORS.register("ray")
 def _ray(
-    cells: Sequence[Cell], run: Run, workers: int, threads: int | None, on_done: Callable[[Cell], None],
+    cells: Sequence[Cell], run: TrainedRun, workers: int, threads: int | None, on_done: Callable[[Cell], None],
     address: str | None,
 ) -> None:
     """Cells on Ray: an existing cluster (``address`` or ``$RAY_ADDRESS``) or one started here.

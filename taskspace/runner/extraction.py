@@ -20,7 +20,6 @@ import os
 import time
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,11 +27,9 @@ from taskspace.data import ImageDataset, ImageSplit
 from taskspace.errors import DataError, TaskspaceError
 from taskspace.features import SourceOutputs, source_outputs
 from taskspace.io import read_json, read_npz, sha256_of_file, write_json, write_npz
+from taskspace.runner.handles import TrainedRun
 from taskspace.tasks import TaskSplits
 from taskspace.training.seeds import derive_seed
-
-if TYPE_CHECKING:
-    from taskspace.runner.run import Run  # the run travels to every cell; only its type is named here
 
 __all__ = ["class_order", "score_positions", "bank_indices", "bank_path", "bank_key", "extract_bank",
            "bank_outputs", "write_bank", "bank_is_current", "read_bank", "gather", "gather_rows"]
@@ -40,7 +37,7 @@ __all__ = ["class_order", "score_positions", "bank_indices", "bank_path", "bank_
 _BANK_FORMAT = 1
 
 
-def class_order(run: Run, class_name: str) -> np.ndarray:
+def class_order(run: TrainedRun, class_name: str) -> np.ndarray:
     """Indices of ``class_name``'s images in the dataset's training split, in the run's fixed random order."""
     dataset = run.dataset()
     label = dataset.class_names.index(class_name)
@@ -49,7 +46,7 @@ def class_order(run: Run, class_name: str) -> np.ndarray:
     return members[rng.permutation(len(members))]
 
 
-def score_positions(run: Run, splits: TaskSplits) -> np.ndarray:
+def score_positions(run: TrainedRun, splits: TaskSplits) -> np.ndarray:
     """Positions in ``splits.train`` of the images the estimators see for this target (sorted).
 
     All of them when the grid's ``score_samples`` is unset or not smaller than the split. Otherwise
@@ -78,7 +75,7 @@ def score_positions(run: Run, splits: TaskSplits) -> np.ndarray:
 _BANK_INDICES: dict[tuple[str, str, str | None], np.ndarray] = {}
 
 
-def bank_indices(run: Run) -> np.ndarray:
+def bank_indices(run: TrainedRun) -> np.ndarray:
     """Sorted dataset training indices that some target of the space scores (the same for every source)."""
     key = (str(run.folder), run.identity, run.data_root)
     if key not in _BANK_INDICES:
@@ -90,11 +87,11 @@ def bank_indices(run: Run) -> np.ndarray:
     return _BANK_INDICES[key]
 
 
-def bank_path(run: Run, source: str) -> Path:
+def bank_path(run: TrainedRun, source: str) -> Path:
     return run.bank_file(source)
 
 
-def bank_key(run: Run, source: str) -> str:
+def bank_key(run: TrainedRun, source: str) -> str:
     """SHA-256 over the source checkpoint and the images the bank must hold."""
     digest = hashlib.sha256()
     digest.update(f"bank={_BANK_FORMAT};checkpoint={sha256_of_file(run.checkpoint(source))};".encode())
@@ -103,7 +100,7 @@ def bank_key(run: Run, source: str) -> str:
     return digest.hexdigest()
 
 
-def extract_bank(run: Run, source: str) -> float:
+def extract_bank(run: TrainedRun, source: str) -> float:
     """Forward passes of ``source`` over :func:`bank_indices`, written atomically; returns their seconds."""
     indices = bank_indices(run)
     outputs, seconds = bank_outputs(run.checkpoint(source), run.dataset(), indices, device=run.forward_device)
@@ -124,7 +121,7 @@ def bank_outputs(checkpoint: str | os.PathLike[str], dataset: ImageDataset,
     return outputs, time.perf_counter() - started
 
 
-def write_bank(run: Run, source: str, *, key: str, indices: np.ndarray, outputs: SourceOutputs,
+def write_bank(run: TrainedRun, source: str, *, key: str, indices: np.ndarray, outputs: SourceOutputs,
                seconds: float) -> None:
     """Write a source's bank and its small record (read first by :func:`bank_is_current`), atomically."""
     path = bank_path(run, source)
@@ -134,7 +131,7 @@ def write_bank(run: Run, source: str, *, key: str, indices: np.ndarray, outputs:
                                            "seconds": seconds})
 
 
-def bank_is_current(run: Run, source: str) -> bool:
+def bank_is_current(run: TrainedRun, source: str) -> bool:
     """Whether the source's bank was written for this checkpoint and these images (reads its small record)."""
     record_path = bank_path(run, source).with_suffix(".json")
     if not record_path.is_file() or not bank_path(run, source).is_file():
@@ -145,7 +142,7 @@ def bank_is_current(run: Run, source: str) -> bool:
         return False
 
 
-def read_bank(run: Run, source: str) -> dict[str, np.ndarray] | None:
+def read_bank(run: TrainedRun, source: str) -> dict[str, np.ndarray] | None:
     """The source's bank if it is present, readable and current; else None."""
     path = bank_path(run, source)
     try:

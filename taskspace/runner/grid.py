@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,17 +22,15 @@ from taskspace.matrix import TransferabilityMatrix
 from taskspace.runner.cells import Cell, ExtractCell, ScoreCell, TrainCell, TruthCell
 from taskspace.runner.executors import check_execution, run_cells
 from taskspace.runner.extraction import bank_path
+from taskspace.runner.handles import TrainedRun
 from taskspace.transfer import get_protocol
-
-if TYPE_CHECKING:
-    from taskspace.runner.run import Run  # each stage receives the run it fills
 
 __all__ = ["train_zoo", "compute_matrix", "compute_truth"]
 
 
 def _run_stage(
     cells: Sequence[Cell],
-    run: Run,
+    run: TrainedRun,
     *,
     executor: str,
     workers: int | None,
@@ -51,7 +49,7 @@ def _run_stage(
     return time.perf_counter() - started
 
 
-def train_zoo(run: Run, *, executor: str = "serial", workers: int | None = None,
+def train_zoo(run: TrainedRun, *, executor: str = "serial", workers: int | None = None,
               threads: int | None = None, show_progress: bool = False, ray_address: str | None = None) -> float:
     """Train every source network that is missing; returns the wall time of the stage."""
     check_execution(executor, workers, threads)
@@ -62,7 +60,7 @@ def train_zoo(run: Run, *, executor: str = "serial", workers: int | None = None,
 
 
 def compute_matrix(
-    run: Run,
+    run: TrainedRun,
     *,
     estimators: Sequence[str],
     executor: str = "serial",
@@ -107,7 +105,7 @@ def compute_matrix(
     return {matrix.estimator: matrix for matrix in matrices}
 
 
-def _score_record(run: Run, source: str, target: str) -> dict[str, Any]:
+def _score_record(run: TrainedRun, source: str, target: str) -> dict[str, Any]:
     record = run.read_cell(run.score_file(source, target), source, target)
     if record is None:
         raise TaskspaceError(
@@ -117,7 +115,7 @@ def _score_record(run: Run, source: str, target: str) -> dict[str, Any]:
 
 
 def compute_truth(
-    run: Run,
+    run: TrainedRun,
     *,
     protocols: Sequence[str],
     executor: str = "serial",
@@ -159,7 +157,7 @@ def _execution(executor: str, workers: int | None, threads: int | None, show_pro
             "ray_address": ray_address}
 
 
-def _bank_seconds(run: Run, source: str) -> float:
+def _bank_seconds(run: TrainedRun, source: str) -> float:
     path = bank_path(run, source).with_suffix(".json")
     if not path.is_file():
         return 0.0
@@ -173,7 +171,7 @@ def _number(value: object) -> float:
     return math.nan if value is None else float(value)  # type: ignore[arg-type]
 
 
-def _provenance(run: Run) -> dict[str, Any]:
+def _provenance(run: TrainedRun) -> dict[str, Any]:
     ids = run.space.ids
     return {
         "grid": run.grid.to_dict(),

@@ -301,36 +301,14 @@ def read_imported_truth(
     A row without a layer names a source with one layer. Raises :class:`TaskspaceError` (one line: the
     file, the line, the fix) on anything else.
     """
+    from taskspace.history import read_long_csv
+
     file = Path(path)
     fix = fix or "fix the file and import it again"
-    if not file.is_file():
-        raise TaskspaceError(f"results file '{file}' does not exist; pass a CSV with columns "
-                             "source,target[,layer],protocol,accuracy")
-    try:
-        # utf-8-sig and skipinitialspace: a spreadsheet's byte-order mark and spaces after commas are no error
-        reader = csv.DictReader(io.StringIO(file.read_text(encoding="utf-8-sig")), skipinitialspace=True)
-        if reader.fieldnames is not None:
-            reader.fieldnames = [name.strip() for name in reader.fieldnames]
-        rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise TaskspaceError(f"'{file}' cannot be read ({error}); {fix}") from None
-    required = ("source", "target", "protocol", "accuracy")
-    header = tuple(rows[0].keys()) if rows else ()
-    missing = [column for column in required if column not in header]
-    if not rows or missing:
-        raise TaskspaceError(f"'{file}' lacks column(s) {', '.join(missing or required)}; give columns "
-                             f"source,target[,layer],protocol,accuracy; {fix}")
-    extra = [column for column in header if column not in (*required, "layer")]
-    if extra:
-        raise TaskspaceError(f"'{file}' has an unknown column '{extra[0]}'; columns are "
-                             f"source,target[,layer],protocol,accuracy")
     seen: dict[tuple[str, str, str, str], tuple[float, int]] = {}
     parsed = []
-    for number, row in enumerate(rows, start=2):
+    for number, row in read_long_csv(file, ("source", "target", "protocol", "accuracy")):
         where = f"'{file}' line {number}"
-        if None in row or any(value is None for value in row.values()):
-            raise TaskspaceError(f"{where} has a wrong number of fields; {fix}")
-        row = {column: (value.strip() if isinstance(value, str) else value) for column, value in row.items()}
         name, target, protocol = row["source"], row["target"], row["protocol"]
         if name not in layers:
             raise TaskspaceError(f"{where}: unknown source '{name}'{did_you_mean(name, layers)} (the zoo's sources: "
@@ -349,7 +327,7 @@ def read_imported_truth(
             raise TaskspaceError(f"{where}: unknown target '{target}'{did_you_mean(target, targets)}; {fix}")
         if not protocol or not protocol.replace("_", "").isalnum():
             raise TaskspaceError(f"{where}: protocol '{protocol}' must be a name of letters, digits and '_'; {fix}")
-        accuracy = parse_accuracy(row["accuracy"].strip(), where=where, fix=fix)
+        accuracy = parse_accuracy(row["accuracy"], where=where, fix=fix)
         key = (name, layer, target, protocol)
         if key in seen:
             if seen[key][0] != accuracy:

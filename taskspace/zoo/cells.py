@@ -11,20 +11,18 @@ same scores. On Ray the driver reads the features (:meth:`prepare`) and alone wr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from taskspace.io import write_json
 from taskspace.runner.cells import Cell, Share
 from taskspace.runner.folder import read_cell
+from taskspace.runner.handles import ZooRunHandle
 from taskspace.zoo.spec import module_id
-
-if TYPE_CHECKING:
-    from taskspace.zoo.run import ZooRun
 
 __all__ = ["SourceScoreCell", "pending_pairs"]
 
 
-def pending_pairs(run: ZooRun, source: str, estimators: tuple[str, ...]) -> list[tuple[str, str]]:
+def pending_pairs(run: ZooRunHandle, source: str, estimators: tuple[str, ...]) -> list[tuple[str, str]]:
     """The (layer, target) pairs of ``source`` whose record lacks one of ``estimators``."""
     spec = run.zoo.source(source)
     pairs = []
@@ -48,13 +46,13 @@ class SourceScoreCell(Cell):
     def name(self) -> str:
         return f"score {self.source}"
 
-    def is_done(self, run: ZooRun) -> bool:  # type: ignore[override]
+    def is_done(self, run: ZooRunHandle) -> bool:  # type: ignore[override]
         return not pending_pairs(run, self.source, self.estimators)
 
-    def run(self, run: ZooRun) -> None:  # type: ignore[override]
+    def run(self, run: ZooRunHandle) -> None:  # type: ignore[override]
         self.commit(run, self.compute(self.prepare(run, lambda key, make: make())))
 
-    def prepare(self, run: ZooRun, share: Share) -> dict[str, Any]:  # type: ignore[override]
+    def prepare(self, run: ZooRunHandle, share: Share) -> dict[str, Any]:  # type: ignore[override]
         from taskspace.zoo.forward import source_features, zoo_fingerprint
 
         spec = run.zoo.source(self.source)
@@ -88,6 +86,6 @@ class SourceScoreCell(Cell):
                             "width": int(cell["features"].shape[1]), **scored})
         return records
 
-    def commit(self, run: ZooRun, result: list[dict[str, Any]]) -> None:  # type: ignore[override]
+    def commit(self, run: ZooRunHandle, result: list[dict[str, Any]]) -> None:  # type: ignore[override]
         for record in result:
             write_json(run.score_file(record["module"], record["target"]), record)

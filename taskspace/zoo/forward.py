@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from taskspace.runner.handles import ZooRunHandle
 from taskspace.zoo.spec import SourceSpec
 from taskspace.zoo.store import dataset_fingerprint, external_features, layer_features, softmax
 from taskspace.zoo.targets import Target
 
-if TYPE_CHECKING:
-    from taskspace.zoo.run import ZooRun
-
 __all__ = ["source_features", "zoo_fingerprint"]
 
 
-def source_features(run: ZooRun, spec: SourceSpec, targets: list[Target], images: dict[str, Any], *,
+def source_features(run: ZooRunHandle, spec: SourceSpec, targets: list[Target], images: dict[str, Any], *,
                      split: str, positions: dict[str, np.ndarray], device: str, batch_size: int,
                      fingerprint: str) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray | None], float]:
     """Per target: ``{layer: rows}`` and the source's probabilities (or None) on the target's images
@@ -46,6 +44,6 @@ def source_features(run: ZooRun, spec: SourceSpec, targets: list[Target], images
     return per_target, probs, seconds
 
 
-def zoo_fingerprint(run: ZooRun) -> str:
+def zoo_fingerprint(run: ZooRunHandle) -> str:
     """The fingerprint of the run's dataset that keys its cached forward passes."""
     return dataset_fingerprint(run.dataset(), run.targets.dataset, run.data_root)

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from taskspace.errors import ConfigError
 from taskspace.io import write_json
 from taskspace.runner.folder import read_cell
+from taskspace.runner.handles import ZooRunHandle
 from taskspace.training.progress import stage_progress
 from taskspace.zoo.forward import source_features, zoo_fingerprint
 from taskspace.zoo.spec import SourceSpec, module_id
 from taskspace.zoo.targets import Target
-
-if TYPE_CHECKING:
-    from taskspace.zoo.run import ZooRun
 
 __all__ = ["score_zoo", "measure_zoo", "ZOO_PROTOCOLS", "check_zoo_protocol"]
 
@@ -43,7 +41,7 @@ def check_zoo_protocol(name: str) -> int | None:
                       "with K >= 1, finetune; or import results with --import)")
 
 
-def score_zoo(run: ZooRun, estimators: Sequence[str], *, device: str = "cpu", batch_size: int = 256,
+def score_zoo(run: ZooRunHandle, estimators: Sequence[str], *, device: str = "cpu", batch_size: int = 256,
               show_progress: bool = True, executor: str = "serial", workers: int | None = None,
               threads: int | None = None, ray_address: str | None = None) -> list[Any]:
     """Score every (module, target) with ``estimators``; write the cells, the matrices and the module sizes.
@@ -125,7 +123,7 @@ def score_zoo(run: ZooRun, estimators: Sequence[str], *, device: str = "cpu", ba
     return matrices
 
 
-def _score_side_by_side(run: ZooRun, estimators: tuple[str, ...], cells: dict[tuple[str, str], Any],
+def _score_side_by_side(run: ZooRunHandle, estimators: tuple[str, ...], cells: dict[tuple[str, str], Any],
                         images: dict[str, Any], targets: list[Target], forward_seconds: dict[str, float],
                         sizes: dict[str, Any], advance: Callable[..., None], *, device: str, batch_size: int,
                         fingerprint: str, executor: str, workers: int | None, threads: int | None,
@@ -186,7 +184,7 @@ def _sizes(spec: SourceSpec, features: dict[str, np.ndarray]) -> dict[str, dict[
             for index, layer in enumerate(spec.layers)}
 
 
-def measure_zoo(run: ZooRun, protocols: Sequence[str], *, targets: Sequence[str] | None = None,
+def measure_zoo(run: ZooRunHandle, protocols: Sequence[str], *, targets: Sequence[str] | None = None,
                 device: str = "cpu", batch_size: int = 256, show_progress: bool = True) -> list[dict[str, Any]]:
     """Measure the ground truth of every (module, target) for ``protocols``; write the cells and ``truth.csv``.
 
@@ -238,7 +236,7 @@ def measure_zoo(run: ZooRun, protocols: Sequence[str], *, targets: Sequence[str]
     return rows
 
 
-def _write_truth_cell(run: ZooRun, protocol: str, spec: SourceSpec, layer: str, target: Target,
+def _write_truth_cell(run: ZooRunHandle, protocol: str, spec: SourceSpec, layer: str, target: Target,
                       record: dict[str, Any]) -> None:
     module = module_id(spec.name, layer)
     write_json(run.truth_file(protocol, module, target.id),
@@ -246,7 +244,7 @@ def _write_truth_cell(run: ZooRun, protocol: str, spec: SourceSpec, layer: str, 
                 **record})
 
 
-def _measure_frozen(run: ZooRun, spec: SourceSpec, todo: list[tuple[str, str, Target]], kinds: dict[str, Any],
+def _measure_frozen(run: ZooRunHandle, spec: SourceSpec, todo: list[tuple[str, str, Target]], kinds: dict[str, Any],
                     images: dict[str, Any], chosen: list[Target], *, device: str, batch_size: int, fingerprint: str,
                     advance: Callable[..., None]) -> None:
     from taskspace.transfer import probe_draws
