@@ -32,13 +32,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import WORK, print_table, require_cifar, save
+from _common import WORK, environment, print_table, require_cifar, save
 from scipy import stats
 
 from taskspace.cli import main as taskspace
 from taskspace.compose import ComposeRequest, compose
 from taskspace.config import TrainConfig
 from taskspace.data import load_dataset
+from taskspace.io import write_json
 from taskspace.tasks import TaskSpace
 from taskspace.training import load_model, train_task
 from taskspace.training.tensors import to_tensor_split
@@ -212,14 +213,24 @@ def substitutions(zoo_run, nets: tuple[str, ...], dataset, data_root: str) -> di
                          "accuracy": metrics["test_accuracy"], "receiver_own_accuracy": own,
                          "adapters": sum(note["adapter"] for note in metrics["composition"]["adapters"]),
                          "cka": similarity, "score": estimate.score(f"{donor}:hidden.{module}", receiver)})
+    return substitution_statistics(rows)
+
+
+def substitution_statistics(rows: list[dict]) -> dict:
+    """The correlations of :func:`correlate` per substituted module and over all rows."""
     return {"rows": rows, **{f"module_{m}": correlate([r for r in rows if r["module"] == m]) for m in (1, 2)},
             "all": correlate(rows)}
 
 
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    return float(stats.spearmanr(x, y).statistic)
+
+
 def within_receiver(rows: list[dict], key: str, resamples: int = 2000, seed: int = 0) -> dict:
     """Mean over receivers of the Spearman correlation across donors: the receiver's task (which moves both
-    the score and the accuracy) held fixed. Permutation p from shuffling donors within each receiver;
-    bootstrap interval over receivers."""
+    the score and the accuracy) held fixed. Permutation p from shuffling donors within each receiver (a
+    stratified shuffle, which scipy.stats.permutation_test does not offer); bootstrap interval over
+    receivers (scipy.stats.bootstrap, percentile)."""
     rng = np.random.default_rng(seed)
     groups = {}
     for row in rows:
@@ -227,36 +238,62 @@ def within_receiver(rows: list[dict], key: str, resamples: int = 2000, seed: int
     pairs = [np.array(group) for group in groups.values()]
 
     def mean_rho(samples: list[np.ndarray]) -> float:
-        return float(np.nanmean([stats.spearmanr(g[:, 0], g[:, 1]).statistic for g in samples]))
+        return float(np.nanmean([spearman(g[:, 0], g[:, 1]) for g in samples]))
 
     observed = mean_rho(pairs)
     permuted = [mean_rho([np.column_stack([g[:, 0], rng.permutation(g[:, 1])]) for g in pairs])
                 for _ in range(resamples)]
-    per_receiver = np.array([stats.spearmanr(g[:, 0], g[:, 1]).statistic for g in pairs])
-    boot = per_receiver[rng.integers(0, len(pairs), size=(resamples, len(pairs)))]
+    per_receiver = np.array([spearman(g[:, 0], g[:, 1]) for g in pairs])
+    interval = stats.bootstrap((per_receiver,), np.nanmean, n_resamples=resamples, method="percentile",
+                               rng=rng, vectorized=True).confidence_interval
     return {"mean_spearman": observed, "receivers": len(pairs),
             "permutation_p": float((np.sum(np.abs(permuted) >= abs(observed)) + 1) / (resamples + 1)),
-            "interval": [float(np.nanpercentile(np.nanmean(boot, axis=1), 2.5)),
-                         float(np.nanpercentile(np.nanmean(boot, axis=1), 97.5))]}
+            "interval": [float(interval.low), float(interval.high)]}
 
 
 def correlate(rows: list[dict], resamples: int = 2000, seed: int = 0) -> dict:
-    """Spearman of substitution accuracy with CKA and with the score: permutation p and bootstrap interval."""
+    """Spearman of substitution accuracy with CKA and with the score: a two-sided permutation p
+    (scipy.stats.permutation_test, pairings) and a percentile bootstrap interval over pairs
+    (scipy.stats.bootstrap, paired)."""
     rng = np.random.default_rng(seed)
     accuracy = np.array([r["accuracy"] for r in rows])
     found = {"pairs": len(rows)}
     for key in ("cka", "score"):
         values = np.array([r[key] for r in rows])
-        rho = float(stats.spearmanr(values, accuracy).statistic)
-        permuted = np.array([stats.spearmanr(values, rng.permutation(accuracy)).statistic for _ in range(resamples)])
-        draws = rng.integers(0, len(rows), size=(resamples, len(rows)))
-        boot = np.array([stats.spearmanr(values[d], accuracy[d]).statistic for d in draws])
-        found[key] = {"spearman": rho,
-                      "permutation_p": float((np.sum(np.abs(permuted) >= abs(rho)) + 1) / (resamples + 1)),
-                      "interval": [float(np.nanpercentile(boot, 2.5)), float(np.nanpercentile(boot, 97.5))],
+        test = stats.permutation_test((values, accuracy), spearman, permutation_type="pairings",
+                                      n_resamples=resamples, vectorized=False, rng=rng)
+        interval = stats.bootstrap((values, accuracy), spearman, paired=True, n_resamples=resamples,
+                                   method="percentile", vectorized=False, rng=rng).confidence_interval
+        found[key] = {"spearman": spearman(values, accuracy), "permutation_p": float(test.pvalue),
+                      "interval": [float(interval.low), float(interval.high)],
                       "within_receiver": within_receiver(rows, key, resamples=resamples, seed=seed)}
     found["mean_accuracy"] = float(accuracy.mean())
     return found
+
+
+def reanalyse(name: str) -> dict:
+    """The substitution statistics recomputed from the rows a results file holds (no training)."""
+    path = Path(__file__).parent / "results" / f"{name}.json"
+    results = json.loads(path.read_text(encoding="utf-8"))
+    results["substitution"] = substitution_statistics(results["substitution"]["rows"])
+    results["statistics_recomputed"] = {"command": f"python benchmarks/compose_study.py --reanalyse --name {name}",
+                                        "at": environment()["measured_at"]}
+    write_json(path, results)  # the environment stays the one the rows were measured on
+    return results
+
+
+def print_substitution(substitution: dict) -> None:
+    print_table(["module", "pairs", "within receiver: ρ(CKA, accuracy) [p]", "ρ(score, accuracy) [p]"],
+                [[m, substitution[f"module_{m}"]["pairs"],
+                  "{mean_spearman:.3f} [{permutation_p:.3f}]".format(**substitution[f"module_{m}"]["cka"]["within_receiver"]),
+                  "{mean_spearman:.3f} [{permutation_p:.3f}]".format(**substitution[f"module_{m}"]["score"]["within_receiver"])]
+                 for m in (1, 2)])
+    print_table(["module", "pairs", "pooled: ρ(CKA, accuracy) [p]", "ρ(score, accuracy) [p]"],
+                [[m, substitution[f"module_{m}"]["pairs"],
+                  f"{substitution[f'module_{m}']['cka']['spearman']:.3f} [{substitution[f'module_{m}']['cka']['permutation_p']:.3f}]",
+                  f"{substitution[f'module_{m}']['score']['spearman']:.3f} [{substitution[f'module_{m}']['score']['permutation_p']:.3f}]"]
+                 for m in (1, 2)])
+
 
 
 def main() -> None:
@@ -267,7 +304,12 @@ def main() -> None:
     parser.add_argument("--tasks", default=None, help="comma list of tasks (default: the 15 of the default space)")
     parser.add_argument("--work", type=Path, default=FOLDER, help="work folder (default: benchmarks/work/compose-study)")
     parser.add_argument("--name", default="compose_study", help="results file name")
+    parser.add_argument("--reanalyse", action="store_true",
+                        help="recompute the substitution statistics from the rows in the results file (no training)")
     arguments = parser.parse_args()
+    if arguments.reanalyse:
+        print_substitution(reanalyse(arguments.name)["substitution"])
+        return
     FOLDER = arguments.work
     data_root = require_cifar()
     torch.set_num_threads(2)
@@ -293,17 +335,7 @@ def main() -> None:
                            "this_run_seconds": time.perf_counter() - began})
     print_table(["workflow", "mean test accuracy", "mean seconds"], [[k, summary[k], seconds[k]] for k in summary])
     print(depth["verdict_text"])
-    print_table(["module", "pairs", "within receiver: ρ(CKA, accuracy) [p]", "ρ(score, accuracy) [p]"],
-                [[m, substitution[f"module_{m}"]["pairs"],
-                  "{mean_spearman:.3f} [{permutation_p:.3f}]".format(**substitution[f"module_{m}"]["cka"]["within_receiver"]),
-                  "{mean_spearman:.3f} [{permutation_p:.3f}]".format(**substitution[f"module_{m}"]["score"]["within_receiver"])]
-                 for m in (1, 2)])
-    print_table(["module", "pairs", "pooled: ρ(CKA, accuracy) [p]", "ρ(score, accuracy) [p]"],
-                [[m, substitution[f"module_{m}"]["pairs"],
-                  f"{substitution[f'module_{m}']['cka']['spearman']:.3f} [{substitution[f'module_{m}']['cka']['permutation_p']:.3f}]",
-                  f"{substitution[f'module_{m}']['score']['spearman']:.3f} [{substitution[f'module_{m}']['score']['permutation_p']:.3f}]"]
-                 for m in (1, 2)])
-
+    print_substitution(substitution)
 
 if __name__ == "__main__":
     main()

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from _common import RESULTS, WORK, print_table, require_cifar, save
+from scipy import stats
 
 from taskspace.analysis import per_target_agreement
 from taskspace.matrix import TransferabilityMatrix
@@ -98,8 +99,9 @@ def taus_per_target(scores: dict[str, np.ndarray], ids: tuple[str, ...],
 def interval(values: np.ndarray, rng: np.random.Generator) -> list[float]:
     """Mean and 95% bootstrap interval over the finite entries (targets)."""
     finite = values[np.isfinite(values)]
-    means = finite[rng.integers(0, len(finite), size=(RESAMPLES, len(finite)))].mean(axis=1)
-    return [float(finite.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+    found = stats.bootstrap((finite,), np.mean, n_resamples=RESAMPLES, method="percentile", rng=rng,
+                            vectorized=True).confidence_interval
+    return [float(finite.mean()), float(found.low), float(found.high)]
 
 
 def study_space(name: str, run: Run, truths: dict[str, TransferabilityMatrix], sizes, draws: int) -> list[dict]:

@@ -102,9 +102,9 @@ def _mean_with_interval(values: np.ndarray, *, rng: np.random.Generator, resampl
     mean = float(finite.mean())
     if len(finite) == 1 or resamples == 0:
         return mean, math.nan, math.nan
-    draws = rng.integers(0, len(finite), size=(resamples, len(finite)))
-    means = finite[draws].mean(axis=1)
-    return mean, float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+    interval = stats.bootstrap((finite,), np.mean, n_resamples=resamples, method="percentile", rng=rng,
+                               vectorized=True).confidence_interval
+    return mean, float(interval.low), float(interval.high)
 
 
 def evaluate(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.special import softmax
 
 from taskspace.data import ImageSplit
 from taskspace.errors import DataError
@@ -46,9 +47,7 @@ class SourceOutputs:
 
     def probabilities(self) -> np.ndarray:
         """Softmax of the logits, float64 (n, c_source)."""
-        shifted = self.logits.astype(np.float64) - self.logits.max(axis=1, keepdims=True)
-        exponentials = np.exp(shifted)
-        return np.asarray(exponentials / exponentials.sum(axis=1, keepdims=True))
+        return np.asarray(softmax(self.logits.astype(np.float64), axis=1))
 
     def subset(self, positions: np.ndarray) -> SourceOutputs:
         return SourceOutputs(self.features[positions], self.logits[positions], self.labels[positions],

@@ -23,10 +23,9 @@ from taskspace.scoring import (
     transrate,
 )
 from taskspace.scoring._common import pca_project, subsample
-from taskspace.scoring._logistic import decision_function, fit_binary_logistic
 from taskspace.scoring._logme import _evidence_from_svd, _logme_per_class
 from taskspace.scoring._parc import _row_correlations
-from taskspace.scoring._probes import _nearest
+from taskspace.scoring._probes import _nearest, fitted_probe
 
 LINE = np.array([[0.0], [2.0], [4.0], [6.0]])  # two classes {0, 2} and {4, 6}
 LINE_LABELS = [0, 0, 1, 1]
@@ -336,14 +335,10 @@ def test_linear_probe_hand_case_and_small_classes() -> None:
 
 
 @pytest.mark.parametrize("C", [0.01, 1.0, 100.0])
-def test_binary_logistic_fit_is_scikit_learns_minimum(C: float) -> None:
-    from sklearn.linear_model import LogisticRegression
-
+def test_linear_probe_fit_reaches_the_minimum(C: float) -> None:
     features, labels = _clusters(300, 6, 2, seed=8, spread=0.6)
-    weights, intercept = fit_binary_logistic(features, labels == 1, C=C, max_iter=100)
-    reference = LogisticRegression(C=C, solver="newton-cholesky", tol=1e-12, max_iter=1000).fit(features, labels)
-    np.testing.assert_allclose(weights, reference.coef_[0], rtol=1e-6, atol=1e-8)
-    assert intercept == pytest.approx(reference.intercept_[0], rel=1e-6, abs=1e-8)
+    model = fitted_probe(features, labels, C=C, max_iter=100)
+    weights, intercept = model.coef_[0], model.intercept_[0]
     # at the minimum the gradient C X^T (p - y) + w (intercept: C sum(p - y)) vanishes
     probabilities = 1.0 / (1.0 + np.exp(-(features @ weights + intercept)))
     residual = probabilities - (labels == 1)
@@ -352,11 +347,11 @@ def test_binary_logistic_fit_is_scikit_learns_minimum(C: float) -> None:
     assert C * residual.sum() == pytest.approx(0.0, abs=1e-8 * scale)
 
 
-def test_binary_logistic_fit_stays_finite_on_separable_data() -> None:
+def test_linear_probe_fit_stays_finite_on_separable_data() -> None:
     line = np.arange(12.0)[:, None]
-    weights, intercept = fit_binary_logistic(line, line[:, 0] > 5.5, C=1e6, max_iter=200)
-    assert np.all(np.isfinite(weights)) and math.isfinite(intercept)
-    assert np.all((decision_function(line, weights, intercept) > 0) == (line[:, 0] > 5.5))
+    model = fitted_probe(line, (line[:, 0] > 5.5).astype(int), C=1e6, max_iter=200)
+    assert np.all(np.isfinite(model.coef_)) and np.all(np.isfinite(model.intercept_))
+    assert np.all(model.predict(line) == (line[:, 0] > 5.5))
 
 
 def test_linear_probe_matches_scikit_learns_cross_validated_pipeline() -> None:

@@ -236,6 +236,33 @@ def test_changed_weights_refuse_to_reopen_the_run(zoo_folder: Path, capsys: pyte
     assert "source(s) mine changed" in capsys.readouterr().err
 
 
+def test_safetensors_weights_score_like_the_same_state_dict_saved_by_torch(
+        zoo_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Weights in the safetensors format are read by its own library (no pickle), and give the scores
+    that the same tensors saved with torch.save give; a damaged one is refused in one line."""
+    from safetensors.torch import save_file
+
+    from taskspace.zoo.networks import is_safetensors
+
+    state = torch.load(zoo_folder / "mine.pt", weights_only=True)
+    save_file(state, zoo_folder / "mine.safetensors")
+    assert is_safetensors(zoo_folder / "mine.safetensors") and not is_safetensors(zoo_folder / "mine.pt")
+    assert _matrix(zoo_folder, "torch") == 0
+    (zoo_folder / "zoo.toml").write_text(ZOO.format(extra="").replace("mine.pt", "mine.safetensors"))
+    assert _matrix(zoo_folder, "safetensors") == 0
+    torch_scores = json.loads((zoo_folder / "torch" / "matrix.json").read_text())["matrices"]
+    safe_scores = json.loads((zoo_folder / "safetensors" / "matrix.json").read_text())["matrices"]
+    assert [m["scores"] for m in safe_scores] == [m["scores"] for m in torch_scores]
+
+    damaged = (zoo_folder / "mine.safetensors").read_bytes()
+    (zoo_folder / "mine.safetensors").write_bytes(damaged[: len(damaged) // 2])
+    capsys.readouterr()
+    assert _matrix(zoo_folder, "damaged") == 2
+    error = capsys.readouterr().err
+    assert "cannot be read as safetensors" in error and error.count("\n") == 1
+    assert not (zoo_folder / "damaged" / "matrix.json").exists()
+
+
 def test_layer_outputs_are_pooled_to_one_vector_per_image() -> None:
     from taskspace.zoo.networks import pool
 

@@ -204,6 +204,6 @@ def _bootstrap(values: np.ndarray, *, resamples: int, seed: int) -> tuple[float,
     """A 95% percentile interval of the mean, resampling targets (the same draws for every ranker)."""
     if len(values) < 2:
         return math.nan, math.nan
-    draws = np.random.default_rng(seed).integers(0, len(values), size=(resamples, len(values)))
-    means = values[draws].mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+    interval = stats.bootstrap((values,), np.mean, n_resamples=resamples, method="percentile",
+                               rng=np.random.default_rng(seed), vectorized=True).confidence_interval
+    return float(interval.low), float(interval.high)

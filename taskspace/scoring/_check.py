@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import numpy as np
+from scipy.special import softmax
 
 from taskspace.errors import DataError, TaskspaceError
 from taskspace.scoring._registry import Estimator, get_estimator
@@ -46,8 +47,7 @@ def _blobs(seed: int = 0) -> Blobs:
     centres = 3.0 * rng.normal(size=(_C, _D))
     features = np.maximum(centres[labels] + rng.normal(size=(_N, _D)), 0.0)
     logits = 4.0 * np.eye(_C_SOURCE)[labels] + 0.5 * rng.normal(size=(_N, _C_SOURCE))
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return features, labels, probs / probs.sum(axis=1, keepdims=True)
+    return features, labels, softmax(logits, axis=1)
 
 
 def _call(estimator: Estimator, features: np.ndarray, labels: np.ndarray, probs: np.ndarray) -> float:

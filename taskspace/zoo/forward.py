@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.special import softmax
 
 from taskspace.runner.handles import ZooRunHandle
 from taskspace.zoo.spec import SourceSpec
-from taskspace.zoo.store import dataset_fingerprint, external_features, layer_features, softmax
+from taskspace.zoo.store import dataset_fingerprint, external_features, layer_features
 from taskspace.zoo.targets import Target
 
 __all__ = ["source_features", "zoo_fingerprint"]
@@ -40,7 +41,7 @@ def source_features(run: ZooRunHandle, spec: SourceSpec, targets: list[Target], 
     for target in targets:
         rows = np.searchsorted(union, wanted[target.id])
         per_target[target.id] = {layer: values[rows] for layer, values in layers.items()}
-        probs[target.id] = softmax(logits[rows]) if logits is not None else None
+        probs[target.id] = softmax(logits[rows].astype(np.float64), axis=1) if logits is not None else None
     return per_target, probs, seconds
 
 

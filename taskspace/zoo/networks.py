@@ -3,8 +3,9 @@
 Building: ``torchvision`` by :func:`torchvision.models.get_model` (no weights, never a download),
 ``timm`` by ``timm.create_model(pretrained=False)``, ``factory`` by importing the named function,
 ``torchscript`` by :func:`torch.jit.load`, ``checkpoint`` by taskspace's own reader. Weights are a
-state_dict read with ``torch.load(weights_only=True)``: a file that needs more than tensors is
-refused, never executed. Layers are read with
+state_dict read with ``torch.load(weights_only=True)``, or a ``.safetensors`` file read with the
+``safetensors`` library (the optional extra): a file that needs more than tensors is refused, never
+executed. Layers are read with
 :func:`torchvision.models.feature_extraction.create_feature_extractor` (the graph surgery of a
 maintained library, no hand-written hooks) and pooled to one vector per image: the global average
 over space for maps ``(n, c, h, w)``, the mean or the first (class) token for sequences ``(n, t, d)``.
@@ -225,8 +226,37 @@ def _factory(spec: SourceSpec) -> Callable[..., Any]:
     return function
 
 
+def is_safetensors(path: Any) -> bool:
+    """Whether ``path`` holds the safetensors format: an 8-byte little-endian header length, then the
+    header's JSON object (a ``torch.save`` file is a zip archive, or a pickle)."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(9)
+            size = os.fstat(file.fileno()).st_size
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") <= size - 8
+
+
+def _read_safetensors(path: Any, *, source: str) -> dict[str, torch.Tensor]:
+    """Tensors of a safetensors file, read by the ``safetensors`` library (no pickle involved)."""
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise CheckpointError(f"source '{source}': '{path}' is a safetensors file and the safetensors reader is not "
+                              "installed; pip install 'taskspace[safetensors]'") from None
+    try:
+        return dict(load_file(str(path), device="cpu"))
+    except Exception as error:  # SafetensorError, or a header that is not valid JSON
+        raise CheckpointError(f"source '{source}': '{path}' cannot be read as safetensors ({type(error).__name__}: "
+                              f"{_first_line(error)}); save it again with safetensors.torch.save_file") from None
+
+
 def read_state_dict(path: Any, *, source: str) -> dict[str, torch.Tensor]:
-    """A state_dict from ``path`` with ``weights_only=True``; anything else is refused in one line."""
+    """A state_dict from ``path``: a safetensors file with the ``safetensors`` library, anything else with
+    ``torch.load(weights_only=True)``; a file that holds more than tensors is refused in one line."""
+    if is_safetensors(path):
+        return _read_safetensors(path, source=source)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a damaged or unsafe file

@@ -24,7 +24,7 @@ from taskspace.errors import DataError
 from taskspace.io import canonical_json, read_npz, write_npz
 from taskspace.zoo.spec import SourceSpec
 
-__all__ = ["dataset_fingerprint", "store_key", "layer_features", "external_features", "softmax"]
+__all__ = ["dataset_fingerprint", "store_key", "layer_features", "external_features"]
 
 _STORE_FORMAT = 1
 _LOGITS = "__logits__"
@@ -167,10 +167,3 @@ def external_features(spec: SourceSpec, *, target: str, layer: str, split: str,
                 or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3):
             raise DataError(f"{where}: probs must be (n, c) probabilities, each row summing to 1")
     return features.astype(np.float32), probs
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    exponentials = np.exp(shifted)
-    return np.asarray(exponentials / exponentials.sum(axis=1, keepdims=True))
-
