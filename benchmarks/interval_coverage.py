@@ -134,7 +134,7 @@ def main() -> None:
                 [[row["n"], row["populations"], *(row[f"{m}_coverage"] for m in METHODS),
                   *(row[f"{m}_width"] for m in METHODS)] for row in pooled])
     print(f"n <= 15: BCa closer to 0.95 by {gain:+.4f}; width ratio {width['BCa'] / width['percentile']:.3f} "
-          f"-> the printed interval stays: {decision}")
+          f"-> the printed interval: {decision}")
 
 
 if __name__ == "__main__":

@@ -89,6 +89,9 @@ PRODUCERS: dict[str, tuple[str, str]] = {
     "history_ranker": ("python benchmarks/history_ranker.py",
                        "The history ranker (docs/history.md) against the leave-one-target-out zoo prior and every "
                        "estimator: the public Model Spider matrices and the CIFAR-10 task spaces."),
+    "interval_coverage": ("python benchmarks/interval_coverage.py",
+                          "How often the percentile, BCa and t intervals over 6 to 45 targets cover the mean, on "
+                          "per-target values of real runs; the rule that chose the printed interval (BCa)."),
     "default_estimator": ("python benchmarks/default_estimator.py",
                           "The default estimator chosen by the rule of docs/default-estimator.md: every estimator "
                           "on the default space's frozen truths, confirmed on the digits and confirmation spaces."),

@@ -4,7 +4,7 @@ For each target the sources are ranked by the estimator and by the ground truth 
 target's own module, is left out by default: it is not a transfer). Per target: Kendall τ, weighted
 τ (top ranks weigh more; scipy.stats.weightedtau), Spearman ρ and the top-1 regret (accuracy of the
 best source minus that of the source the estimator ranks first). Over targets: the mean, with a
-percentile bootstrap interval that resamples targets.
+BCa bootstrap interval that resamples targets (:mod:`taskspace.intervals`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 from scipy import stats
 
 from taskspace.errors import TaskspaceError
+from taskspace.intervals import bootstrap_means, mean_interval
 from taskspace.matrix import TransferabilityMatrix
 
 __all__ = [
@@ -102,9 +103,8 @@ def _mean_with_interval(values: np.ndarray, *, rng: np.random.Generator, resampl
     mean = float(finite.mean())
     if len(finite) == 1 or resamples == 0:
         return mean, math.nan, math.nan
-    interval = stats.bootstrap((finite,), np.mean, n_resamples=resamples, method="percentile", rng=rng,
-                               vectorized=True).confidence_interval
-    return mean, float(interval.low), float(interval.high)
+    low, high = mean_interval(finite, resamples=resamples, rng=rng)
+    return mean, low, high
 
 
 def evaluate(
@@ -199,9 +199,9 @@ def compare_estimators(
     """Is ``first`` really better than ``second`` at ranking the sources? A paired bootstrap over targets.
 
     Per target the difference of the two Kendall τ; the mean difference over targets with a 95%
-    percentile interval from ``resamples`` resamples of the targets (the same targets for both, so the
-    comparison is paired), and the share of resamples in which ``first`` is ahead. An interval that
-    holds 0 says the data cannot tell the two apart.
+    bootstrap interval (:mod:`taskspace.intervals`) from ``resamples`` resamples of the targets (the same
+    targets for both, so the comparison is paired), and the share of resamples in which ``first`` is
+    ahead. An interval that holds 0 says the data cannot tell the two apart.
 
     Returns:
         ``{"first", "second", "protocol", "targets", "difference", "low", "high", "share_first_ahead"}``.
@@ -220,12 +220,11 @@ def compare_estimators(
             "a comparison needs at least 2"
         )
     differences = np.array([tau_first[t] - tau_second[t] for t in shared])
-    draws = np.random.default_rng(seed).integers(0, len(differences), size=(resamples, len(differences)))
-    means = differences[draws].mean(axis=1)
+    low, high, means = bootstrap_means(differences, resamples=resamples, rng=np.random.default_rng(seed))
     return {
         "first": first.estimator, "second": second.estimator, "protocol": truth.estimator, "targets": len(shared),
-        "difference": float(differences.mean()), "low": float(np.percentile(means, 2.5)),
-        "high": float(np.percentile(means, 97.5)), "share_first_ahead": float((means > 0).mean()),
+        "difference": float(differences.mean()), "low": low, "high": high,
+        "share_first_ahead": float((means > 0).mean()) if len(means) else math.nan,
     }
 
 

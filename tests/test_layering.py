@@ -12,6 +12,7 @@ import networkx as nx
 import taskspace
 
 PURE_CORE = ("taskspace.scoring", "taskspace.analysis", "taskspace.matrix", "taskspace.structure", "taskspace.history",
+             "taskspace.intervals",
              "taskspace.similarity.cka", "taskspace.plotting")
 
 BLOCK_TORCH = """

@@ -160,7 +160,8 @@ def test_same_seed_same_matrix_and_resume(zoo_folder: Path) -> None:
     assert [cell.stat().st_mtime_ns for cell in cells] == stamps
 
 
-def test_features_from_elsewhere_score_like_the_network_they_came_from(zoo_folder: Path) -> None:
+def test_features_from_elsewhere_score_like_the_network_they_came_from(zoo_folder: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """Features of 'mine' at layer 0.5, extracted outside taskspace, give the scores of 'mine:0.5'."""
     from taskspace.data import load_dataset
     from taskspace.tasks import TaskSpace
@@ -190,10 +191,30 @@ def test_features_from_elsewhere_score_like_the_network_they_came_from(zoo_folde
         if matrix["estimator"] in ("leep", "source_accuracy"):
             assert all(value is None for value in rows["copy:features"])  # no classifier outputs, no accuracy
 
+    # the features are the source: new bytes are another source, never scored beside the old ones
+    written = (zoo_folder / "run" / "matrix.csv").read_bytes()
+    first = sorted((zoo_folder / "elsewhere").glob("*.npz"))[0]
+    arrays = dict(np.load(first))
+    np.savez(first, features=2.0 * arrays["features"] + 1.0, labels=arrays["labels"])
+    capsys.readouterr()
+    assert _matrix(zoo_folder, "run", "--estimators", "logme,knn,leep,alignment_whitened,source_accuracy,nce") == 2
+    error = capsys.readouterr().err
+    assert "the features files of source(s) copy changed" in error and error.count("\n") == 1
+    assert (zoo_folder / "run" / "matrix.csv").read_bytes() == written
+    np.savez(first, **arrays)  # restored: the run reopens
+    assert _matrix(zoo_folder) == 0
+    # a template without {split} holds the train split only: frozen truth says the test split is needed
+    capsys.readouterr()
+    assert main(["truth", str(zoo_folder / "run"), "--protocols", "frozen_all", "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert "the test split's features are needed" in error and "{split}" in error and error.count("\n") == 1
+
+    # a file that does not fit its target is refused before anything is written
     np.savez(zoo_folder / "elsewhere" / "digits.npz", features=np.full((5, 3), np.nan), labels=np.zeros(5))
     (zoo_folder / "bad").mkdir()
     assert _matrix(zoo_folder, "bad/run") == 2
-    assert not (zoo_folder / "bad" / "run" / "matrix.json").exists()
+    assert "has 5 rows and 5 labels but target 'digits'" in capsys.readouterr().err
+    assert not (zoo_folder / "bad" / "run" / "run.json").exists()
 
 
 def test_bad_sources_are_one_line_and_write_nothing(zoo_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,9 +2,10 @@
 
 Per target: weighted Kendall τ (``scipy.stats.weightedtau(score, accuracy)``, the convention of the
 published model-selection code), Kendall τ, top-1 and top-3 regret. Over targets: means with a 95%
-percentile bootstrap interval; every ranker's difference to the zoo prior, paired by target, with a t
-interval (honest at the 5 to 8 targets public benchmarks have) and the bootstrap interval beside it; and
-the truth's rank dispersion (how much of any ranker's τ a static order already earns).
+bootstrap interval (:mod:`taskspace.intervals`); every ranker's difference to the zoo prior, paired by
+target, with a t interval (honest at the 5 to 8 targets public benchmarks have) and the bootstrap
+interval beside it; and the truth's rank dispersion (how much of any ranker's τ a static order already
+earns).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from scipy import stats
 from taskspace.history._matrix import HISTORY
 from taskspace.history._ranker import rank_with_history
 from taskspace.history._signals import raw_prior
+from taskspace.intervals import mean_interval
 
 __all__ = ["HISTORY", "ZOO_PRIOR", "TargetResult", "target_result", "rank_dispersion", "history_protocol",
            "summarise", "leave_one_source_out"]
@@ -201,9 +203,7 @@ def _paired(metric: str, differences: np.ndarray, *, resamples: int, seed: int) 
 
 
 def _bootstrap(values: np.ndarray, *, resamples: int, seed: int) -> tuple[float, float]:
-    """A 95% percentile interval of the mean, resampling targets (the same draws for every ranker)."""
+    """A 95% bootstrap interval of the mean, resampling targets (the same draws for every ranker)."""
     if len(values) < 2:
         return math.nan, math.nan
-    interval = stats.bootstrap((values,), np.mean, n_resamples=resamples, method="percentile",
-                               rng=np.random.default_rng(seed), vectorized=True).confidence_interval
-    return float(interval.low), float(interval.high)
+    return mean_interval(values, resamples=resamples, rng=np.random.default_rng(seed))

@@ -30,7 +30,7 @@ import numpy as np
 
 from taskspace._version import __version__
 from taskspace.errors import ConfigError, TaskspaceError
-from taskspace.io import content_hash, ensure_writable_dir, read_json, write_json, write_text
+from taskspace.io import content_hash, ensure_writable_dir, read_json, sha256_of_file, write_json, write_text
 from taskspace.runner.folder import LAYOUT, cached_dataset, pair_key, read_cell
 from taskspace.runner.results import (
     LAYERED_TRUTH_COLUMNS,
@@ -124,12 +124,46 @@ class ZooRun(RunResults):
     targets: ZooTargets
     options: ZooOptions
     data_root: str | None = None
+    #: SHA-256 of every ``features`` source's files, ``{source: {"target/layer/split": digest}}`` (None for
+    #: a run recorded before they were part of its identity).
+    features_files: Mapping[str, Mapping[str, str]] | None = None
 
     # -- identity ------------------------------------------------------------------------------------
 
     def identity_record(self) -> dict[str, Any]:
-        return {"zoo": self.zoo.to_record(), "targets": self.targets.to_record(),
-                "options": dataclasses.asdict(self.options)}
+        record = {"zoo": self.zoo.to_record(), "targets": self.targets.to_record(),
+                  "options": dataclasses.asdict(self.options)}
+        if self.features_files is not None:
+            record["features_files"] = {name: dict(files) for name, files in self.features_files.items()}
+        return record
+
+    def read_features_files(self, *, check: bool) -> dict[str, dict[str, str]]:
+        """The SHA-256 of every file of the zoo's ``features`` sources for the run's targets: the train
+        split's (each is read and checked first when ``check``: rows, labels, finite values) and the test
+        split's where it exists.
+
+        Raises:
+            DataError: a train split's file is missing or does not fit its target (with ``check``).
+        """
+        from taskspace.zoo.store import external_features
+
+        found: dict[str, dict[str, str]] = {}
+        for spec in self.zoo.sources:
+            if spec.has_weights:
+                continue
+            files: dict[str, str] = {}
+            for target in self.target_list():
+                images = self.images(target)
+                for layer in spec.layers:
+                    for split in ("train", "test"):
+                        path = spec.features_file(target=target.id, layer=layer, split=split)
+                        if split == "train" and check:
+                            external_features(spec, target=target.id, layer=layer, split=split,
+                                              labels=images.train_labels)
+                        if path.is_file():
+                            files[f"{target.id}/{layer}/{split}"] = sha256_of_file(path)
+            found[spec.name] = files
+        return found
 
     @property
     def identity(self) -> str:
@@ -154,6 +188,8 @@ class ZooRun(RunResults):
         root = str(Path(data_root).expanduser().absolute()) if data_root else None
         run = cls(path, zoo, targets, options, root)
         run = dataclasses.replace(run, zoo=resolve_layers(zoo, run.dataset().train.image_shape))
+        if any(not spec.has_weights for spec in zoo.sources):  # features are the source: part of its identity
+            run = dataclasses.replace(run, features_files=run.read_features_files(check=True))
         if (path / ZOO_LAYOUT["record"]).is_file():
             existing = cls.open(path, data_root=data_root)
             problems = existing.differences(run)
@@ -178,7 +214,8 @@ class ZooRun(RunResults):
             record = read_json(record_file)
             sources = tuple(_source_from_record(entry) for entry in record["sources"])
             run = cls(path, ZooSpec(sources), ZooTargets.from_record(record["targets"]),
-                      ZooOptions(**record["options"]), data_root if data_root is not None else record["data_root"])
+                      ZooOptions(**record["options"]), data_root if data_root is not None else record["data_root"],
+                      record.get("features_files"))
         except (KeyError, TypeError, ValueError) as error:
             raise TaskspaceError(f"'{record_file}' is not a zoo run record ({type(error).__name__}: {error}); "
                                  f"{fix}") from None
@@ -188,6 +225,14 @@ class ZooRun(RunResults):
             what = (f"the files of source(s) {', '.join(changed)} changed since the run was made" if changed
                     else "the record does not match its own identity hash")
             raise TaskspaceError(f"'{folder}': {what}; restore them, or score the new files in another run folder")
+        if run.features_files is not None:
+            now = run.read_features_files(check=False)
+            changed = [name for name, files in run.features_files.items()
+                       if any(now.get(name, {}).get(key) != digest for key, digest in files.items())]
+            if changed:
+                raise TaskspaceError(f"'{folder}': the features files of source(s) {', '.join(changed)} changed "
+                                     "since the run was made; restore them, or score the new files in another run "
+                                     "folder")
         return run
 
     def differences(self, other: ZooRun) -> list[str]:
@@ -201,6 +246,10 @@ class ZooRun(RunResults):
                                                       "only asked" if name not in names else "differs"))
         if mine["targets"] != theirs["targets"]:
             problems.append("targets differ")
+        if self.features_files is not None and other.features_files is not None:
+            for name, files in self.features_files.items():
+                if dict(files) != dict(other.features_files.get(name, {})):
+                    problems.append(f"source {name}: its features files differ")
         for option, value in mine["options"].items():
             if theirs["options"].get(option) != value:
                 problems.append(f"{option}: run {value!r}, asked {theirs['options'].get(option)!r}")
@@ -210,6 +259,7 @@ class ZooRun(RunResults):
         write_json(self.path("record"), {
             "format": ZOO_RUN_FORMAT, "kind": "zoo", "identity": self.identity,
             "zoo": self.zoo.to_record(),
+            **({"features_files": self.identity_record()["features_files"]} if self.features_files is not None else {}),
             "sources": [_source_to_record(source) for source in self.zoo.sources],
             "targets": self.targets.to_record(), "options": dataclasses.asdict(self.options),
             "data_root": self.data_root, "taskspace_version": __version__,

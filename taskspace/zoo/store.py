@@ -140,6 +140,11 @@ def external_features(spec: SourceSpec, *, target: str, layer: str, split: str,
     """
     path = spec.features_file(target=target, layer=layer, split=split)
     where = f"source '{spec.name}': '{path}'"
+    if split != "train" and "{split}" not in spec.reference:
+        raise DataError(f"source '{spec.name}': the {split} split's features are needed, and its template "
+                        f"'{spec.reference}' names one file per target (the train split's); put {{split}} in the "
+                        "template and write both splits' files, or bring measured results with "
+                        "'taskspace truth RUN --import FILE'")
     if not path.is_file():
         raise DataError(f"{where} does not exist; write the {split} features of target '{target}' there "
                         "(arrays features[n,d], labels[n], optional probs[n,c])")
