@@ -129,3 +129,32 @@ def test_a_composed_net_is_never_written_over_its_source(nets, capsys) -> None:
     assert _compose("drop", "--from", str(nets["a"]), "--keep", "1", "--out", str(nets["a"].parent)) == 2
     assert "holds the source" in capsys.readouterr().err
     assert nets["a"].read_bytes() == before
+
+
+def test_an_output_folder_holding_a_network_is_refused_unless_replaced_whole(nets, tmp_path, capsys) -> None:
+    out = tmp_path / "made"
+    assert _compose("split", "--from", str(nets["a"]), "--cut-points", "1,2", "--out", str(out)) == 0
+    assert sorted(p.name for p in (out / "modules").iterdir()) == ["module_0.pt", "module_1.pt", "module_2.pt"]
+    before = (out / "model.pt").read_bytes()
+    capsys.readouterr()
+    assert _compose("split", "--from", str(nets["a"]), "--cut-points", "2", "--out", str(out)) == 2
+    error = capsys.readouterr().err
+    assert "already holds a network (model.pt, metrics.json, modules)" in error and "--overwrite" in error
+    assert (out / "model.pt").read_bytes() == before
+    # replaced: no module of the earlier split is left beside the new ones
+    assert _compose("split", "--from", str(nets["a"]), "--cut-points", "2", "--out", str(out), "--overwrite") == 0
+    assert sorted(p.name for p in (out / "modules").iterdir()) == ["module_0.pt", "module_1.pt"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["module_files"] == ["modules/module_0.pt", "modules/module_1.pt"]
+    assert metrics["config_hash"] == "compose-split"  # never a training config's hash
+
+
+def test_compose_never_writes_into_a_run(nets, tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    (run / "zoo" / "3_vs_8").mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    capsys.readouterr()
+    assert _compose("drop", "--from", str(nets["a"]), "--keep", "1", "--out", str(run / "zoo" / "3_vs_8")) == 2
+    error = capsys.readouterr().err
+    assert f"is inside the run '{run.resolve()}'" in error and len(error.strip().splitlines()) == 1
+    assert not list((run / "zoo" / "3_vs_8").iterdir())

@@ -118,3 +118,32 @@ def test_adding_an_estimator_does_not_pass_the_images_again(tmp_path, space_file
     timing = json.loads((tmp_path / "run" / "score_seconds.json").read_text())
     banks = sorted((tmp_path / "run" / "features" / "banks").glob("*.json"))
     assert timing["feature_extraction"] == pytest.approx(sum(json.loads(p.read_text())["seconds"] for p in banks))
+
+
+def test_a_network_changed_under_the_run_is_scored_again_whole(tmp_path, space_file):
+    """Scores measured on a network whose bytes changed since are never kept beside new ones."""
+    import json
+    import shutil
+
+    from taskspace.io import sha256_of_file
+    from taskspace.training import train_task
+
+    context = open_run(tmp_path / "run", _grid(space_file))
+    compute_matrix(context, estimators=("alignment",))
+    cell_file = context.score_file("3_vs_8", "1_vs_7")
+    before = json.loads(cell_file.read_text())
+    assert before["checkpoint_sha256"] == sha256_of_file(context.checkpoint("3_vs_8"))
+    # another network of the same task and config (another seed) put in its place, its metrics made to agree
+    config = context.grid.source_config("3_vs_8", context.space.dataset)
+    other = tmp_path / "other"
+    train_task(type(config)(**{**config.to_dict(), "seed": 5}), out_dir=other)
+    shutil.copyfile(other / "model.pt", context.checkpoint("3_vs_8"))
+    metrics_file = context.checkpoint("3_vs_8").parent / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    metrics["model_sha256"] = sha256_of_file(context.checkpoint("3_vs_8"))
+    metrics_file.write_text(json.dumps(metrics))
+    compute_matrix(context, estimators=("alignment", "logme"))
+    after = json.loads(cell_file.read_text())
+    assert after["checkpoint_sha256"] == sha256_of_file(other / "model.pt")
+    assert set(after["scores"]) == {"alignment", "logme"}
+    assert after["scores"]["alignment"] != before["scores"]["alignment"]  # measured again, on the new network

@@ -90,7 +90,7 @@ def _run_compose(arguments: argparse.Namespace) -> int:
     request = ComposeRequest(arguments.operator, source=arguments.source, donor=arguments.donor, task=arguments.task,
                              keep=arguments.keep, module=arguments.module, cut_points=cut_points, train=train)
     metrics = compose(request, out_dir=arguments.out, data_root=arguments.data_root,
-                      show_progress=not arguments.quiet)
+                      show_progress=not arguments.quiet, overwrite=arguments.overwrite)
     made = metrics["composition"]
     origins = ", ".join(f"module {m['module']} " + ("trained here" if m.get("trained_here") else
                                                      f"from {shown_path(m['from'])}") for m in made["modules"])

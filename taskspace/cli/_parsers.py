@@ -78,6 +78,7 @@ def _compose(commands: argparse._SubParsersAction) -> None:
     compose.add_argument("--module", type=nonnegative_int, default=None, help="substitute: module replaced (from 0)")
     compose.add_argument("--cut-points", type=comma_list, default=None, help="split: stage boundaries, e.g. 1,2")
     compose.add_argument("--out", required=True, help="output folder: model.pt, metrics.json")
+    compose.add_argument("--overwrite", action="store_true", help="replace a network already in --out")
     compose.add_argument("--epochs", type=positive_int, default=None, help="stack: epochs of each new hidden module")
     compose.add_argument("--labels-per-class", type=positive_int, default=None,
                          help="labels of the output module (default: all)")

@@ -16,6 +16,7 @@ were placed and why.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from taskspace.io import ensure_writable_dir, read_json, sha256_of_file, write_j
 from taskspace.models import ModularNet
 from taskspace.tasks import Task
 from taskspace.training.checkpoints import load_model, save_model
+from taskspace.training.run import METRICS_FILE, MODEL_FILE
 from taskspace.training.tensors import TensorSplit, to_tensor_split
 
 __all__ = ["OPERATORS", "ComposeRequest", "compose"]
@@ -74,12 +76,18 @@ class ComposeRequest:
 
 
 def compose(request: ComposeRequest, *, out_dir: str | os.PathLike[str], data_root: str | None = None,
-            dataset: ImageDataset | None = None, show_progress: bool = False) -> dict[str, Any]:
+            dataset: ImageDataset | None = None, show_progress: bool = False,
+            overwrite: bool = False) -> dict[str, Any]:
     """Build, train and measure the composed net; write ``model.pt`` and ``metrics.json`` to ``out_dir``.
+
+    Args:
+        overwrite: replace a network already in ``out_dir`` (its files, and the modules of an earlier
+            split, are removed first); without it such a folder is refused.
 
     Raises:
         ConfigError: an unknown operator, a missing or out-of-range argument, modules that do not fit, an
-            unknown task, or an output folder that holds a source.
+            unknown task, an output folder that holds a source, lies inside a run, or holds a network
+            (without ``overwrite``).
         CheckpointError: a source is not a taskspace checkpoint.
     """
     if request.operator not in OPERATORS:
@@ -90,6 +98,14 @@ def compose(request: ComposeRequest, *, out_dir: str | os.PathLike[str], data_ro
         if folder.resolve() == path.resolve().parent:
             raise ConfigError(f"the output folder '{folder}' holds the source '{path}'; write the composed net to "
                               "another folder")
+    run = enclosing_run(folder)
+    if run is not None:
+        raise ConfigError(f"the output folder '{folder}' is inside the run '{run}', whose networks are the run's "
+                          "own; write the composed net to a folder outside it")
+    held = [name for name in (MODEL_FILE, METRICS_FILE, "modules") if (folder / name).exists()]
+    if held and not overwrite:
+        raise ConfigError(f"the output folder '{folder}' already holds a network ({', '.join(held)}); choose an "
+                          "empty folder, or pass --overwrite to replace it")
     net, saved = load_model(request.source)
     donor = load_model(request.donor)[0] if request.donor is not None else None
     config = _train_config(request, saved, sources[0])
@@ -105,21 +121,38 @@ def compose(request: ComposeRequest, *, out_dir: str | os.PathLike[str], data_ro
     composed, trained, notes = _apply(request, net, donor, task.num_classes, tensors["train"], config.seed)
     build_seconds = time.perf_counter() - began
     ensure_writable_dir(folder)  # every input checked: only now is anything written
+    if overwrite:  # nothing of the network replaced is left beside the new one
+        for name in (METRICS_FILE, MODEL_FILE):  # the metrics, which mean done, first
+            (folder / name).unlink(missing_ok=True)
+        shutil.rmtree(folder / "modules", ignore_errors=True)
+    # the model's own record of what made it: never the hash of a training config, so a composed net is
+    # never taken for a run's trained network
     metrics: dict[str, Any] = {"operator": request.operator, "task": task.id, "seed": config.seed,
-                               "build_seconds": build_seconds}
+                               "config_hash": f"compose-{request.operator}", "build_seconds": build_seconds}
     metrics.update(_train(composed, trained, config, tensors, folder, show_progress=show_progress,
                           refit=request.operator != "split"))
     from taskspace.training.trainers import evaluate_accuracy
 
     metrics["test_accuracy"] = evaluate_accuracy(composed, tensors["test"])
     metrics["composition"] = _record(request, composed, trained, notes, sources)
-    save_model(folder / "model.pt", composed, normalization=normalization, task_classes=task.classes,
-               config_hash=f"compose-{request.operator}", composition=metrics["composition"])
-    metrics["model_sha256"] = sha256_of_file(folder / "model.pt")
+    save_model(folder / MODEL_FILE, composed, normalization=normalization, task_classes=task.classes,
+               config_hash=metrics["config_hash"], composition=metrics["composition"])
+    metrics["model_sha256"] = sha256_of_file(folder / MODEL_FILE)
     if request.operator == "split":
         metrics["module_files"] = _save_modules(composed, folder, metrics["composition"])
-    write_json(folder / "metrics.json", metrics)
+    write_json(folder / METRICS_FILE, metrics)
     return metrics
+
+
+def enclosing_run(folder: Path) -> Path | None:
+    """The run folder (one holding a run record) that ``folder`` is, or lies inside, or None."""
+    from taskspace.runner.folder import LAYOUT
+
+    resolved = folder.expanduser().resolve()
+    for candidate in (resolved, *resolved.parents):
+        if (candidate / LAYOUT["record"]).is_file():
+            return candidate
+    return None
 
 
 def _save_modules(net: ModularNet, folder: Path, composition: dict[str, Any]) -> list[str]:

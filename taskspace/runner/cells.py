@@ -41,6 +41,7 @@ from taskspace.runner.extraction import (
     bank_is_current,
     bank_key,
     bank_outputs,
+    checkpoint_digest,
     extract_bank,
     gather,
     gather_rows,
@@ -186,7 +187,8 @@ def score_one(run: TrainedRun, source: str, target: str, estimators: Sequence[st
     record = score_source(outputs.features, outputs.labels, estimators=estimators,
                           source_probs=outputs.probabilities(),
                           source_accuracy=_test_accuracy(run, source), known=known)
-    return {**record, "source": source, "target": splits.task.id, "samples": int(len(outputs.labels))}
+    return {**record, "source": source, "target": splits.task.id, "samples": int(len(outputs.labels)),
+            "checkpoint_sha256": checkpoint_digest(run, source)}
 
 
 def _test_accuracy(run: TrainedRun, source: str) -> float:
@@ -216,8 +218,15 @@ class ScoreCell(Cell):
         return f"score {self.source} -> {self.target}"
 
     def _existing(self, run: TrainedRun) -> dict[str, Any]:
+        """The scores already measured, if measured on the source's network as it is now (a cell written
+        before the checkpoint's digest was recorded is taken as it is)."""
         record = run.read_cell(run.score_file(self.source, self.target), self.source, self.target) or {}
-        return record if _valid_scores(record) else {}
+        if not _valid_scores(record):
+            return {}
+        recorded = record.get("checkpoint_sha256")
+        if recorded is not None and recorded != checkpoint_digest(run, self.source):
+            return {}  # the network changed since: every score is measured again, none mixed with the new ones
+        return record
 
     def is_done(self, run: TrainedRun) -> bool:
         return set(self.estimators) <= set(self._existing(run).get("scores", {}))
@@ -236,7 +245,7 @@ class ScoreCell(Cell):
         positions = score_positions(run, splits)
         return {"bank": share(f"bank {self.source}", lambda: bank), "rows": gather_rows(bank, splits, positions),
                 "labels": splits.train.labels[positions], "source_accuracy": _test_accuracy(run, self.source),
-                "known": self._existing(run)}
+                "known": self._existing(run), "checkpoint_sha256": checkpoint_digest(run, self.source)}
 
     def compute(self, inputs: dict[str, Any]) -> dict[str, Any]:
         from taskspace.scoring import score_source
@@ -247,7 +256,8 @@ class ScoreCell(Cell):
         record = score_source(outputs.features, outputs.labels, estimators=self.estimators,
                               source_probs=outputs.probabilities(), source_accuracy=inputs["source_accuracy"],
                               known=inputs["known"])
-        return {**record, "source": self.source, "target": self.target, "samples": int(len(outputs.labels))}
+        return {**record, "source": self.source, "target": self.target, "samples": int(len(outputs.labels)),
+                "checkpoint_sha256": inputs["checkpoint_sha256"]}
 
     def commit(self, run: TrainedRun, result: dict[str, Any]) -> None:
         existing = self._existing(run)

@@ -91,10 +91,22 @@ def bank_path(run: TrainedRun, source: str) -> Path:
     return run.bank_file(source)
 
 
+def checkpoint_digest(run: TrainedRun, source: str) -> str:
+    """The SHA-256 of ``source``'s checkpoint (read once per version of the file)."""
+    path = run.checkpoint(source)
+    stat = os.stat(path)
+    return _file_digest(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _file_digest(path: str, mtime_ns: int, size: int) -> str:
+    return sha256_of_file(path)
+
+
 def bank_key(run: TrainedRun, source: str) -> str:
     """SHA-256 over the source checkpoint and the images the bank must hold."""
     digest = hashlib.sha256()
-    digest.update(f"bank={_BANK_FORMAT};checkpoint={sha256_of_file(run.checkpoint(source))};".encode())
+    digest.update(f"bank={_BANK_FORMAT};checkpoint={checkpoint_digest(run, source)};".encode())
     digest.update(np.ascontiguousarray(bank_indices(run), dtype=np.int64).tobytes())
     digest.update(repr(run.dataset().train.images.shape).encode())
     return digest.hexdigest()
