@@ -311,3 +311,17 @@ def test_chromium_shows_every_figure(written, chromium, tmp_path) -> None:
     # The heatmaps' viridis cells are strongly coloured; text, tables and background are grey or near it.
     colourful = (pixels.max(axis=2) - pixels.min(axis=2)) > 80
     assert colourful.mean() > 0.01
+
+
+def test_a_verdict_older_than_the_truth_is_computed_again_not_shown(run_copy) -> None:
+    truth = run_copy / "truth.csv"
+    lines = truth.read_text().splitlines()
+    protocols = sorted({line.split(",")[2] for line in lines[1:]})
+    assert len(protocols) == 2
+    truth.write_text("\n".join([lines[0], *(line for line in lines[1:] if line.split(",")[2] == protocols[0])]) + "\n")
+    page = _html(write_report(run_copy))
+    start = page.index('<section id="verdict">')
+    verdict = page[start:page.index("</section>", start)]
+    assert "evaluation.csv is older than its results" in verdict and "taskspace evaluate" in verdict
+    assert verdict.count("<tr><td>") == 3  # three estimators, the one protocol left; none of the old rows
+    assert protocols[1] not in verdict.split("<table")[1].split("</table>")[0]

@@ -358,13 +358,25 @@ def test_imports_accumulate_and_say_what_they_replaced(zoo_folder: Path, capsys:
                        "mine, 0.5, digits, ft, 0.6\nmine, 0.2, digits, ft, 0.5\n", encoding="utf-8")
     assert main(["truth", str(run), "--import", str(results)]) == 0
     assert "2 imported accuracies" in capsys.readouterr().out  # the repeated identical row counts once
+    results.write_text("source,layer,target,protocol,accuracy\nmine,0.2,digits,ft,0.5\nmine,0.5,digits,ft,0.6\n"
+                       "other,0,digits,ft,0.3\n")
+    assert main(["truth", str(run), "--import", str(results)]) == 0
+    assert main(["evaluate", str(run)]) == 0
     results.write_text("source,layer,target,protocol,accuracy\nmine,0.2,digits,ft,0.7\nother,0,digits,other_ft,0.4\n")
     assert main(["truth", str(run), "--import", str(results)]) == 0
-    assert "(1 imported earlier kept; 1 given again, 1 of them with a new value)" in capsys.readouterr().out
+    assert "(2 imported earlier kept; 1 given again, 1 of them with a new value)" in capsys.readouterr().out
+    # the verdict was computed before this truth: the report says so and shows none of it
+    from taskspace.report import write_report
+
+    page = write_report(run).markdown.read_text(encoding="utf-8")
+    verdict = page[page.index("2. Verdict"):]
+    verdict = verdict[:verdict.index("\n## ", 5)]
+    assert "computed before its current scores or truth" in verdict and "taskspace evaluate" in verdict
+    assert "| logme" not in verdict
     truth = {tuple(line.split(",")[:4]): float(line.split(",")[4])
              for line in (run / "truth.csv").read_text().splitlines()[1:]}
     assert truth == {("mine", "0.2", "digits", "ft"): 0.7, ("mine", "0.5", "digits", "ft"): 0.6,
-                     ("other", "0", "digits", "other_ft"): 0.4}
+                     ("other", "0", "digits", "ft"): 0.3, ("other", "0", "digits", "other_ft"): 0.4}
 
 
 def test_structure_reads_a_zoo_run_and_similarity_names_what_works(zoo_folder: Path,

@@ -69,7 +69,9 @@ def load_run_inputs(run_dir: str | Path, *, estimator: str | None, data_root: st
             result file is damaged (each with its fix).
     """
     run = Run.open(run_dir, data_root=data_root)
-    estimates, truths, verdict = run.estimates(), run.truths(), run.verdict()
+    estimates, truths = run.estimates(), run.truths()
+    verdict = run.verdict()  # read first: a damaged file is named even when it is out of date
+    verdict = verdict if run.verdict_is_current() else []  # one older than the results is not shown
     name = choose_estimator(estimates, verdict, requested=estimator, run=run.folder)
     space = run.space
     evaluation, computed = _evaluation(verdict, estimates, truths)
@@ -91,7 +93,7 @@ def _estimator_reason(name: str, *, requested: str | None, verdict: list[dict[st
     if requested is not None:
         return "as asked"
     if name == PREFERRED_ESTIMATOR:
-        return "taskspace's kernel-family score"
+        return "taskspace's default estimator (docs/default-estimator.md)"
     if any(row.get("estimator") == name for row in verdict):
         return "the best mean Kendall τ in evaluation.csv"
     return "the run's first estimator"

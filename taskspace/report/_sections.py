@@ -354,8 +354,10 @@ def verdict_section(inputs: RunInputs) -> Section:
     title, anchor = "5. Verdict: how well each estimator predicts the measured transfer", "verdict"
     if not inputs.truths:
         return Section(title, anchor, (_no_truth_note(inputs, "no estimator can be judged"),))
-    source = ("evaluation.csv was missing, so the agreement was computed here with taskspace.analysis.evaluate "
-              "(2000 bootstrap resamples of the targets, seed 0)" if inputs.evaluation_computed
+    stale = inputs.run.path("verdict").is_file()
+    source = (("the run's evaluation.csv is older than its results" if stale else "evaluation.csv was missing")
+              + ", so the agreement was computed here with taskspace.analysis.evaluate (2000 bootstrap resamples of "
+              f"the targets, seed 0; `taskspace evaluate {inputs.run.folder}` writes it)" if inputs.evaluation_computed
               else "read from the run's evaluation.csv")
     blocks: list[Block] = [
         Paragraph(("Per target, the sources ranked by each estimator are compared with their ranking by the measured "

@@ -121,6 +121,10 @@ def _verdict_section(run: Any, verdict: list[dict[str, Any]], truths: dict[str, 
         return Section(title, anchor, (Paragraph(("The run has no verdict yet; write it with ",
                                                   Code(f"taskspace evaluate {run.folder}"),
                                                   " and write the report again."), note=True),))
+    if not run.verdict_is_current():
+        return Section(title, anchor, (Paragraph((
+            "The run's verdict (evaluation.csv) was computed before its current scores or truth, so it is not shown; "
+            "renew it with ", Code(f"taskspace evaluate {run.folder}"), " and write the report again."), note=True),))
     protocols = list(dict.fromkeys(row["protocol"] for row in verdict))
     ordered = sorted(verdict, key=lambda row: (protocols.index(row["protocol"]),
                                                -_finite(row["kendall_tau"]), row["estimator"]))

@@ -42,6 +42,7 @@ LAYOUT: dict[str, str] = {
     "truth": "truth.csv",                    # the measured ground truth, one row per cell and protocol
     "imported": "truth_imported.csv",        # ground truth imported from elsewhere, as given
     "verdict": "evaluation.csv",             # how well each estimator predicts each ground truth
+    "verdict_inputs": "evaluation.json",     # the digest of the results the verdict was computed from
     "sizes": "modules.json",                 # each module's width, depth and parameters up to its layer
     "recommendations": "recommendations",    # recommendations/<target>__<estimator>.json
     "structure_graph": "structure/graph",    # the task graph: graph.graphml, graph.gexf, graph.json

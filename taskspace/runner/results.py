@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import math
 import os
@@ -18,7 +19,7 @@ from typing import Any, Self
 
 from taskspace.analysis import EVALUATION_COLUMNS
 from taskspace.errors import TaskspaceError, did_you_mean
-from taskspace.io import write_text
+from taskspace.io import read_json, sha256_of_file, write_json, write_text
 from taskspace.runner.folder import LAYOUT, holding_lock
 
 __all__ = [
@@ -104,17 +105,39 @@ class RunResults:
         return read_verdict(self.path("verdict"), run=self.folder)
 
     def write_verdict(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Write ``evaluation.csv`` (columns :data:`VERDICT_COLUMNS`) with the csv module."""
+        """Write ``evaluation.csv`` (columns :data:`VERDICT_COLUMNS`) with the csv module, and beside it
+        the digest of the results it was computed from (``evaluation.json``)."""
         write_verdict(self.path("verdict"), rows)
+        write_json(self.path("verdict_inputs"), {"results": self.results_digest()})
+
+    def results_digest(self) -> str:
+        """SHA-256 over the files a verdict is computed from: the matrix and every ground truth."""
+        digest = hashlib.sha256()
+        for role, suffix in (("matrix", ".json"), ("truth", ""), ("imported", "")):
+            path = self.path(role).with_suffix(suffix) if suffix else self.path(role)
+            digest.update(f"{role}:".encode())
+            digest.update(sha256_of_file(path).encode() if path.is_file() else b"absent")
+        return digest.hexdigest()
+
+    def verdict_is_current(self) -> bool:
+        """Whether ``evaluation.csv`` was computed from the results the run holds now (False when the run
+        has no verdict, or one written before its digest was recorded)."""
+        try:
+            recorded = read_json(self.path("verdict_inputs"))
+        except TaskspaceError:
+            return False
+        return (self.path("verdict").is_file() and isinstance(recorded, dict)
+                and recorded.get("results") == self.results_digest())
 
     def default_protocol(self, requested: str | None = None) -> str | None:
         """See :func:`choose_protocol`."""
         return choose_protocol(self.truths(), requested)
 
     def default_estimator(self, requested: str | None = None, *, protocol: str | None = None) -> str:
-        """See :func:`choose_estimator`."""
-        return choose_estimator(self.estimates(), self.verdict(), requested=requested, protocol=protocol,
-                                run=self.folder)
+        """See :func:`choose_estimator` (a verdict older than the run's results is not consulted)."""
+        verdict = self.verdict()  # read first: a damaged file is named even when it is out of date
+        verdict = verdict if self.verdict_is_current() else []
+        return choose_estimator(self.estimates(), verdict, requested=requested, protocol=protocol, run=self.folder)
 
 
 def csv_text(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
