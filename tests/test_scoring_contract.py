@@ -257,13 +257,23 @@ def _nondeterministic(features, labels):
     return float(np.random.random())
 
 
-def _undocumented(features, labels):
+def _uncited(features, labels):
     return 0.0
 
 
-@pytest.mark.parametrize(("function", "check"), [(_undocumented, "metadata"),
-                                                 (_nondeterministic, "finite_and_deterministic")])
-def test_the_public_check_names_what_a_third_party_estimator_breaks(function, check: str) -> None:
-    estimator = Estimator("third_party", function, ("features", "labels"), citation="-", description="-")
+def _plain(features, labels):
+    return float(get_estimator("logme")(features, labels))
+
+
+@pytest.mark.parametrize(("function", "check", "citation"), [(_uncited, "metadata", ""),
+                                                             (_nondeterministic, "finite_and_deterministic", "-")])
+def test_the_public_check_names_what_a_third_party_estimator_breaks(function, check: str, citation: str) -> None:
+    estimator = Estimator("third_party", function, ("features", "labels"), citation=citation, description="-")
     with pytest.raises(AssertionError, match=f"estimator 'third_party' fails check '{check}'"):
         scoring.check_estimator(estimator)
+
+
+def test_one_decorator_is_enough_for_a_third_party_estimator() -> None:
+    """No docstring convention is part of the contract: a plain function with a citation passes."""
+    scoring.check_estimator(Estimator("third_party", _plain, ("features", "labels"), citation="Me et al. 2026",
+                                      description="a plain score"))

@@ -130,14 +130,23 @@ def test_zoo_run_end_to_end_with_layers_truth_import_verdict_and_recommendation(
 
     assert main(["recommend", str(run), "--target", "digits", "--k", "2", "--estimator", "logme"]) == 0
     printed = capsys.readouterr().out
-    assert "layer 0.5 of mine" in printed or "layer 3 of other" in printed or "layer" in printed
     saved = json.loads((run / "recommendations" / "digits__logme.json").read_text())
     assert saved["ranking"][0]["source"] in logme["sources"]
+    for row in saved["ranking"][:2]:  # each module named by its layer and network, as the user wrote them
+        network, layer = row["source"].split(":")
+        assert f"layer {layer} of {network}" in printed, (row["source"], printed)
     assert saved["fit"] is not None  # fitted on the other targets' cells
 
     figure = zoo_folder / "depth"
     assert main(["plot", str(run), "depth-profile", "--out", str(figure), "--formats", "png"]) == 0
     assert (zoo_folder / "depth.png").is_file()
+    capsys.readouterr()
+    assert main(["plot", str(run), "depth-profile", "--target", "digitz", "--out", str(figure)]) == 2
+    assert "unknown target 'digitz'; did you mean 'digits'?; pass one of the run's targets: 1_vs_7, 3_vs_8" \
+        in capsys.readouterr().err
+    assert main(["plot", str(zoo_folder / "nowhere"), "depth-profile", "--out", str(figure)]) == 2
+    error = capsys.readouterr().err
+    assert "is not a folder" in error and "task-space" not in error
 
     assert main(["report", str(run)]) == 0
     report = (run / "report" / "report.md").read_text()
@@ -282,6 +291,34 @@ def test_safetensors_weights_score_like_the_same_state_dict_saved_by_torch(
     error = capsys.readouterr().err
     assert "cannot be read as safetensors" in error and error.count("\n") == 1
     assert not (zoo_folder / "damaged" / "matrix.json").exists()
+
+
+def test_a_torchscript_source_scores_like_its_network_and_stays_quiet(
+        zoo_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A TorchScript file is read at its output, gives the scores of the same network's last layer, and
+    torch's deprecation notices for TorchScript never reach the terminal."""
+    from zoo_models import small_cnn
+
+    network = small_cnn(num_classes=3)
+    network.load_state_dict(torch.load(zoo_folder / "mine.pt", weights_only=True))
+    network.eval()
+    with pytest.warns(FutureWarning):  # torch says TorchScript is deprecated: taskspace keeps that to itself
+        torch.jit.save(torch.jit.trace(network, torch.zeros(2, 1, 8, 8)), zoo_folder / "mine.ts")
+    (zoo_folder / "zoo.toml").write_text(
+        '[[source]]\nname = "mine"\nfactory = "zoo_models:small_cnn"\nweights = "mine.pt"\n'
+        'options = { num_classes = 3 }\nlayers = ["3"]\ninput = { size = 8, mean = [0.5], std = [0.25] }\n'
+        '[[source]]\nname = "scripted"\ntorchscript = "mine.ts"\n'
+        'input = { size = 8, mean = [0.5], std = [0.25] }\n')
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _matrix(zoo_folder, "run", "--estimators", "logme,knn") == 0
+        assert main(["truth", str(zoo_folder / "run"), "--protocols", "frozen_k5,finetune", "--quiet"]) == 0
+    assert not [str(w.message) for w in caught if "torch" in w.filename], [str(w.message) for w in caught]
+    for matrix in json.loads((zoo_folder / "run" / "matrix.json").read_text())["matrices"]:
+        rows = dict(zip(matrix["sources"], matrix["scores"], strict=True))
+        np.testing.assert_allclose(rows["scripted:output"], rows["mine:3"], rtol=1e-5)
 
 
 def test_layer_outputs_are_pooled_to_one_vector_per_image() -> None:

@@ -341,6 +341,7 @@ def _run_plot(arguments: argparse.Namespace) -> int:
     folder, kind = _plot_target(arguments)
     if kind == "depth-profile":
         if not wants_zoo(arguments, folder):
+            Run.open(folder, data_root=arguments.data_root)  # not a run at all: says so, and how to make one
             raise TaskspaceError(f"a depth profile needs a zoo run (its modules are layers of networks); '{folder}' "
                                  "is a task-space run: plot heatmap, clustermap, graph or estimate-vs-truth")
         return zoo_depth_plot(arguments, folder)

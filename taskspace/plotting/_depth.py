@@ -26,7 +26,10 @@ def _column(matrix: TransferabilityMatrix, target: str | None) -> np.ndarray:
             totals = np.where(finite, matrix.scores, 0.0).sum(axis=1)
             return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
     if target not in matrix.targets:
-        raise ConfigError(f"unknown target '{target}'{did_you_mean(target, matrix.targets)}; pass one of the run's")
+        shown = ", ".join(matrix.targets[:8]) + (f" (and {len(matrix.targets) - 8} more)" if len(matrix.targets) > 8
+                                                   else "")
+        raise ConfigError(f"unknown target '{target}'{did_you_mean(target, matrix.targets)}; pass one of the run's "
+                          f"targets: {shown}")
     return matrix.column(target)
 
 

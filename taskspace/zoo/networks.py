@@ -17,6 +17,7 @@ import dataclasses
 import difflib
 import importlib
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -297,7 +298,9 @@ def _load_weights(network: nn.Module, spec: SourceSpec) -> None:
 
 def _torchscript(spec: SourceSpec) -> Any:
     try:
-        network = torch.jit.load(spec.reference, map_location="cpu")
+        with warnings.catch_warnings():  # torch's notice that TorchScript is deprecated: not the user's to act on
+            warnings.filterwarnings("ignore", message=r".*torch\.jit.* is deprecated", category=FutureWarning)
+            network = torch.jit.load(spec.reference, map_location="cpu")
     except Exception as error:  # a damaged or non-TorchScript file
         raise CheckpointError(f"source '{spec.name}': '{spec.reference}' is not a TorchScript file "
                               f"({type(error).__name__}); save it with torch.jit.save") from None
