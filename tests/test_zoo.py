@@ -483,3 +483,21 @@ def test_a_timm_source_without_input_is_fed_its_own_statistics(tmp_path: Path) -
     assert (res.input.mean, res.input.std) == (IMAGENET_INPUT["mean"], IMAGENET_INPUT["std"])
     network = load_source(vit)
     assert tuple(network.mean) == (0.5, 0.5, 0.5) and tuple(network.std) == (0.5, 0.5, 0.5)
+
+
+def test_a_grey_checkpoint_on_colour_targets_is_told_the_real_problem(tmp_path: Path, cifar_root: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from taskspace.config import TrainConfig
+    from taskspace.training import train_task
+
+    train_task(TrainConfig(task="3_vs_8", dataset="digits", epochs=1, seed=0), out_dir=tmp_path / "grey")
+    (tmp_path / "zoo.toml").write_text('[[source]]\nname = "grey"\ncheckpoint = "grey/model.pt"\n')
+    (tmp_path / "space.toml").write_text('dataset = "cifar10"\npairs = [["cat", "dog"]]\n')
+    capsys.readouterr()
+    assert main(["matrix", str(tmp_path / "run"), "--zoo", str(tmp_path / "zoo.toml"), "--space",
+                 str(tmp_path / "space.toml"), "--data-root", str(cifar_root), "--score-samples", "50",
+                 "--estimators", "logme", "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert "is a network of 1-channel images" in error and "score it on targets of a 1-channel dataset" in error
+    assert "give input mean" not in error and error.count("\n") == 1
+    assert not (tmp_path / "run" / "run.json").exists()

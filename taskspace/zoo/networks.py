@@ -80,6 +80,10 @@ class SourceNetwork:
         channels = images.shape[3]
         gray_to_colour = channels == 1 and len(self.mean) == 3  # grey images fed to a colour network, replicated
         if channels != len(self.mean) and not gray_to_colour:
+            if self.spec.origin in ("checkpoint", "trained"):  # its input is its own: no zoo-file key changes it
+                raise DataError(f"source '{self.spec.name}' is a network of {len(self.mean)}-channel images (its "
+                                f"checkpoint records its own input) and the target's images have {channels}; score "
+                                f"it on targets of a {len(self.mean)}-channel dataset")
             raise DataError(f"source '{self.spec.name}' takes images with {len(self.mean)} channels (its input mean "
                             f"has {len(self.mean)} values), the target's have {channels}; give input mean and std "
                             f"one value per channel of the target's images")
