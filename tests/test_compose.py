@@ -158,3 +158,81 @@ def test_compose_never_writes_into_a_run(nets, tmp_path, capsys) -> None:
     error = capsys.readouterr().err
     assert f"is inside the run '{run.resolve()}'" in error and len(error.strip().splitlines()) == 1
     assert not list((run / "zoo" / "3_vs_8").iterdir())
+
+
+@pytest.fixture(scope="module")
+def uniform(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A digits net whose three inner modules share one interface (uniform_cnn, cut at every stage)."""
+    folder = tmp_path_factory.mktemp("uniform")
+    config = TrainConfig(task="3_vs_8", dataset="digits", architecture="uniform_cnn", width=8, cut_points=(1, 2, 3),
+                         epochs=2, seed=0)
+    train_task(config, out_dir=folder / "net")
+    return folder / "net" / "model.pt"
+
+
+def test_invert_in_the_same_order_is_the_same_trunk(uniform, tmp_path) -> None:
+    assert _compose("invert", "--from", str(uniform), "--order", "0,1,2,3", "--out", str(tmp_path / "same")) == 0
+    same, saved = load_model(tmp_path / "same" / "model.pt")
+    source, _ = load_model(uniform)
+    images = _probe(uniform)
+    with torch.no_grad():
+        torch.testing.assert_close(same.trunk(images), source.trunk(images))
+    assert saved["composition"]["adapters"] == [] and not same.adapters
+
+
+def test_invert_reorders_and_repeats_modules_with_their_weights_and_provenance(uniform, tmp_path) -> None:
+    source, _ = load_model(uniform)
+    assert _compose("invert", "--from", str(uniform), "--order", "0,3,2,1", "--out", str(tmp_path / "inv")) == 0
+    inverted, saved = load_model(tmp_path / "inv" / "model.pt")  # rebuilt from its spec, as any checkpoint
+    assert saved["spec"]["order"] == [0, 3, 2, 1]
+    assert [m["module"] for m in saved["composition"]["modules"]] == [0, 3, 2, 1]
+    for position, index in enumerate((0, 3, 2, 1)):
+        mine, theirs = inverted.hidden[position].state_dict(), source.hidden[index].state_dict()
+        assert mine.keys() == theirs.keys()
+        for key in theirs:
+            torch.testing.assert_close(mine[key], theirs[key])
+    # module 3 ended in pre-activations: moved inward, it is followed by the ReLU the next module expects
+    assert isinstance(list(inverted.hidden[1].children())[-1], torch.nn.ReLU)
+    assert {note["before_module"] for note in saved["composition"]["adapters"]} == {1, 2, 3}
+    metrics = json.loads((tmp_path / "inv" / "metrics.json").read_text())
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["config_hash"] == "compose-invert"
+
+    assert _compose("invert", "--from", str(uniform), "--order", "0,1,1", "--out", str(tmp_path / "rep")) == 0
+    repeated, _ = load_model(tmp_path / "rep" / "model.pt")
+    assert repeated.num_hidden == 3
+    assert repeated.hidden[1] is not repeated.hidden[2]  # copies, never one module run twice by reference
+
+    # it fine-tunes like any other checkpoint
+    config = TrainConfig(task="3_vs_8", dataset="digits", architecture="uniform_cnn", width=8, cut_points=(1, 2, 3),
+                         epochs=1, mode="finetune", init_from=str(tmp_path / "inv" / "model.pt"))
+    assert 0.0 <= train_task(config, out_dir=tmp_path / "tuned")["test_accuracy"] <= 1.0
+    tuned, saved = load_model(tmp_path / "tuned" / "model.pt")
+    assert saved["spec"]["order"] == [0, 3, 2, 1] and set(tuned.adapters) == {"1", "2", "3"}
+
+
+@pytest.mark.parametrize(("order", "expected"), [
+    ("0,1,7", "the net has hidden modules 0 to 3; the order must list some of them, got [0, 1, 7]"),
+    ("0,a", "--order takes whole numbers"),
+])
+def test_bad_orders_are_one_line_and_write_nothing(uniform, tmp_path, capsys, order, expected) -> None:
+    capsys.readouterr()
+    assert _compose("invert", "--from", str(uniform), "--order", order, "--out", str(tmp_path / "never")) == 2
+    error = capsys.readouterr().err.strip()
+    assert expected in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "never").exists()
+
+
+def test_invert_says_where_an_architecture_cannot_be_reordered(nets, uniform, tmp_path, capsys) -> None:
+    capsys.readouterr()
+    assert _compose("invert", "--from", str(nets["a"]), "--order", "0,2,1", "--out", str(tmp_path / "x")) == 2
+    error = capsys.readouterr().err.strip()
+    assert "module 2 (digits_cnn" in error and "cannot follow module 0 (digits_cnn" in error
+    assert "stages cannot be reordered" in error and not (tmp_path / "x").exists()
+    assert _compose("invert", "--from", str(nets["a"]), "--out", str(tmp_path / "x")) == 2
+    assert "invert needs the new order" in capsys.readouterr().err
+    # an inverted net is not composed further: its stages no longer follow its cut points
+    assert _compose("invert", "--from", str(uniform), "--order", "0,2,1,3", "--out", str(tmp_path / "inv")) == 0
+    capsys.readouterr()
+    assert _compose("drop", "--from", str(tmp_path / "inv" / "model.pt"), "--keep", "1",
+                    "--out", str(tmp_path / "y")) == 2
+    assert "an inverted net" in capsys.readouterr().err

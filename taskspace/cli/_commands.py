@@ -87,8 +87,10 @@ def _run_compose(arguments: argparse.Namespace) -> int:
     train = {name: getattr(arguments, name) for name in ("epochs", "labels_per_class", "seed")
              if getattr(arguments, name) is not None}
     cut_points = tuple(_whole_number(value, "--cut-points") for value in arguments.cut_points or ())
+    order = tuple(_whole_number(value, "--order") for value in arguments.order or ())
     request = ComposeRequest(arguments.operator, source=arguments.source, donor=arguments.donor, task=arguments.task,
-                             keep=arguments.keep, module=arguments.module, cut_points=cut_points, train=train)
+                             keep=arguments.keep, module=arguments.module, cut_points=cut_points, order=order,
+                             train=train)
     metrics = compose(request, out_dir=arguments.out, data_root=arguments.data_root,
                       show_progress=not arguments.quiet, overwrite=arguments.overwrite)
     made = metrics["composition"]

@@ -77,6 +77,8 @@ def _compose(commands: argparse._SubParsersAction) -> None:
     compose.add_argument("--keep", type=positive_int, default=None, help="port, stack, drop: hidden modules kept")
     compose.add_argument("--module", type=nonnegative_int, default=None, help="substitute: module replaced (from 0)")
     compose.add_argument("--cut-points", type=comma_list, default=None, help="split: stage boundaries, e.g. 1,2")
+    compose.add_argument("--order", type=comma_list, default=None,
+                         help="invert: the hidden modules in their new order, e.g. 0,2,1 (a module may repeat: 0,1,1)")
     compose.add_argument("--out", required=True, help="output folder: model.pt, metrics.json")
     compose.add_argument("--overwrite", action="store_true", help="replace a network already in --out")
     compose.add_argument("--epochs", type=positive_int, default=None, help="stack: epochs of each new hidden module")

@@ -1,5 +1,5 @@
-"""The operators of a modular workflow, on :class:`~taskspace.models.ModularNet`: split, drop, port, stack
-and substitute.
+"""The operators of a modular workflow, on :class:`~taskspace.models.ModularNet`: split, drop, port, stack,
+substitute and invert.
 
 Each takes trained nets and returns a new net built from their modules, with the modules it copied
 unchanged and what must be trained again left fresh: the output module always (a new task, or a trunk
@@ -24,7 +24,7 @@ from taskspace.errors import ConfigError
 from taskspace.models import ModularNet, get_model, stage_width
 from taskspace.training.seeds import derive_seed
 
-__all__ = ["AdapterNote", "adapter_channels", "module_bounds", "split", "drop", "stack", "substitute",
+__all__ = ["AdapterNote", "adapter_channels", "module_bounds", "split", "drop", "stack", "substitute", "invert",
            "ADAPTER_THRESHOLD"]
 
 #: Channel statistics that differ by more than this (mean |shift| in deviations plus mean |log ratio| of
@@ -74,9 +74,16 @@ def adapter_channels(net: ModularNet, *, below: int | None = None) -> dict[int, 
     return found
 
 
+def _check_in_order(net: ModularNet) -> None:
+    if net.spec.get("order") is not None:
+        raise ConfigError(f"the net runs its modules in the order {net.spec['order']} (an inverted net), so its stages "
+                          "no longer follow its cut points; compose from the net it was inverted from")
+
+
 def _rebuild(net: ModularNet, *, num_classes: int, cut_points: Sequence[int], depth: int | None,
              adapters: dict[int, int] | None = None, seed: int = 0) -> ModularNet:
     """A fresh net of ``net``'s architecture (weights drawn from ``seed``; the global RNG untouched)."""
+    _check_in_order(net)
     spec = net.spec
     full = spec.get("depth") is None and depth is None
     with torch.random.fork_rng(devices=[]):
@@ -156,13 +163,71 @@ def stack(net: ModularNet, keep: int, *, num_classes: int, seed: int) -> Modular
     return rebuilt.eval()
 
 
+def _channels(net: ModularNet, index: int) -> tuple[int, int]:
+    """Channels hidden module ``index`` takes and gives."""
+    bounds, stages = module_bounds(net), _stages(net)
+    takes = net.spec["in_channels"] if index == 0 else stage_width(stages[bounds[index] - 1])
+    return takes, stage_width(stages[bounds[index + 1] - 1])
+
+
 def _interface(net: ModularNet, index: int) -> str:
     spec, bounds = net.spec, module_bounds(net)
-    stages = _stages(net)
-    takes = spec["in_channels"] if index == 0 else stage_width(stages[bounds[index] - 1])
-    gives = stage_width(stages[bounds[index + 1] - 1])
+    takes, gives = _channels(net, index)
     return (f"{spec['architecture']} width {spec['width']}, stages {bounds[index]}-{bounds[index + 1] - 1}, "
             f"{takes} -> {gives} channels")
+
+
+def invert(net: ModularNet, order: Sequence[int], *, probe: torch.Tensor,
+           threshold: float = ADAPTER_THRESHOLD) -> tuple[ModularNet, list[AdapterNote]]:
+    """``net``'s hidden modules run in ``order`` (a permutation, or with a module repeated, e.g. ``0, 1, 1``),
+    bridged by adapters where needed; the output module is left as it was (refit it).
+
+    Module ``order[j]`` must take the channels that module ``order[j - 1]`` gives (the image's channels at
+    ``j = 0``). Each module now receives another input than it was trained on: on the ``probe`` images
+    (normalised as ``net``'s inputs), the input it receives is compared with the input it was trained on,
+    and where their channel statistics differ by more than ``threshold`` a per-channel affine adapter maps
+    one onto the other (closed form, as :func:`substitute` does). Modules are copied, never shared: a
+    repeated module is two modules with the same weights.
+
+    Raises:
+        ConfigError: an empty order or a module that does not exist, a module that cannot follow the one
+            before it (both interfaces named), or a net cut short, bridged or already inverted.
+    """
+    _check_in_order(net)
+    order = list(order)
+    if not order or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < net.num_hidden for i in order):
+        raise ConfigError(f"the net has hidden modules 0 to {net.num_hidden - 1}; the order must list some of them, "
+                          f"got {list(order)}")
+    if net.spec.get("depth") is not None or net.adapters:
+        raise ConfigError("only a whole net without adapters can be inverted (this one is cut short or bridged); "
+                          "invert the net it was composed from")
+    given = net.spec["in_channels"]
+    for position, index in enumerate(order):
+        takes, gives = _channels(net, index)
+        if takes != given:
+            before = ("the image" if position == 0 else f"module {order[position - 1]} "
+                      f"({_interface(net, order[position - 1])})")
+            raise ConfigError(f"module {index} ({_interface(net, index)}) cannot follow {before}: it takes {takes} "
+                              f"channels and is given {given}; {net.spec['architecture']}'s stages cannot be "
+                              "reordered there (an architecture whose inner modules share their width, such as "
+                              "uniform_cnn, can be)")
+        given = gives
+    composed = get_model(net.spec["architecture"], num_classes=net.num_classes, in_channels=net.spec["in_channels"],
+                         width=net.spec["width"], cut_points=net.cut_points, order=order)
+    for position, index in enumerate(order):
+        own = dict(net.hidden[index].state_dict())
+        composed.hidden[position].load_state_dict(own)
+    composed.output.load_state_dict(net.output.state_dict())
+    composed.eval()
+    notes = []
+    with torch.no_grad():
+        for position, index in enumerate(order):
+            if order[: position + 1] == list(range(position + 1)):
+                continue  # the same modules below as in training: the same input
+            received = composed.hidden_input(probe, position)
+            trained_on = net.hidden_input(probe, index)
+            notes.append(_bridge(composed, position, received, trained_on, threshold))
+    return composed.eval(), notes
 
 
 def substitute(net: ModularNet, donor: ModularNet, index: int, *, probe: torch.Tensor,

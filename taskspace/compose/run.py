@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from taskspace.compose.operators import drop, split, stack, substitute
+from taskspace.compose.operators import drop, invert, split, stack, substitute
 from taskspace.config import TrainConfig
 from taskspace.data import ImageDataset, load_dataset
 from taskspace.errors import ConfigError
@@ -47,6 +47,8 @@ OPERATORS = {
     "substitute": "donor, module: module `module` taken from the donor net, adapters where statistics differ, "
                   "output module refitted",
     "drop": "keep: only the first `keep` modules, the output module refitted on the net's own task",
+    "invert": "order: the hidden modules in a new order (a module may repeat), adapters where statistics differ, "
+              "output module refitted",
 }
 
 
@@ -62,6 +64,7 @@ class ComposeRequest:
         keep: hidden modules kept (``port``, ``stack``, ``drop``).
         module: the hidden module replaced (``substitute``).
         cut_points: the new module boundaries (``split``).
+        order: the hidden modules in the order the new net runs them (``invert``).
         train: training settings of what is trained (dataset, epochs, objective, output module, seed).
     """
 
@@ -72,6 +75,7 @@ class ComposeRequest:
     keep: int | None = None
     module: int | None = None
     cut_points: Sequence[int] = ()
+    order: Sequence[int] = ()
     train: dict[str, Any] = field(default_factory=dict)
 
 
@@ -222,13 +226,22 @@ def _apply(request: ComposeRequest, net: ModularNet, donor: ModularNet | None, n
         keep = needs(request.keep, "--keep")
         composed = stack(net, keep, num_classes=num_classes, seed=seed)
         return composed, list(range(keep, composed.num_hidden)), []
+    if request.operator == "invert":
+        if not request.order:
+            raise ConfigError("invert needs the new order of the hidden modules (--order, e.g. 0,2,1)")
+        inverted, notes = invert(net, request.order, probe=_probe_images(probe, seed))
+        return inverted, [], notes
     index = needs(request.module, "--module")
     if donor is None:
         raise ConfigError("substitute needs the donor net (--with DONOR/model.pt)")
-    generator = torch.Generator().manual_seed(seed)
-    sample = probe.images_at(torch.randperm(len(probe), generator=generator)[:1000])
-    composed, notes = substitute(net, donor, index, probe=sample)
+    composed, notes = substitute(net, donor, index, probe=_probe_images(probe, seed))
     return composed, [], notes
+
+
+def _probe_images(probe: TensorSplit, seed: int) -> torch.Tensor:
+    """Up to 1,000 of the task's training images, drawn with ``seed``: where channel statistics are compared."""
+    generator = torch.Generator().manual_seed(seed)
+    return probe.images_at(torch.randperm(len(probe), generator=generator)[:1000])
 
 
 def _train(net: ModularNet, trained: list[int], config: TrainConfig, tensors: dict[str, Any], folder: Path, *,
@@ -275,6 +288,8 @@ def _record(request: ComposeRequest, net: ModularNet, trained: list[int], notes:
             origin: dict[str, Any] = {"trained_here": True}
         elif request.operator == "substitute" and index == request.module:
             origin = {"from": donor, "sha256": digests[str(donor)], "module": index}
+        elif request.operator == "invert":
+            origin = {"from": source, "sha256": digests[source], "module": int(request.order[index])}
         else:
             origin = {"from": source, "sha256": digests[source], "module": index}
         modules.append({"module": index, **origin})

@@ -13,6 +13,7 @@ from taskspace.models.architectures import (
     digits_cnn_stages,
     resnet18_stages,
     small_cnn_stages,
+    uniform_cnn_stages,
 )
 from taskspace.models.modular import ChannelAdapter, FeatureMap, ModularNet, OutputModule
 from taskspace.registry import Registry
@@ -24,6 +25,7 @@ MODELS: Registry[Callable[..., Stages]] = Registry("architecture")
 MODELS.register("small_cnn")(small_cnn_stages)
 MODELS.register("resnet18")(resnet18_stages)
 MODELS.register("digits_cnn")(digits_cnn_stages)
+MODELS.register("uniform_cnn")(uniform_cnn_stages)
 
 
 def list_models() -> list[str]:
@@ -40,6 +42,7 @@ def get_model(
     cut_points: Sequence[int] = (),
     depth: int | None = None,
     adapters: Mapping[int, int] | None = None,
+    order: Sequence[int] | None = None,
 ) -> ModularNet:
     """Build architecture ``name`` as a :class:`ModularNet`.
 
@@ -53,6 +56,8 @@ def get_model(
             last kept stage (its width found from that stage's last convolution or normalisation).
         adapters: hidden module index -> channels of a :class:`~taskspace.models.modular.ChannelAdapter`
             placed before it (composed nets).
+        order: the hidden modules (of the cut at ``cut_points``) in the order the net runs them, a module
+            repeated where it is listed twice (an inverted net; see :class:`ModularNet`).
     """
     builder = MODELS.get(name)
     if num_classes < 2:
@@ -80,8 +85,10 @@ def get_model(
         spec["depth"] = int(depth)
     if adapters:
         spec["adapters"] = {str(int(index)): int(channels) for index, channels in sorted(adapters.items())}
+    if order is not None:
+        spec["order"] = [int(index) for index in order]
     return ModularNet(stages, feature_dim=feature_dim, num_classes=num_classes, cut_points=cut_points, spec=spec,
-                      adapters=adapters)
+                      adapters=adapters, order=order)
 
 
 def stage_width(stage: nn.Module) -> int:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["Stages", "small_cnn_stages", "resnet18_stages", "digits_cnn_stages", "BasicBlock"]
+__all__ = ["Stages", "small_cnn_stages", "resnet18_stages", "digits_cnn_stages", "uniform_cnn_stages",
+           "BasicBlock"]
 
 
 @dataclass
@@ -91,3 +92,15 @@ def digits_cnn_stages(*, in_channels: int = 1, width: int = 16) -> Stages:
         nn.Sequential(*_conv_bn(2 * w, 4 * w)),
     ]
     return Stages(stages, 4 * w)
+
+
+def uniform_cnn_stages(*, in_channels: int = 3, width: int = 32, inner: int = 3) -> Stages:
+    """A stem (3x3 conv to ``width`` channels, max-pooling), then ``inner`` stages of the same shape
+    (3x3 conv, ``width`` -> ``width``): cut at every stage, its inner modules share one interface, so they
+    can be reordered (``taskspace compose invert``)."""
+    w = width
+    stages: list[nn.Module] = [nn.Sequential(*_conv_bn(in_channels, w), nn.ReLU(), nn.MaxPool2d(2))]
+    for index in range(inner):
+        last = index == inner - 1
+        stages.append(nn.Sequential(*_conv_bn(w, w), *([] if last else [nn.ReLU()])))
+    return Stages(stages, w)

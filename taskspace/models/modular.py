@@ -82,6 +82,10 @@ class ModularNet(nn.Module):
         spec: how the net was built (architecture name and arguments), stored in checkpoints.
         adapters: hidden module index -> channels: a per-channel affine 1x1 convolution placed before that
             module (a composed net's bridge between modules trained apart; see taskspace.compose).
+        order: the modules cut at ``cut_points``, in the order the net runs them (an inverted net): position
+            ``j`` runs a copy of module ``order[j]``, a module listed twice is run twice (its own weights
+            each time). The last stage's pre-activations are followed by a ReLU wherever its module is
+            not last, since the next module was trained on activations.
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class ModularNet(nn.Module):
         cut_points: Sequence[int] = (),
         spec: dict[str, Any] | None = None,
         adapters: Mapping[int, int] | None = None,
+        order: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         cuts = sorted(set(int(point) for point in cut_points))
@@ -104,9 +109,10 @@ class ModularNet(nn.Module):
                 f"(the number of stages); {example}"
             )
         bounds = [0, *cuts, len(stages)]
-        self.hidden = nn.ModuleList(
-            nn.Sequential(*stages[start:end]) for start, end in zip(bounds[:-1], bounds[1:], strict=True)
-        )
+        modules = [nn.Sequential(*stages[start:end]) for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+        if order is not None:
+            modules = _ordered(modules, order)
+        self.hidden = nn.ModuleList(modules)
         if any(not 0 <= int(index) < len(self.hidden) for index in (adapters or {})):
             raise ConfigError(f"adapters {sorted(adapters or {})} must sit before hidden modules 0 to "
                               f"{len(self.hidden) - 1}")
@@ -159,3 +165,19 @@ class ModularNet(nn.Module):
         self.output = OutputModule(self.feature_dim, num_classes)
         self.num_classes = num_classes
         self.spec["num_classes"] = num_classes
+
+
+def _ordered(modules: list[nn.Sequential], order: Sequence[int]) -> list[nn.Sequential]:
+    """Copies of ``modules`` in ``order``; the last module's pre-activations get a ReLU where it is not last."""
+    import copy
+
+    if not order or any(isinstance(index, bool) or not 0 <= int(index) < len(modules) for index in order):
+        raise ConfigError(f"the order {list(order)} must list hidden modules 0 to {len(modules) - 1}")
+    last = len(modules) - 1
+    placed = []
+    for position, index in enumerate(order):
+        module = copy.deepcopy(modules[int(index)])
+        if int(index) == last and position < len(order) - 1:
+            module = nn.Sequential(*module.children(), nn.ReLU())  # the same parameter names, then φ's ReLU
+        placed.append(module)
+    return placed

@@ -65,6 +65,7 @@ def load_model(path: str | os.PathLike[str]) -> tuple[ModularNet, dict[str, Any]
         cut_points=spec["cut_points"],
         depth=spec.get("depth"),
         adapters={int(index): int(channels) for index, channels in spec.get("adapters", {}).items()},
+        order=spec.get("order"),
     )
     try:
         net.load_state_dict(checkpoint["state_dict"])

@@ -56,8 +56,8 @@ def resolve_device(name: str) -> torch.device:
 def build_model(config: TrainConfig, *, num_classes: int, in_channels: int) -> ModularNet:
     """The config's architecture with weights drawn from the config's seed (global RNG untouched).
 
-    In ``finetune`` mode the net takes the shape of ``init_from``'s: cut short (``depth``) or with adapters
-    between modules, as a composed net (taskspace.compose) may be.
+    In ``finetune`` mode the net takes the shape of ``init_from``'s: cut short (``depth``), with adapters
+    between modules or its modules in another order, as a composed net (taskspace.compose) may be.
     """
     shape: dict[str, Any] = {}
     if config.mode == "finetune" and config.init_from is not None and Path(config.init_from).is_file():
@@ -65,7 +65,8 @@ def build_model(config: TrainConfig, *, num_classes: int, in_channels: int) -> M
 
         saved = load_checkpoint(config.init_from).get("spec", {})
         shape = {"depth": saved.get("depth"),
-                 "adapters": {int(index): int(channels) for index, channels in saved.get("adapters", {}).items()}}
+                 "adapters": {int(index): int(channels) for index, channels in saved.get("adapters", {}).items()},
+                 "order": saved.get("order")}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(config.seed, "init"))
         return get_model(
