@@ -26,6 +26,9 @@ DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
+sys.path.insert(0, str(DOCS))
+from findings import FINDINGS_BEGIN, FINDINGS_END, render_findings  # noqa: E402  (docs/findings.py, beside)
+
 #: How each results file is made: file-name prefix -> (the command, what it measures). Longest prefix wins.
 PRODUCERS: dict[str, tuple[str, str]] = {
     "transfer_default_seed1": ("python benchmarks/transfer_grid.py --space default --seed 1 --name default_seed1",
@@ -453,6 +456,9 @@ def pages() -> dict[Path, str]:
         text = generated.get(readme, readme.read_text(encoding="utf-8"))
         generated[readme] = readme_with_block(text, render_zoo_readme(json.loads(zoo.read_text(encoding="utf-8"))),
                                               ZOO_BEGIN, ZOO_END)
+    readme = ROOT / "README.md"
+    generated[readme] = readme_with_block(generated.get(readme, readme.read_text(encoding="utf-8")),
+                                          render_findings(RESULTS), FINDINGS_BEGIN, FINDINGS_END)
     choice = RESULTS / "default_estimator.json"
     if choice.is_file():
         page = DOCS / "default-estimator.md"

@@ -57,3 +57,20 @@ def test_the_readme_is_for_users() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert len(readme.splitlines()) <= 250
     assert "make demo" in readme and "make test" in readme
+
+
+def test_the_readme_findings_follow_the_json(generate, tmp_path) -> None:
+    """Every number of "What the benchmarks show" is written from the results: change one, the text follows."""
+    from findings import render_findings
+
+    results = ROOT / "benchmarks" / "results"
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    document = json.loads((copy / "transfer_default.json").read_text())
+    for row in document["evaluation"]:
+        if row["protocol"] == "frozen_all" and row["estimator"] == "logme":
+            row["kendall_tau"] = 0.123456
+    (copy / "transfer_default.json").write_text(json.dumps(document))
+    original, changed = render_findings(results), render_findings(copy)
+    assert "LogME 0.761" in " ".join(original.split()) and "LogME 0.123" in " ".join(changed.split())
+    assert original in (ROOT / "README.md").read_text(encoding="utf-8")
