@@ -113,7 +113,11 @@ def main() -> None:
             records.append({"estimator": name, "n": n, "d": features.shape[1], "seconds": took, "peak_mib": peak})
             print(f"{name} n={n}: {took:.2f} s, peak {peak:.0f} MiB", flush=True)
     peer = logme_against_peer(arguments.logme_peer, features, labels) if arguments.logme_peer else []
-    save("estimator_cost", {"command": "python benchmarks/estimator_cost.py --logme-peer PATH --skip linear_probe", "features":
+    command = " ".join(["python benchmarks/estimator_cost.py", *(["--logme-peer PATH"] if arguments.logme_peer else []),
+                        *([f"--budget {arguments.budget:g}"] if arguments.budget != 600.0 else []),
+                        *(["--estimators", *arguments.estimators] if arguments.estimators else []),
+                        *(["--skip", *arguments.skip] if arguments.skip else [])])
+    save("estimator_cost", {"command": command, "features":
                             "CIFAR-10 train images through a fixed random 3072->2048 ReLU layer (seed 0)",
                             "records": records, "logme_vs_authors": peer, "budget_seconds": arguments.budget,
                             "skipped": arguments.skip})

@@ -8,7 +8,7 @@ import torch
 from taskspace.errors import ConfigError
 from taskspace.models import FeatureMap, get_model, list_models
 
-INPUT = {"small_cnn": (3, 32), "resnet18": (3, 32), "digits_cnn": (1, 8)}
+INPUT = {"small_cnn": (3, 32), "resnet18": (3, 32), "digits_cnn": (1, 8), "uniform_cnn": (3, 32)}
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -58,6 +58,11 @@ def test_the_two_node_cluster_gives_the_serial_matrix(cluster, serial, tmp_path)
     matrices = read_matrix_set(tmp_path / "run" / "matrix.json")
     for name in ESTIMATORS.split(","):
         assert matrices[name].equals(expected[name]), name
+    import json
+
+    placement = json.loads((tmp_path / "run" / "ray_placement.json").read_text())
+    assert len(placement["nodes"]) == 2, placement  # the cells ran on both nodes, not one
+    assert set(placement["cells"].values()) == set(placement["nodes"])
 
 
 def _cell_workers() -> list[int]:

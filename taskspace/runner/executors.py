@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 from taskspace.errors import ConfigError, TaskspaceError
+from taskspace.io import write_json
 from taskspace.registry import Registry
 from taskspace.runner.cells import Cell
 from taskspace.runner.handles import TrainedRun
@@ -148,12 +149,17 @@ def _ray(
         remote = ray.remote(num_cpus=1, max_retries=_RETRIES, scheduling_strategy="SPREAD")(_compute)
         per_cell = threads or (_threads_per_worker(workers) if started_here and address is None else 1)
         pending = {remote.remote(cell, cell.prepare(run, share), per_cell): cell for cell in cells}
+        placement: dict[str, str] = {}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for reference in ready:
                 cell = pending.pop(reference)
-                cell.commit(run, ray.get(reference))
+                node, result = ray.get(reference)
+                cell.commit(run, result)
+                placement[cell.name] = node
                 on_done(cell)
+        if placement:
+            write_json(run.path("placement"), {"nodes": sorted(set(placement.values())), "cells": placement})
     finally:
         if started_here:
             ray.shutdown()
@@ -206,7 +212,8 @@ _CONNECT_TIMEOUT_S = 10
 
 
 def _compute(cell: Cell, inputs: dict[str, Any], threads: int) -> Any:
-    """A cell's result on a Ray worker, from its inputs with the shared ones fetched from the object store."""
+    """The Ray node's id and a cell's result on it, from its inputs with the shared ones fetched from the
+    object store."""
     import ray
     import torch
 
@@ -214,6 +221,6 @@ def _compute(cell: Cell, inputs: dict[str, Any], threads: int) -> Any:
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return cell.compute(resolved)
+        return ray.get_runtime_context().get_node_id(), cell.compute(resolved)
     finally:
         torch.set_num_threads(previous)

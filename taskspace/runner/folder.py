@@ -39,6 +39,7 @@ LAYOUT: dict[str, str] = {
     "truth_cells": "truth",                  # truth/<protocol>/<pair key>.json (+ runs/<pair key>/ when trained)
     "matrix": "matrix",                      # matrix.{csv,json,npz}: every estimator's matrix
     "score_seconds": "score_seconds.json",   # measured cost of each estimator and of the forward passes
+    "placement": "ray_placement.json",        # which Ray node ran each cell of the last stage run on Ray
     "truth": "truth.csv",                    # the measured ground truth, one row per cell and protocol
     "imported": "truth_imported.csv",        # ground truth imported from elsewhere, as given
     "verdict": "evaluation.csv",             # how well each estimator predicts each ground truth
