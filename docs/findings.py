@@ -140,14 +140,22 @@ def _invert(results: Mapping[str, Any]) -> str:
     study = results["invert_study"]
     overall = next(row for row in study["paired"] if row["order"] == "all five")
     cka = study["cka"]
-    return (f"- **Invert** ([inversion study](docs/results/invert_study.md), {len(study['tasks'])} tasks, the inner "
-            f"modules of uniform_cnn in all their orders): a reordered modular net loses "
-            f"{100 * overall['modular_drop']:.1f} points, an end-to-end one {100 * overall['e2e_drop']:.1f}; "
-            f"end to end minus modular {100 * overall['e2e_minus_modular']:+.1f} [{100 * overall['t_low']:+.1f}, "
-            f"{100 * overall['t_high']:+.1f}] points (paired t): {overall['verdict']}. CKA between the moved "
-            f"modules predicts the loss: modular {'yes' if cka['modular']['predicts'] else 'no'} "
-            f"(ρ {cka['modular']['spearman_cka_vs_drop']:.2f}), end to end {'yes' if cka['e2e']['predicts'] else 'no'} "
-            f"(ρ {cka['e2e']['spearman_cka_vs_drop']:.2f}).")
+
+    def mean_accuracy(recipe: str, inverted: bool) -> float:
+        values = [row["test_accuracy"] for row in study["rows"]
+                  if row["recipe"] == recipe and (row["order"] != sorted(row["order"])) == inverted]
+        return sum(values) / len(values)
+
+    return (f"- **Invert** ([inversion study](docs/results/invert_study.md), {len(study['tasks'])} tasks, "
+            f"uniform_cnn's inner modules in their other orders): modular nets lose "
+            f"{100 * overall['modular_drop']:.1f} points, end-to-end ones {100 * overall['e2e_drop']:.1f} "
+            f"({100 * overall['e2e_minus_modular']:+.1f} [{100 * overall['t_low']:+.1f}, "
+            f"{100 * overall['t_high']:+.1f}], paired t: {overall['verdict']}), yet end to end still ends at "
+            f"{mean_accuracy('e2e', True):.3f} against {mean_accuracy('modular', True):.3f}, from "
+            f"{mean_accuracy('e2e', False):.3f} against {mean_accuracy('modular', False):.3f}. CKA between moved "
+            f"modules {'predicts' if cka['modular']['predicts'] else 'does not predict'} the loss (ρ "
+            f"{cka['modular']['spearman_cka_vs_drop']:.2f} modular, {cka['e2e']['spearman_cka_vs_drop']:.2f} "
+            f"end to end{'' if cka['e2e']['predicts'] == cka['modular']['predicts'] else ', which differs'}).")
 
 
 def _tie(row: Mapping[str, Any], metric: str) -> str:

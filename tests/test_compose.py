@@ -209,6 +209,18 @@ def test_invert_reorders_and_repeats_modules_with_their_weights_and_provenance(u
     tuned, saved = load_model(tmp_path / "tuned" / "model.pt")
     assert saved["spec"]["order"] == [0, 3, 2, 1] and set(tuned.adapters) == {"1", "2", "3"}
 
+    # and a zoo scores it, every module, and measures its truth, as any checkpoint source
+    (tmp_path / "zoo.toml").write_text('[[source]]\nname = "inverted"\ncheckpoint = "inv/model.pt"\n')
+    (tmp_path / "space.toml").write_text('dataset = "digits"\npairs = [["1", "7"], ["3", "8"]]\n')
+    assert main(["matrix", str(tmp_path / "run"), "--zoo", str(tmp_path / "zoo.toml"), "--space",
+                 str(tmp_path / "space.toml"), "--target-dataset", "digits", "--score-samples", "60",
+                 "--estimators", "logme", "--quiet"]) == 0
+    matrix = json.loads((tmp_path / "run" / "matrix.json").read_text())["matrices"][0]
+    # one layer per module: the moved module's output is read after the activation it gained
+    assert matrix["sources"] == ["inverted:hidden.0.0.3", "inverted:hidden.1.1", "inverted:hidden.2.0.2",
+                                 "inverted:hidden.3.0.2"]
+    assert main(["truth", str(tmp_path / "run"), "--protocols", "frozen_k10", "--quiet"]) == 0
+
 
 @pytest.mark.parametrize(("order", "expected"), [
     ("0,1,7", "the net has hidden modules 0 to 3; the order must list some of them, got [0, 1, 7]"),
@@ -228,6 +240,7 @@ def test_invert_says_where_an_architecture_cannot_be_reordered(nets, uniform, tm
     error = capsys.readouterr().err.strip()
     assert "module 2 (digits_cnn" in error and "cannot follow module 0 (digits_cnn" in error
     assert "stages cannot be reordered" in error and not (tmp_path / "x").exists()
+    assert "None" not in error  # a net built at its architecture's default width says so in words
     assert _compose("invert", "--from", str(nets["a"]), "--out", str(tmp_path / "x")) == 2
     assert "invert needs the new order" in capsys.readouterr().err
     # an inverted net is not composed further: its stages no longer follow its cut points

@@ -173,7 +173,8 @@ def _channels(net: ModularNet, index: int) -> tuple[int, int]:
 def _interface(net: ModularNet, index: int) -> str:
     spec, bounds = net.spec, module_bounds(net)
     takes, gives = _channels(net, index)
-    return (f"{spec['architecture']} width {spec['width']}, stages {bounds[index]}-{bounds[index + 1] - 1}, "
+    width = "its default width" if spec["width"] is None else f"width {spec['width']}"
+    return (f"{spec['architecture']} {width}, stages {bounds[index]}-{bounds[index + 1] - 1}, "
             f"{takes} -> {gives} channels")
 
 

@@ -377,7 +377,12 @@ def default_checkpoint_layers(network: nn.Module) -> list[str]:
     names = [name for name in node_names(network) if name.startswith("hidden.")]
     last: dict[str, str] = {}
     for name in names:
-        last[".".join(name.split(".")[:3])] = name
+        stage = ".".join(name.split(".")[:3])
+        previous = next(reversed(last), None)
+        if (isinstance(network.get_submodule(stage), nn.ReLU) and previous is not None
+                and previous.split(".")[:2] == stage.split(".")[:2]):
+            stage = previous  # the activation an inverted net adds after a moved last stage belongs to it
+        last[stage] = name
     return list(last.values())
 
 
