@@ -159,7 +159,14 @@ def _render_value(name: str, value: Any, level: int) -> list[str]:
     if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
         columns = list(dict.fromkeys(key for row in value for key, item in row.items()
                                      if _is_scalar(item) and key not in _HIDDEN))
-        return [heading, _table(columns, ([row.get(column) for column in columns] for row in value))]
+        texts = [column for column in columns if any(_is_multiline(row.get(column)) for row in value)]
+        columns = [column for column in columns if column not in texts]
+        blocks = [heading, _table(columns, ([row.get(column) for column in columns] for row in value))]
+        for row in value:  # a multi-line text (a command's output) under its row's first value, verbatim
+            label = str(row.get(columns[0], "")) if columns else ""
+            blocks += _output_blocks({f"{label}: {column}" if len(texts) > 1 else label or column: row[column]
+                                      for column in texts if isinstance(row.get(column), str)}, level + 1)
+        return blocks
     if isinstance(value, dict) and value and all(isinstance(item, dict) for item in value.values()):
         columns = list(dict.fromkeys(key for item in value.values() for key, inner in item.items()
                                      if _is_scalar(inner) and key not in _HIDDEN))
@@ -168,8 +175,24 @@ def _render_value(name: str, value: Any, level: int) -> list[str]:
                                                       for key, item in value.items()))]
         return [heading, f"({len(value)} entries in the JSON)"]
     if isinstance(value, dict) and value:
-        return [heading, _table(["", "value"], value.items())]
+        single = {key: item for key, item in value.items() if not _is_multiline(item)}
+        blocks = [heading, _table(["", "value"], single.items())] if single else [heading]
+        return blocks + _output_blocks({key: item for key, item in value.items() if key not in single}, level + 1)
     return []
+
+
+def _is_multiline(value: Any) -> bool:
+    return isinstance(value, str) and "\n" in value.strip()
+
+
+def _output_blocks(outputs: Mapping[str, str], level: int) -> list[str]:
+    """A heading and a verbatim block per multi-line text (a command's output keeps its lines and columns)."""
+    blocks = []
+    for name, text in outputs.items():
+        fence = "````" if "```" in text else "```"
+        blocks += ["#" * level + " " + (f"`{name}`" if name.startswith("taskspace ") else name.replace("_", " ")),
+                   f"{fence}text\n{text.rstrip()}\n{fence}"]
+    return blocks
 
 
 def render_result(path: Path) -> str:
@@ -186,8 +209,10 @@ def render_result(path: Path) -> str:
         blocks.append(f"Measured on: {machine}.")
     scalars = {key: value for key, value in document.items()
                if key not in _HIDDEN and _is_scalar(value) and not isinstance(value, list)}
-    if scalars:
-        blocks.append(_table(["setting", "value"], scalars.items()))
+    single = {key: value for key, value in scalars.items() if not _is_multiline(value)}
+    if single:
+        blocks.append(_table(["setting", "value"], single.items()))
+    blocks += _output_blocks({key: value for key, value in scalars.items() if key not in single}, 2)
     for key, value in document.items():
         if key in _HIDDEN or key in scalars:
             continue

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from taskspace.errors import ConfigError, did_you_mean
-from taskspace.io import content_hash, read_toml
+from taskspace.io import content_hash, read_toml, sha256_of_file
 
 __all__ = ["TrainConfig", "GridConfig", "MODES", "PRECISIONS", "load_toml_options"]
 
@@ -156,18 +156,31 @@ class TrainConfig:
         return values
 
     def hash(self) -> str:
-        """Short SHA-256 of the canonical JSON of every field but ``device``.
+        """Short SHA-256 of the canonical JSON of every field but ``device``; ``init_from`` counts by the
+        checkpoint's contents (its SHA-256), not its path, so a moved folder keeps its hash and a
+        checkpoint changed in place does not.
 
         Options added after run folders were first written (``objective_params``,
         ``output_unlabeled``, ``precision``, ``compile``) are left out while they hold their defaults,
         so those folders keep their hash and stay usable.
         """
+        values = self._hashed_values()
+        if self.init_from and Path(self.init_from).is_file():
+            values["init_from"] = "sha256:" + sha256_of_file(self.init_from)
+        return content_hash(values)
+
+    def legacy_hash(self) -> str:
+        """The hash folders written before ``init_from`` counted by contents recorded (by its path); equal to
+        :meth:`hash` when there is no ``init_from``."""
+        return content_hash(self._hashed_values())
+
+    def _hashed_values(self) -> dict[str, Any]:
         values = self.to_dict()
         values.pop("device")
         for name, default in _ADDED_LATER.items():
             if values[name] == default:
                 values.pop(name)
-        return content_hash(values)
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:

@@ -185,6 +185,36 @@ def test_finetune_from_checkpoint_and_refuse_another_architecture(tmp_path, digi
     assert not (tmp_path / "wider" / "model.pt").exists()
 
 
+def test_a_finetune_counts_its_source_by_contents_not_by_path(tmp_path, digits):
+    import shutil
+
+    from taskspace.training.run import finished_run
+
+    source = TrainConfig(task="3_vs_8", dataset="digits", epochs=1)
+    train_task(source, out_dir=tmp_path / "here" / "source", dataset=digits)
+    target = TrainConfig(task="5_vs_9", dataset="digits", mode="finetune", epochs=1,
+                         init_from=str(tmp_path / "here" / "source" / "model.pt"))
+    train_task(target, out_dir=tmp_path / "here" / "target", dataset=digits)
+    # the folder moved: the same fine-tune, found finished, not trained again
+    shutil.move(tmp_path / "here", tmp_path / "there")
+    moved = target.replace(init_from=str(tmp_path / "there" / "source" / "model.pt"))
+    assert moved.hash() == target.replace(init_from=str(tmp_path / "there" / "source" / "model.pt")).hash()
+    assert finished_run(tmp_path / "there" / "target", moved) is not None
+    # a different checkpoint at the same path is another fine-tune
+    train_task(source.replace(seed=1), out_dir=tmp_path / "other", dataset=digits)
+    shutil.copyfile(tmp_path / "other" / "model.pt", tmp_path / "there" / "source" / "model.pt")
+    assert finished_run(tmp_path / "there" / "target", moved) is None
+    # a folder written when init_from counted by its path still reads as finished
+    legacy = tmp_path / "legacy"
+    shutil.copytree(tmp_path / "there" / "target", legacy)
+    for name in ("config.json", "metrics.json"):
+        record = json.loads((legacy / name).read_text())
+        record["config_hash"] = moved.legacy_hash()
+        (legacy / name).write_text(json.dumps(record))
+    metrics = json.loads((legacy / "metrics.json").read_text())
+    assert finished_run(legacy, moved) is not None and metrics["config_hash"] != moved.hash()
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -274,7 +274,8 @@ def finished_run(folder: str | os.PathLike[str], config: TrainConfig) -> dict[st
     if not isinstance(recorded, dict) or not isinstance(metrics, dict):
         return None
     accuracy = metrics.get("test_accuracy")
-    if recorded.get("config_hash") != config.hash() or metrics.get("config_hash", config.hash()) != config.hash():
+    hashes = {config.hash(), config.legacy_hash()}  # a folder written before init_from counted by contents
+    if recorded.get("config_hash") not in hashes or metrics.get("config_hash", config.hash()) not in hashes:
         return None
     if not isinstance(accuracy, int | float) or isinstance(accuracy, bool) or not 0.0 <= accuracy <= 1.0:
         return None
@@ -319,7 +320,7 @@ def _check_folder(folder: Path, config: TrainConfig) -> None:
         saved_hash = record.get("config_hash") if isinstance(record, dict) else None
     except TaskspaceError:
         saved_hash = None
-    if saved_hash != config.hash():
+    if saved_hash not in (config.hash(), config.legacy_hash()):
         raise TaskspaceError(
             f"'{folder}' holds a training run of another config (hash {saved_hash}, this one {config.hash()}); "
             "choose another --out folder, or the options of that run"

@@ -2,7 +2,7 @@
 
 The source's network is cut at the layer (``create_feature_extractor``), its output pooled as for
 scoring, and a new linear head put on top; all of it is trained on ``finetune_samples`` of the
-target's training images (class-stratified, seeded; random crops and flips) with SGD (momentum 0.9,
+target's training images (class-stratified, seeded; random horizontal flips, no crops) with SGD (momentum 0.9,
 one-cycle learning rate, weight decay 5e-4) for ``finetune_epochs``, then tested on every test image
 of the target. Deterministic for a seed on one device.
 """
