@@ -14,6 +14,7 @@ import torch
 
 import taskspace
 from taskspace.io import write_json
+from taskspace.training.compute import machine_record
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WORK = Path(__file__).resolve().parent / "work"
@@ -27,6 +28,9 @@ def environment() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        # the kernels torch picks depend on these: trained weights differ in their last bits across them
+        "cpu": machine_record()["cpu"],
+        "cpu_capability": machine_record()["cpu_capability"],
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -113,6 +113,10 @@ def test_substitute_takes_the_donors_module_and_bridges_where_statistics_differ(
     (["stack", "--keep", "1"], "stack needs the target task"),
     (["substitute", "--with", "{b}", "--module", "5"], "module 5 does not exist"),
     (["port", "--keep", "1", "--task", "2_vs_55"], "55"),
+    # an argument the operator does not read is said, never ignored
+    (["invert", "--order", "0,1", "--keep", "1"], "invert does not use --keep; it takes --order, --task"),
+    (["drop", "--keep", "1", "--epochs", "3"], "drop does not use --epochs; it takes --keep, --task"),
+    (["substitute", "--with", "{b}", "--module", "1", "--order", "0,1"], "substitute does not use --order"),
 ])
 def test_bad_compositions_are_one_line_and_write_nothing(nets, tmp_path, capsys, argv, expected) -> None:
     argv = [value.format(narrow=nets["narrow"], b=nets["b"]) for value in argv]
@@ -122,6 +126,16 @@ def test_bad_compositions_are_one_line_and_write_nothing(nets, tmp_path, capsys,
     error = capsys.readouterr().err.strip()
     assert expected in error and len(error.splitlines()) == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("argv", [["split", "--cut-points", "1,,2"], ["invert", "--order", "0,,1"]])
+def test_an_empty_entry_in_a_module_list_is_a_mistake_not_a_shorter_list(nets, tmp_path, capsys, argv) -> None:
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:  # argparse's own exit, with the command line's one-line error
+        _compose(argv[0], "--from", str(nets["a"]), *argv[1:], "--out", str(tmp_path / "never"))
+    assert stopped.value.code == 2
+    assert f"expected numbers separated by single commas like 0,2,1, got '{argv[2]}'" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
 
 
 def test_a_composed_net_is_never_written_over_its_source(nets, capsys) -> None:

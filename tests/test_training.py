@@ -262,3 +262,14 @@ def test_modular_and_e2e_training_on_real_cifar(tmp_path, cifar_root):
                      out_dir=tmp_path / "one-label", data_root=cifar_root)
     assert few["output_labels"] == 2
     assert few["test_accuracy"] > 0.6
+
+
+def test_a_trained_network_records_the_processor_its_bytes_came_from(tmp_path, digits):
+    from taskspace.io import sha256_of_file
+
+    metrics = train_task(TrainConfig(task="1_vs_3", dataset="digits", epochs=1), out_dir=tmp_path / "net",
+                         dataset=digits)
+    assert metrics["model_sha256"] == sha256_of_file(tmp_path / "net" / "model.pt")
+    machine = json.loads((tmp_path / "net" / "metrics.json").read_text())["trained_on"]
+    assert machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert machine["torch_version"] == torch.__version__ and machine["cpu"]

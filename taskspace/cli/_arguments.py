@@ -121,6 +121,14 @@ def comma_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def strict_comma_list(text: str) -> list[str]:
+    """A comma list where an empty entry is a mistake (``0,,1`` for a module order), not something to skip."""
+    parts = [part.strip() for part in text.split(",")]
+    if not all(parts):
+        raise argparse.ArgumentTypeError(f"expected numbers separated by single commas like 0,2,1, got '{text}'")
+    return parts
+
+
 def key_number(text: str) -> tuple[str, float]:
     name, equals, value = text.partition("=")
     try:

@@ -16,6 +16,7 @@ from taskspace.cli._arguments import (
     finite_float,
     nonnegative_int,
     positive_int,
+    strict_comma_list,
 )
 
 __all__ = ["build_parser", "PLOT_KINDS"]
@@ -68,16 +69,17 @@ def _compose(commands: argparse._SubParsersAction) -> None:
     from taskspace.compose.run import OPERATORS
 
     compose = commands.add_parser(
-        "compose", help="build a net from the modules of trained nets: split, port, stack, substitute, drop",
+        "compose", help="build a net from the modules of trained nets: split, port, stack, substitute, drop, invert",
         description="Operators: " + "; ".join(f"{name} ({what})" for name, what in OPERATORS.items()) + ".")
     compose.add_argument("operator", choices=list(OPERATORS), metavar="OPERATOR", help=", ".join(OPERATORS))
     compose.add_argument("--from", dest="source", required=True, help="the net's checkpoint (model.pt)")
     compose.add_argument("--with", dest="donor", default=None, help="substitute: the donor net's checkpoint")
-    compose.add_argument("--task", default=None, help="port, stack: the target task, e.g. deer_vs_horse")
+    compose.add_argument("--task", default=None, help="port, stack: the target task, e.g. deer_vs_horse (the others "
+                         "keep the source's own)")
     compose.add_argument("--keep", type=positive_int, default=None, help="port, stack, drop: hidden modules kept")
     compose.add_argument("--module", type=nonnegative_int, default=None, help="substitute: module replaced (from 0)")
-    compose.add_argument("--cut-points", type=comma_list, default=None, help="split: stage boundaries, e.g. 1,2")
-    compose.add_argument("--order", type=comma_list, default=None,
+    compose.add_argument("--cut-points", type=strict_comma_list, default=None, help="split: stage boundaries, e.g. 1,2")
+    compose.add_argument("--order", type=strict_comma_list, default=None,
                          help="invert: the hidden modules in their new order, e.g. 0,2,1 (a module may repeat: 0,1,1)")
     compose.add_argument("--out", required=True, help="output folder: model.pt, metrics.json")
     compose.add_argument("--overwrite", action="store_true", help="replace a network already in --out")

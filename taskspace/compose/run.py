@@ -33,6 +33,7 @@ from taskspace.io import ensure_writable_dir, read_json, sha256_of_file, write_j
 from taskspace.models import ModularNet
 from taskspace.tasks import Task
 from taskspace.training.checkpoints import load_model, save_model
+from taskspace.training.compute import machine_record
 from taskspace.training.run import METRICS_FILE, MODEL_FILE
 from taskspace.training.tensors import TensorSplit, to_tensor_split
 
@@ -96,6 +97,7 @@ def compose(request: ComposeRequest, *, out_dir: str | os.PathLike[str], data_ro
     """
     if request.operator not in OPERATORS:
         raise ConfigError(f"unknown operator '{request.operator}'; use one of {', '.join(OPERATORS)}")
+    _refuse_unused_arguments(request)
     folder = Path(out_dir)
     sources = [Path(request.source)] + ([Path(request.donor)] if request.donor is not None else [])
     for path in sources:
@@ -142,6 +144,7 @@ def compose(request: ComposeRequest, *, out_dir: str | os.PathLike[str], data_ro
     save_model(folder / MODEL_FILE, composed, normalization=normalization, task_classes=task.classes,
                config_hash=metrics["config_hash"], composition=metrics["composition"])
     metrics["model_sha256"] = sha256_of_file(folder / MODEL_FILE)
+    metrics["trained_on"] = machine_record()  # the bytes above are this processor's (training/compute.py)
     if request.operator == "split":
         metrics["module_files"] = _save_modules(composed, folder, metrics["composition"])
     write_json(folder / METRICS_FILE, metrics)
@@ -172,6 +175,25 @@ def _save_modules(net: ModularNet, folder: Path, composition: dict[str, Any]) ->
                                "state_dict": module.state_dict(), "provenance": composition["modules"][index]})
         written.append(str(path.relative_to(folder)))
     return written
+
+
+#: The arguments each operator reads (``task`` is also accepted where it names the source's own task;
+#: ``epochs`` is the training option only stack uses).
+_OPERATOR_ARGUMENTS = {"split": {"cut_points"}, "port": {"keep", "task"}, "stack": {"keep", "task", "epochs"},
+                       "substitute": {"donor", "module", "task"}, "drop": {"keep", "task"},
+                       "invert": {"order", "task"}}
+_FLAGS = {"donor": "--with", "keep": "--keep", "module": "--module", "cut_points": "--cut-points",
+          "order": "--order", "task": "--task", "epochs": "--epochs"}
+
+
+def _refuse_unused_arguments(request: ComposeRequest) -> None:
+    """An argument the operator does not read is a mistake to say, not to ignore (``--keep`` given to invert)."""
+    given = {name: request.train.get(name) if name == "epochs" else getattr(request, name) for name in _FLAGS}
+    reads = _OPERATOR_ARGUMENTS[request.operator]
+    unused = [name for name, value in given.items() if value not in (None, ()) and name not in reads]
+    if unused:
+        raise ConfigError(f"{request.operator} does not use {', '.join(_FLAGS[name] for name in unused)}; it takes "
+                          f"{', '.join(_FLAGS[name] for name in _FLAGS if name in reads)}")
 
 
 def _train_config(request: ComposeRequest, saved: dict[str, Any], source: Path) -> TrainConfig:

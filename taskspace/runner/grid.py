@@ -171,6 +171,21 @@ def _number(value: object) -> float:
     return math.nan if value is None else float(value)  # type: ignore[arg-type]
 
 
+def _trained_on(run: TrainedRun, ids: Sequence[str]) -> dict[str, Any]:
+    """The processor each checkpoint's bytes came from, as its metrics.json recorded it (networks trained
+    before taskspace recorded it are left out): weights differ in their last bits across processors."""
+    machines = {}
+    for task_id in ids:
+        metrics = run.checkpoint(task_id).parent / "metrics.json"
+        try:
+            recorded = read_json(metrics).get("trained_on") if metrics.is_file() else None
+        except TaskspaceError:
+            recorded = None
+        if isinstance(recorded, dict):
+            machines[task_id] = recorded
+    return machines
+
+
 def _provenance(run: TrainedRun) -> dict[str, Any]:
     ids = run.space.ids
     return {
@@ -182,6 +197,7 @@ def _provenance(run: TrainedRun) -> dict[str, Any]:
         "dataset": run.space.dataset,
         "seed": run.grid.seed,
         "checkpoint_sha256": {task_id: sha256_of_file(run.checkpoint(task_id)) for task_id in ids},
+        "trained_on": _trained_on(run, ids),
         "taskspace_version": __version__,
         "torch_version": torch.__version__,
         "numpy_version": np.__version__,

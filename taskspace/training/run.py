@@ -26,7 +26,7 @@ from taskspace.models import ModularNet, get_model
 from taskspace.objectives import get_objective
 from taskspace.tasks import Task, TaskSplits, sample_labels_per_class
 from taskspace.training.checkpoints import load_hidden_from, save_model
-from taskspace.training.compute import FLOAT32, Compute
+from taskspace.training.compute import FLOAT32, Compute, machine_record
 from taskspace.training.seeds import derive_seed
 from taskspace.training.semi_supervised import propagate_labels
 from taskspace.training.tensors import TensorSplit, channel_statistics, to_tensor_split
@@ -252,6 +252,7 @@ def train_task(
         config_hash=fingerprint,
     )
     metrics["model_sha256"] = sha256_of_file(folder / MODEL_FILE)
+    metrics["trained_on"] = machine_record(device)  # the bytes above are this processor's (compute.py)
     write_json(folder / METRICS_FILE, metrics)
     shutil.rmtree(resume, ignore_errors=True)
     return metrics
