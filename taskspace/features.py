@@ -37,13 +37,14 @@ class SourceOutputs:
         logits: float32 (n, c_source), the source classifier's outputs.
         labels: int64 (n,), the target labels.
         pre_activations: float32 (n, d), the trunk's output globally average-pooled, before φ's ReLU
-            and normalisation (signed: it keeps what the ReLU discards).
+            and normalisation (signed: it keeps what the ReLU discards); None where read from the store,
+            which keeps φ and the logits only.
     """
 
     features: np.ndarray
     logits: np.ndarray
     labels: np.ndarray
-    pre_activations: np.ndarray
+    pre_activations: np.ndarray | None = None
 
     def probabilities(self) -> np.ndarray:
         """Softmax of the logits, float64 (n, c_source)."""
@@ -51,7 +52,7 @@ class SourceOutputs:
 
     def subset(self, positions: np.ndarray) -> SourceOutputs:
         return SourceOutputs(self.features[positions], self.logits[positions], self.labels[positions],
-                             self.pre_activations[positions])
+                             None if self.pre_activations is None else self.pre_activations[positions])
 
 
 @torch.no_grad()
@@ -113,6 +114,7 @@ def cached_source_outputs(
         if cached is not None and _fits(cached, net, split):
             return cached
     outputs = source_outputs(net, split, normalization=normalization, device=device)
+    assert outputs.pre_activations is not None
     write_npz(path, {"features": outputs.features, "logits": outputs.logits, "labels": outputs.labels,
                      "pre_activations": outputs.pre_activations})
     return outputs
@@ -122,5 +124,5 @@ def _fits(outputs: SourceOutputs, net: ModularNet, split: ImageSplit) -> bool:
     """Whether cached outputs have the shapes this net gives on this split (else they are recomputed)."""
     count = len(split.labels)
     return (outputs.features.shape == (count, net.feature_dim) and outputs.logits.shape == (count, net.num_classes)
-            and outputs.pre_activations.shape[0] == count
+            and outputs.pre_activations is not None and outputs.pre_activations.shape[0] == count
             and np.array_equal(outputs.labels, np.asarray(split.labels, dtype=np.int64)))

@@ -62,6 +62,8 @@ class TransferJob:
         feature_cache: folder of cached forward passes.
         work_dir: a folder the protocol may train in (a rerun resumes there).
         dataset: the dataset of the target's images.
+        outputs: the source's forward passes over the target's training and test images, where the
+            run read them from its store for a protocol that reads them (else the protocol makes them).
     """
 
     source: str
@@ -76,6 +78,7 @@ class TransferJob:
     feature_cache: Path
     work_dir: Path
     dataset: ImageDataset
+    outputs: tuple[SourceOutputs, SourceOutputs] | None = None
 
 
 Measure = Callable[..., dict[str, Any]]
@@ -90,12 +93,15 @@ class Protocol:
         description: what it measures, in words.
         function: the registered function.
         params: the parameter read from the name (``{"k": 10}``), or none.
+        reads_outputs: whether it reads the source's frozen forward passes (``TransferJob.outputs``),
+            which a run then takes from its store.
     """
 
     name: str
     description: str
     function: Measure
     params: dict[str, int]
+    reads_outputs: bool = False
 
     def measure(self, job: TransferJob) -> dict[str, Any]:
         return self.function(job, **self.params)
@@ -106,14 +112,16 @@ class _Entry:
     pattern: str
     description: str
     function: Measure
+    reads_outputs: bool
 
 
 _ENTRIES: dict[str, _Entry] = {}
 _PARAMETER = re.compile(r"\{([a-z_]+)\}")
 
 
-def register_protocol(pattern: str, *, description: str) -> Callable[[Measure], Measure]:
-    """Decorator: register a protocol under ``pattern`` (a name, or a name with one ``{param}``).
+def register_protocol(pattern: str, *, description: str, reads_outputs: bool = False) -> Callable[[Measure], Measure]:
+    """Decorator: register a protocol under ``pattern`` (a name, or a name with one ``{param}``);
+    ``reads_outputs``: it reads the source's frozen forward passes from ``TransferJob.outputs`` when given.
 
     Raises:
         ValueError: a pattern registered twice, or with more than one parameter.
@@ -124,7 +132,7 @@ def register_protocol(pattern: str, *, description: str) -> Callable[[Measure], 
         raise ValueError(f"protocol pattern '{pattern}' has more than one parameter")
 
     def decorator(function: Measure) -> Measure:
-        _ENTRIES[pattern] = _Entry(pattern, description, function)
+        _ENTRIES[pattern] = _Entry(pattern, description, function, reads_outputs)
         return function
 
     return decorator
@@ -145,13 +153,13 @@ def get_protocol(name: str) -> Protocol:
         parameter = _PARAMETER.search(pattern)
         if parameter is None:
             if name == pattern:
-                return Protocol(name, entry.description, entry.function, {})
+                return Protocol(name, entry.description, entry.function, {}, entry.reads_outputs)
             continue
         prefix, suffix = pattern[: parameter.start()], pattern[parameter.end():]
         match = re.fullmatch(re.escape(prefix) + r"([1-9][0-9]*)" + re.escape(suffix), name)
         if match:
             params = {parameter.group(1): int(match.group(1))}
-            return Protocol(name, entry.description.format(**params), entry.function, params)
+            return Protocol(name, entry.description.format(**params), entry.function, params, entry.reads_outputs)
     examples = [pattern.replace("{k}", "10") for pattern in list_protocols()]
     raise ConfigError(
         f"unknown ground-truth protocol '{name}'{did_you_mean(name, examples)} "
@@ -194,9 +202,12 @@ def probe_accuracy(train: SourceOutputs, test: SourceOutputs, *, steps: int, wei
 def _frozen(job: TransferJob, labels_per_class: int | None) -> dict[str, Any]:
     from taskspace.training.run import resolve_device
 
-    device = resolve_device(job.config.device)
-    train = cached_source_outputs(job.checkpoint, job.splits.train, cache_dir=job.feature_cache, device=device)
-    test = cached_source_outputs(job.checkpoint, job.splits.test, cache_dir=job.feature_cache, device=device)
+    if job.outputs is not None:  # read from the run's store, where the scores' forward passes are
+        train, test = job.outputs
+    else:
+        device = resolve_device(job.config.device)
+        train = cached_source_outputs(job.checkpoint, job.splits.train, cache_dir=job.feature_cache, device=device)
+        test = cached_source_outputs(job.checkpoint, job.splits.test, cache_dir=job.feature_cache, device=device)
     accuracies = [
         probe_accuracy(train.subset(positions), test, steps=job.config.output_steps,
                        weight_decay=job.config.output_weight_decay)
@@ -205,12 +216,14 @@ def _frozen(job: TransferJob, labels_per_class: int | None) -> dict[str, Any]:
     return {"accuracy": float(np.mean(accuracies)), "draws": accuracies}
 
 
-@register_protocol("frozen_all", description="frozen trunk, linear probe trained on all target labels")
+@register_protocol("frozen_all", description="frozen trunk, linear probe trained on all target labels",
+                   reads_outputs=True)
 def frozen_all_labels(job: TransferJob) -> dict[str, Any]:
     return _frozen(job, None)
 
 
-@register_protocol("frozen_k{k}", description="frozen trunk, linear probe trained on {k} labels per class")
+@register_protocol("frozen_k{k}", description="frozen trunk, linear probe trained on {k} labels per class",
+                   reads_outputs=True)
 def frozen_few_labels(job: TransferJob, *, k: int) -> dict[str, Any]:
     return _frozen(job, k)
 

@@ -106,15 +106,18 @@ def test_a_damaged_run_record_is_refused_in_one_line(tmp_path, content):
 def test_adding_an_estimator_does_not_pass_the_images_again(tmp_path, space_file):
     import json
 
+    from taskspace.runner.extraction import bank_key
+
     context = open_run(tmp_path / "run", _grid(space_file))
     compute_matrix(context, estimators=("alignment",))
-    bank = tmp_path / "run" / "features" / "banks" / "3_vs_8.npz"
-    stamp, record = bank.stat().st_mtime_ns, json.loads(bank.with_suffix(".json").read_text())
+    store = tmp_path / "run" / "features" / f"{bank_key(context, '3_vs_8')}.npz"
+    record_file = tmp_path / "run" / "features" / "banks" / "3_vs_8.json"
+    stamp, record = store.stat().st_mtime_ns, json.loads(record_file.read_text())
     compute_matrix(context, estimators=("alignment", "logme"))
     cell = json.loads(context.score_file("3_vs_8", "1_vs_7").read_text())
     assert set(cell["scores"]) == {"alignment", "logme"}
-    assert bank.stat().st_mtime_ns == stamp
-    assert json.loads(bank.with_suffix(".json").read_text()) == record
+    assert store.stat().st_mtime_ns == stamp
+    assert json.loads(record_file.read_text()) == record
     timing = json.loads((tmp_path / "run" / "score_seconds.json").read_text())
     banks = sorted((tmp_path / "run" / "features" / "banks").glob("*.json"))
     assert timing["feature_extraction"] == pytest.approx(sum(json.loads(p.read_text())["seconds"] for p in banks))

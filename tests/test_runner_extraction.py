@@ -1,4 +1,4 @@
-"""Forward passes shared between targets: per-class score samples and one feature bank per source."""
+"""Forward passes shared between targets and with the truth: per-class score samples, one store per source."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from taskspace.runner import GridConfig, compute_matrix, open_run
 from taskspace.runner.extraction import (
     bank_indices,
     bank_is_current,
-    bank_path,
+    bank_key,
     extract_bank,
     gather,
     read_bank,
@@ -87,7 +87,7 @@ def test_every_source_has_one_current_bank_and_a_changed_checkpoint_makes_it_sta
 def test_a_bank_missing_images_is_refused(shared_run):
     bank = dict(read_bank(shared_run, "1_vs_7"))
     bank["indices"] = bank["indices"][1:]
-    for name in ("features", "logits", "pre_activations"):
+    for name in ("features", "logits"):
         bank[name] = bank[name][1:]
     splits = shared_run.splits("1_vs_7")
     with pytest.raises(Exception, match="lacks images"):
@@ -95,7 +95,7 @@ def test_a_bank_missing_images_is_refused(shared_run):
 
 
 def test_extract_bank_rewrites_a_damaged_bank(shared_run):
-    path = bank_path(shared_run, "7_vs_3")
+    path = shared_run.path("features") / f"{bank_key(shared_run, '7_vs_3')}.npz"
     path.write_bytes(b"not an npz")
     assert read_bank(shared_run, "7_vs_3") is None
     extract_bank(shared_run, "7_vs_3")
@@ -125,6 +125,38 @@ def test_a_trained_source_reads_what_the_bank_holds_bit_for_bit(shared_run):
     # asking a trained source for another layer adds a row named source:layer
     deeper = ZooSpec.trained(shared_run.space, shared_run.grid, layers=("hidden.0", TRAINED_LAYER))
     assert deeper.sources[0].modules == (f"{deeper.sources[0].name}:hidden.0", deeper.sources[0].name)
+
+
+def test_the_frozen_truth_reads_the_scores_store_and_measures_what_a_pass_of_its_own_would(shared_run):
+    """One store: the frozen probes read the forward passes the scores made (and add only the images they
+    lack, once per source), and measure bit for bit what a per-target forward pass of their own gives."""
+    from dataclasses import replace
+
+    from taskspace.runner import compute_truth
+    from taskspace.runner.cells import transfer_job
+    from taskspace.runner.extraction import store_key_of, truth_indices
+    from taskspace.transfer import get_protocol
+    from taskspace.zoo.store import stored_indices
+
+    compute_truth(shared_run, protocols=("frozen_all", "frozen_k10"))
+    features = shared_run.path("features")
+    for source in shared_run.space.ids:
+        held = stored_indices(features, store_key_of(shared_run, source, "train"))
+        np.testing.assert_array_equal(held, np.union1d(bank_indices(shared_run), truth_indices(shared_run, "train")))
+        np.testing.assert_array_equal(stored_indices(features, store_key_of(shared_run, source, "test")),
+                                      truth_indices(shared_run, "test"))
+    # one store file per source and split: no per-target cache of forward passes beside it
+    assert len(list(features.glob("*.npz"))) == 2 * len(shared_run.space.ids)
+    for protocol in ("frozen_all", "frozen_k10"):
+        for source in shared_run.space.ids:
+            for target in shared_run.space.ids:
+                job = transfer_job(shared_run, protocol, source, target)
+                assert job.outputs is not None
+                own = replace(job, outputs=None, feature_cache=shared_run.folder.parent / "own-passes")
+                measured = get_protocol(protocol).measure(job)
+                assert measured == get_protocol(protocol).measure(own), (protocol, source, target)
+                recorded = shared_run.read_cell(shared_run.truth_file(protocol, source, target), source, target)
+                assert recorded["accuracy"] == measured["accuracy"]
 
 
 def _assert_one_sampler(run, samples, *, zoo_seed):

@@ -34,24 +34,28 @@ from typing import Any
 import numpy as np
 
 from taskspace.errors import TaskspaceError
-from taskspace.features import SourceOutputs, cached_source_outputs
+from taskspace.features import SourceOutputs
 from taskspace.io import write_bytes, write_json
 from taskspace.runner.extraction import (
+    STORE_NAMES,
     bank_indices,
     bank_is_current,
-    bank_key,
-    bank_outputs,
     checkpoint_digest,
     extract_bank,
     gather,
     gather_rows,
     read_bank,
     score_positions,
+    split_outputs,
+    store_key_of,
+    store_rows,
+    truth_indices,
     write_bank,
 )
 from taskspace.runner.handles import TrainedRun
 from taskspace.training import train_task
 from taskspace.transfer import TransferJob, get_protocol
+from taskspace.zoo.store import extend_store, missing_indices
 
 __all__ = ["Cell", "Share", "TrainCell", "ExtractCell", "ScoreCell", "TruthCell", "score_one", "transfer_job"]
 
@@ -130,36 +134,54 @@ class TrainCell(Cell):
 
 @dataclass(frozen=True)
 class ExtractCell(Cell):
-    """Forward passes of ``source`` over every training image some target scores (its feature bank)."""
+    """Forward passes of ``source`` over the dataset's ``split`` images a stage needs, into the one store:
+    every training image some target scores (``purpose`` "scores": the source's bank), or every training
+    or test image of the targets (``purpose`` "truth": what the frozen probes read)."""
 
     source: str
+    split: str = "train"
+    purpose: str = "scores"
 
     @property
     def name(self) -> str:
-        return f"extract {self.source}"
+        return f"extract {self.source}" + ("" if self.purpose == "scores" else f" ({self.split}, truth)")
+
+    def _indices(self, run: TrainedRun) -> np.ndarray:
+        return bank_indices(run) if self.purpose == "scores" else truth_indices(run, self.split)
 
     def is_done(self, run: TrainedRun) -> bool:
-        return bank_is_current(run, self.source)
+        if self.purpose == "scores":
+            return bank_is_current(run, self.source)
+        return len(missing_indices(run.path("features"), store_key_of(run, self.source, self.split),
+                                   self._indices(run))) == 0
 
     def run(self, run: TrainedRun) -> None:
-        extract_bank(run, self.source)
+        if self.purpose == "scores":
+            extract_bank(run, self.source)
+        else:
+            store_rows(run, self.source, self.split, self._indices(run))
 
     def prepare(self, run: TrainedRun, share: Share) -> dict[str, Any]:
-        return {"checkpoint": run.checkpoint(self.source).read_bytes(), "indices": bank_indices(run),
-                "key": bank_key(run, self.source), "dataset": share("dataset", run.dataset),
-                "device": run.forward_device}
+        key = store_key_of(run, self.source, self.split)
+        return {"checkpoint": run.checkpoint(self.source).read_bytes(), "key": key,
+                "indices": missing_indices(run.path("features"), key, self._indices(run)),
+                "dataset": share("dataset", run.dataset), "device": run.forward_device}
 
     def compute(self, inputs: dict[str, Any]) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="taskspace-extract-") as folder:
             checkpoint = Path(folder) / "source.pt"
             checkpoint.write_bytes(inputs["checkpoint"])
-            outputs, seconds = bank_outputs(checkpoint, inputs["dataset"], inputs["indices"],
-                                            device=inputs.get("device", "cpu"))
+            outputs, seconds = split_outputs(checkpoint, inputs["dataset"], self.split, inputs["indices"],
+                                             device=inputs.get("device", "cpu"))
         return {"outputs": outputs, "seconds": seconds, "key": inputs["key"], "indices": inputs["indices"]}
 
     def commit(self, run: TrainedRun, result: dict[str, Any]) -> None:
-        write_bank(run, self.source, key=result["key"], indices=result["indices"], outputs=result["outputs"],
-                   seconds=result["seconds"])
+        if self.purpose == "scores":
+            write_bank(run, self.source, key=result["key"], indices=result["indices"], outputs=result["outputs"],
+                       seconds=result["seconds"])
+        else:
+            extend_store(run.path("features"), result["key"], STORE_NAMES, result["indices"],
+                         {"features": result["outputs"].features, "logits": result["outputs"].logits})
 
 
 def score_one(run: TrainedRun, source: str, target: str, estimators: Sequence[str],
@@ -181,9 +203,10 @@ def score_one(run: TrainedRun, source: str, target: str, estimators: Sequence[st
             bank = read_bank(run, source)
         assert bank is not None
         outputs = gather(bank, splits, positions)
-    else:
-        outputs = cached_source_outputs(run.checkpoint(source), splits.train.take(positions),
-                                        cache_dir=run.path("features"), device=run.forward_device)
+    else:  # a new target's images are the dataset's too: read through the same store
+        rows, _ = store_rows(run, source, "train", splits.train_indices[positions])
+        outputs = SourceOutputs(rows["features"], rows["logits"],
+                                np.asarray(splits.train.labels[positions], dtype=np.int64))
     record = score_source(outputs.features, outputs.labels, estimators=estimators,
                           source_probs=outputs.probabilities(),
                           source_accuracy=_test_accuracy(run, source), known=known)
@@ -252,7 +275,7 @@ class ScoreCell(Cell):
 
         bank, rows = inputs["bank"], inputs["rows"]
         outputs = SourceOutputs(bank["features"][rows], bank["logits"][rows],
-                                np.asarray(inputs["labels"], dtype=np.int64), bank["pre_activations"][rows])
+                                np.asarray(inputs["labels"], dtype=np.int64))
         record = score_source(outputs.features, outputs.labels, estimators=self.estimators,
                               source_probs=outputs.probabilities(), source_accuracy=inputs["source_accuracy"],
                               known=inputs["known"])
@@ -267,14 +290,21 @@ class ScoreCell(Cell):
 
 
 def transfer_job(run: TrainedRun, protocol: str, source: str, target: str) -> TransferJob:
-    """What a protocol needs to measure (source, target) in this run (``target`` may be a new task)."""
+    """What a protocol needs to measure (source, target) in this run (``target`` may be a new task); a
+    frozen probe's forward passes are read from the run's store (made there first where it lacks them)."""
     splits = run.splits(target)
+    outputs = None
+    if get_protocol(protocol).reads_outputs:
+        train, _ = store_rows(run, source, "train", splits.train_indices)
+        test, _ = store_rows(run, source, "test", splits.test_indices)
+        outputs = (SourceOutputs(train["features"], train["logits"], np.asarray(splits.train.labels, dtype=np.int64)),
+                   SourceOutputs(test["features"], test["logits"], np.asarray(splits.test.labels, dtype=np.int64)))
     return TransferJob(
         source=source, target=splits.task.id, checkpoint=run.checkpoint(source), splits=splits,
         config=run.grid.source_config(splits.task.id, run.space.dataset), seed=run.grid.seed,
         probe_draws=run.grid.probe_draws, finetune_epochs=run.grid.finetune_epochs,
         finetune_lr=run.grid.finetune_lr, feature_cache=run.path("features"),
-        work_dir=run.truth_work_dir(protocol, source, splits.task.id), dataset=run.dataset(),
+        work_dir=run.truth_work_dir(protocol, source, splits.task.id), dataset=run.dataset(), outputs=outputs,
     )
 
 

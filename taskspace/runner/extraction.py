@@ -1,15 +1,18 @@
-"""Forward passes of the score stage, shared between targets: one pass per (source, training image).
+"""Forward passes of a trained run's sources, kept in the one store and shared by the scores and the truth.
 
 The targets of a task space share classes (the 15 default tasks are the pairs of 6 classes), so the
 images a source network sees over all its targets overlap. Each target's score sample is therefore
 drawn per class, from one fixed ordering of that class's training images (the same for every target
 that has the class), and a source's forward passes over the union of all targets' samples are done
-once and kept in a *bank*; scoring a (source, target) cell gathers the target's rows from it.
+once and kept in the store (:mod:`taskspace.zoo.store`, φ and logits per dataset image, keyed by the
+checkpoint's SHA-256, the dataset's content and the split). Scoring a (source, target) cell gathers
+the target's rows (the source's *bank*: its rows of the score stage's images); the frozen ground truth
+reads the target's training and test images from the same store, so no forward pass is made twice.
 
 Per source, the default space then needs forward passes over 6 classes' images instead of 15
 targets' (5 times fewer with all images; with a sample of n per target about n·6/2·1.2 instead of
 15·n). The features are those of a per-target forward pass: every image is passed on its own
-through a network in eval mode.
+through a network in eval mode (batch composition changes no row).
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import functools
 import hashlib
 import os
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -26,15 +28,19 @@ import numpy as np
 from taskspace.data import ImageDataset, ImageSplit
 from taskspace.errors import DataError, TaskspaceError
 from taskspace.features import SourceOutputs, source_outputs
-from taskspace.io import read_json, read_npz, sha256_of_file, write_json, write_npz
+from taskspace.io import read_json, sha256_of_file, write_json
 from taskspace.runner.handles import TrainedRun
 from taskspace.tasks import TaskSplits
 from taskspace.training.seeds import derive_seed
+from taskspace.zoo.store import dataset_fingerprint, extend_store, missing_indices, read_store, stored_rows
 
 __all__ = ["class_order", "score_positions", "bank_indices", "bank_path", "bank_key", "extract_bank",
-           "bank_outputs", "write_bank", "bank_is_current", "read_bank", "gather", "gather_rows"]
+           "bank_outputs", "write_bank", "bank_is_current", "read_bank", "gather", "gather_rows", "store_key_of",
+           "store_rows", "truth_indices", "split_outputs", "STORE_NAMES"]
 
-_BANK_FORMAT = 1
+#: What the store keeps of a trained source: φ (the kernel feature map) and the classifier's logits.
+STORE_NAMES = ("features", "logits")
+_STORE_FORMAT = 1
 
 
 def class_order(run: TrainedRun, class_name: str) -> np.ndarray:
@@ -87,7 +93,42 @@ def bank_indices(run: TrainedRun) -> np.ndarray:
     return _BANK_INDICES[key]
 
 
+def store_key_of(run: TrainedRun, source: str, split: str) -> str:
+    """The store key of ``source``'s forward passes over the dataset's ``split``: the checkpoint's SHA-256,
+    the dataset's content and the split (a retrained network or a changed dataset is never read stale)."""
+    fingerprint = dataset_fingerprint(run.dataset(), run.space.dataset, run.data_root)
+    digest = hashlib.sha256(f"trained-store={_STORE_FORMAT};split={split};data={fingerprint};"
+                            f"checkpoint={checkpoint_digest(run, source)}".encode())
+    return digest.hexdigest()[:32]
+
+
+def _store_folder(run: TrainedRun) -> Path:
+    return run.path("features")
+
+
+def store_rows(run: TrainedRun, source: str, split: str, indices: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
+    """``source``'s φ and logits on the dataset's ``split`` images at ``indices`` (in that order), from the
+    store; the images it lacks are passed through the network first (the seconds that took are returned)."""
+    checkpoint = run.checkpoint(source)
+    images = getattr(run.dataset(), split)
+
+    def compute(missing: np.ndarray) -> dict[str, np.ndarray]:
+        outputs, _ = _forward(checkpoint, images, missing, device=run.forward_device)
+        return {"features": outputs.features, "logits": outputs.logits}
+
+    return stored_rows(_store_folder(run), store_key_of(run, source, split), STORE_NAMES,
+                       np.asarray(indices, dtype=np.int64), compute)
+
+
+def truth_indices(run: TrainedRun, split: str) -> np.ndarray:
+    """Sorted indices of the dataset's ``split`` images the frozen ground truth reads (every target's
+    training images for ``train``, its test images for ``test``): the same for every source."""
+    name = "train_indices" if split == "train" else "test_indices"
+    return np.unique(np.concatenate([getattr(run.splits(task_id), name) for task_id in run.space.ids]))
+
+
 def bank_path(run: TrainedRun, source: str) -> Path:
+    """The record of ``source``'s score-stage forward passes (its key, images and seconds)."""
     return run.bank_file(source)
 
 
@@ -104,85 +145,93 @@ def _file_digest(path: str, mtime_ns: int, size: int) -> str:
 
 
 def bank_key(run: TrainedRun, source: str) -> str:
-    """SHA-256 over the source checkpoint and the images the bank must hold."""
-    digest = hashlib.sha256()
-    digest.update(f"bank={_BANK_FORMAT};checkpoint={checkpoint_digest(run, source)};".encode())
-    digest.update(np.ascontiguousarray(bank_indices(run), dtype=np.int64).tobytes())
-    digest.update(repr(run.dataset().train.images.shape).encode())
-    return digest.hexdigest()
+    """The store key the source's bank lives under (its training split's forward passes)."""
+    return store_key_of(run, source, "train")
 
 
 def extract_bank(run: TrainedRun, source: str) -> float:
-    """Forward passes of ``source`` over :func:`bank_indices`, written atomically; returns their seconds."""
-    indices = bank_indices(run)
-    outputs, seconds = bank_outputs(run.checkpoint(source), run.dataset(), indices, device=run.forward_device)
-    write_bank(run, source, key=bank_key(run, source), indices=indices, outputs=outputs, seconds=seconds)
+    """Forward passes of ``source`` over the :func:`bank_indices` the store lacks; returns their seconds."""
+    _, seconds = store_rows(run, source, "train", bank_indices(run))
+    _record_bank(run, source, seconds)
     return seconds
+
+
+def split_outputs(checkpoint: str | os.PathLike[str], dataset: ImageDataset, split: str, indices: np.ndarray, *,
+                  device: str = "cpu") -> tuple[SourceOutputs, float]:
+    """The checkpoint's outputs on the dataset's ``split`` images at ``indices``, and their seconds."""
+    return _forward(checkpoint, getattr(dataset, split), indices, device=device)
+
+
+def _forward(checkpoint: str | os.PathLike[str], images: ImageSplit, indices: np.ndarray, *,
+             device: str = "cpu") -> tuple[SourceOutputs, float]:
+    from taskspace.training.checkpoints import load_model
+
+    net, saved = load_model(checkpoint)
+    chosen = ImageSplit(images.images[indices], np.asarray(images.labels)[indices])
+    started = time.perf_counter()
+    outputs = source_outputs(net, chosen, normalization=saved["normalization"], device=device)
+    return outputs, time.perf_counter() - started
 
 
 def bank_outputs(checkpoint: str | os.PathLike[str], dataset: ImageDataset,
                  indices: np.ndarray, *, device: str = "cpu") -> tuple[SourceOutputs, float]:
     """The checkpoint's outputs on the dataset's training images at ``indices`` (forward passes on
     ``device``), and the seconds they took."""
-    from taskspace.training.checkpoints import load_model
-
-    net, saved = load_model(checkpoint)
-    images = ImageSplit(dataset.train.images[indices], np.asarray(dataset.train.labels)[indices])
-    started = time.perf_counter()
-    outputs = source_outputs(net, images, normalization=saved["normalization"], device=device)
-    return outputs, time.perf_counter() - started
+    return _forward(checkpoint, dataset.train, indices, device=device)
 
 
 def write_bank(run: TrainedRun, source: str, *, key: str, indices: np.ndarray, outputs: SourceOutputs,
                seconds: float) -> None:
-    """Write a source's bank and its small record (read first by :func:`bank_is_current`), atomically."""
-    path = bank_path(run, source)
-    write_npz(path, {"key": np.array(key), "indices": indices, "features": outputs.features,
-                     "logits": outputs.logits, "pre_activations": outputs.pre_activations})
-    write_json(path.with_suffix(".json"), {"source": source, "key": key, "images": int(len(indices)),
-                                           "seconds": seconds})
+    """Add a worker's forward passes (over ``indices`` of the training split) to the store, atomically,
+    and record their seconds."""
+    extend_store(_store_folder(run), key, STORE_NAMES, np.asarray(indices, dtype=np.int64),
+                 {"features": outputs.features, "logits": outputs.logits})
+    _record_bank(run, source, seconds)
+
+
+def _record_bank(run: TrainedRun, source: str, seconds: float) -> None:
+    """The seconds of the source's score-stage forward passes (added to those of earlier calls)."""
+    path, key = bank_path(run, source), bank_key(run, source)
+    earlier = 0.0
+    try:
+        record = read_json(path) if path.is_file() else {}
+        if isinstance(record, dict) and record.get("key") == key:
+            earlier = float(record.get("seconds", 0.0))
+    except (TaskspaceError, TypeError, ValueError):
+        earlier = 0.0
+    write_json(path, {"source": source, "key": key, "images": int(len(bank_indices(run))),
+                      "seconds": earlier + seconds})
+
+
+def bank_missing(run: TrainedRun, source: str) -> np.ndarray:
+    """The :func:`bank_indices` the store lacks for ``source``."""
+    return missing_indices(_store_folder(run), bank_key(run, source), bank_indices(run))
 
 
 def bank_is_current(run: TrainedRun, source: str) -> bool:
-    """Whether the source's bank was written for this checkpoint and these images (reads its small record)."""
-    record_path = bank_path(run, source).with_suffix(".json")
-    if not record_path.is_file() or not bank_path(run, source).is_file():
-        return False
-    try:
-        return bool(read_json(record_path).get("key") == bank_key(run, source))
-    except (TaskspaceError, AttributeError):
-        return False
+    """Whether the store holds the source's forward passes over every image some target scores."""
+    return len(bank_missing(run, source)) == 0
 
 
 def read_bank(run: TrainedRun, source: str) -> dict[str, np.ndarray] | None:
-    """The source's bank if it is present, readable and current; else None."""
-    path = bank_path(run, source)
+    """The source's store of training-split forward passes (``indices``, ``features``, ``logits``) if it
+    holds every image some target scores; else None."""
+    key = bank_key(run, source)
+    path = _store_folder(run) / f"{key}.npz"
     try:
         stat = os.stat(path)
     except FileNotFoundError:
         return None
-    arrays = _read_bank_file(str(path), stat.st_mtime_ns, stat.st_size)
-    if arrays is None or "key" not in arrays or str(arrays["key"]) != bank_key(run, source):
+    arrays = _read_store_file(str(path), stat.st_mtime_ns, stat.st_size, key)
+    if arrays is None or len(np.setdiff1d(bank_indices(run), arrays["indices"])):
         return None
-    return arrays if _complete(arrays) else None
-
-
-def _complete(arrays: dict[str, np.ndarray]) -> bool:
-    """Whether a bank holds one row of every output per image it lists (a damaged one is made again)."""
-    names = ("indices", "features", "logits", "pre_activations")
-    if any(name not in arrays for name in names):
-        return False
-    count = len(arrays["indices"])
-    return all(arrays[name].ndim == 2 and arrays[name].shape[0] == count for name in names[1:])
+    return arrays
 
 
 @functools.lru_cache(maxsize=2)
-def _read_bank_file(path: str, mtime_ns: int, size: int) -> dict[str, np.ndarray] | None:
+def _read_store_file(path: str, mtime_ns: int, size: int, key: str) -> dict[str, np.ndarray] | None:
     del mtime_ns, size  # part of the cache key: a rewritten file is read again
-    try:
-        return read_npz(path)
-    except (DataError, KeyError, ValueError, OSError, zipfile.BadZipFile):
-        return None
+    return read_store(Path(path), key, STORE_NAMES)
 
 
 def gather_rows(bank: dict[str, np.ndarray], splits: TaskSplits, positions: np.ndarray) -> np.ndarray:
@@ -192,7 +241,7 @@ def gather_rows(bank: dict[str, np.ndarray], splits: TaskSplits, positions: np.n
     rows = np.minimum(np.searchsorted(held, wanted), max(len(held) - 1, 0))
     if len(held) == 0 or not np.array_equal(held[rows], wanted):
         raise DataError(
-            "a source's feature bank lacks images this target needs; remove the bank and rerun `taskspace matrix`"
+            "a source's feature bank lacks images this target needs; rerun `taskspace matrix`, which makes them"
         )
     return np.asarray(rows)
 
@@ -201,4 +250,4 @@ def gather(bank: dict[str, np.ndarray], splits: TaskSplits, positions: np.ndarra
     """The target's rows of a bank: outputs for ``splits.train`` at ``positions``, with the target's labels."""
     rows = gather_rows(bank, splits, positions)
     return SourceOutputs(bank["features"][rows], bank["logits"][rows],
-                         np.asarray(splits.train.labels[positions], dtype=np.int64), bank["pre_activations"][rows])
+                         np.asarray(splits.train.labels[positions], dtype=np.int64))

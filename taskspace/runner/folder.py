@@ -34,7 +34,7 @@ LAYOUT: dict[str, str] = {
     "lock": "run.lock",                      # the writer's kernel lock; run.lock.json: its pid, host and start
     "zoo": "zoo",                            # zoo/<task>/: one trained source network (config, model, metrics)
     "features": "features",                  # cached forward passes, named by their content hash
-    "banks": "features/banks",               # banks/<source>.{npz,json}: a source's pass over every scored image
+    "banks": "features/banks",               # banks/<source>.json: seconds of a source's passes over every scored image
     "scores": "scores",                      # scores/<pair key>.json: one (module, target) cell
     "truth_cells": "truth",                  # truth/<protocol>/<pair key>.json (+ runs/<pair key>/ when trained)
     "matrix": "matrix",                      # matrix.{csv,json,npz}: every estimator's matrix

@@ -136,6 +136,10 @@ def compute_truth(
         rows: list[dict[str, Any]] = []
         for protocol in protocols:
             cells = [TruthCell(protocol, s, t) for s in ids for t in ids]
+            pending = {cell.source for cell in cells if not cell.is_done(run)}
+            if pending and get_protocol(protocol).reads_outputs:  # each source's passes once, into the store
+                _run_stage([ExtractCell(source, split, "truth") for source in ids if source in pending
+                            for split in ("train", "test")], run, what="forward passes", **execution)
             _run_stage(cells, run, what=f"truth {protocol}", **execution)
             for source in ids:
                 for target in ids:
@@ -158,7 +162,7 @@ def _execution(executor: str, workers: int | None, threads: int | None, show_pro
 
 
 def _bank_seconds(run: TrainedRun, source: str) -> float:
-    path = bank_path(run, source).with_suffix(".json")
+    path = bank_path(run, source)
     if not path.is_file():
         return 0.0
     try:

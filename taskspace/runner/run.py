@@ -237,7 +237,7 @@ class Run(RunResults):
         return self.path("truth_cells", protocol, "runs", pair_key(source, target))
 
     def bank_file(self, source: str) -> Path:
-        return self.path("banks", f"{self.space.task(source).id}.npz")
+        return self.path("banks", f"{self.space.task(source).id}.json")
 
     def read_cell(self, path: Path, source: str, target: str) -> dict[str, Any] | None:
         """A cell's record if it is there, readable and about (source, target); else None (computed again)."""

@@ -26,9 +26,9 @@ from scipy import stats
 from taskspace._version import __version__
 from taskspace.data import ImageSplit
 from taskspace.errors import ConfigError, DataError, TaskspaceError
-from taskspace.features import cached_source_outputs
 from taskspace.io import canonical_json, sha256_of_file
 from taskspace.matrix import TransferabilityMatrix, read_matrix_set, write_matrix_set
+from taskspace.runner.extraction import store_rows
 from taskspace.runner.run import Run
 from taskspace.similarity.cka import (
     RBF_MAX_SAMPLES,
@@ -160,10 +160,7 @@ def module_similarity(
         return cached
 
     started = time.perf_counter()
-    features = [
-        cached_source_outputs(run.checkpoint(task_id), probe, cache_dir=run.path("features")).features
-        for task_id in ids
-    ]
+    features = [store_rows(run, task_id, "test", positions)[0]["features"] for task_id in ids]  # the run's store
     extracted = time.perf_counter()
     scores = cka_matrix(features, kernel=kernel, debiased=debiased, sigma_fraction=fraction)
     provenance: dict[str, Any] = {

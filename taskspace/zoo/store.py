@@ -1,4 +1,8 @@
-"""Every layer's features of a zoo source over the dataset's images, extracted once and kept by content.
+"""Every layer's features of a source over the dataset's images, extracted once and kept by content.
+
+The one store of forward passes: a zoo source's layers (:func:`layer_features`) and a trained source's
+φ and logits (:mod:`taskspace.runner.extraction`) are both kept here, and the ground truth reads the
+rows the scores' forward passes made.
 
 A store holds, for one source and one split of the dataset (``train`` or ``test``), the pooled
 output of each of the source's layers (and its logits, where it has a classifier) on a set of the
@@ -15,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +30,8 @@ from taskspace.errors import DataError
 from taskspace.io import canonical_json, read_npz, write_npz
 from taskspace.zoo.spec import SourceSpec
 
-__all__ = ["dataset_fingerprint", "store_key", "layer_features", "external_features"]
+__all__ = ["dataset_fingerprint", "store_key", "read_store", "stored_rows", "stored_indices", "missing_indices",
+           "extend_store", "layer_features", "external_features"]
 
 _STORE_FORMAT = 1
 _LOGITS = "__logits__"
@@ -53,7 +60,8 @@ def store_key(source_record: dict[str, Any], fingerprint: str, split: str) -> st
     return digest.hexdigest()[:32]
 
 
-def _read_store(path: Path, key: str, layers: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+def read_store(path: Path, key: str, names: Sequence[str]) -> dict[str, np.ndarray] | None:
+    """The store at ``path`` if it is ``key``'s and holds one row of each of ``names`` per image it lists."""
     if not path.is_file():
         return None
     try:
@@ -63,10 +71,77 @@ def _read_store(path: Path, key: str, layers: tuple[str, ...]) -> dict[str, np.n
     if str(arrays.get("key", "")) != key or "indices" not in arrays:
         return None
     count = len(arrays["indices"])
-    names = [f"layer{i}" for i in range(len(layers))]
     if any(name not in arrays or arrays[name].ndim != 2 or len(arrays[name]) != count for name in names):
         return None
     return arrays
+
+
+def stored_indices(folder: Path, key: str) -> np.ndarray:
+    """The image indices the store ``key`` holds (none when it is missing, damaged or another key's)."""
+    path = folder / f"{key}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "key" in archive.files and str(archive["key"]) == key and "indices" in archive.files:
+                return np.asarray(archive["indices"])
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        pass
+    return np.zeros(0, dtype=np.int64)
+
+
+def missing_indices(folder: Path, key: str, indices: np.ndarray) -> np.ndarray:
+    """The images of ``indices`` the store ``key`` lacks (sorted, unique)."""
+    return np.setdiff1d(np.unique(np.asarray(indices, dtype=np.int64)), stored_indices(folder, key))
+
+
+def extend_store(folder: Path, key: str, names: Sequence[str], indices: np.ndarray,
+                 fresh: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The store ``key`` with ``fresh`` rows (one per image of ``indices``) added, written atomically.
+
+    The rows of images it already holds are kept as they are; what a concurrent writer added in
+    between is kept as well where this call's read saw it (the store is only ever a cache: a lost
+    addition is computed again).
+    """
+    path = folder / f"{key}.npz"
+    stored = read_store(path, key, names)
+    have = stored["indices"] if stored is not None else np.zeros(0, dtype=np.int64)
+    new = ~np.isin(indices, have)
+    merged_indices = np.concatenate([have, np.asarray(indices, dtype=np.int64)[new]])
+    order = np.argsort(merged_indices, kind="stable")
+    arrays: dict[str, np.ndarray] = {"key": np.array(key), "indices": merged_indices[order]}
+    for name in names:
+        values = np.asarray(fresh[name], dtype=np.float32)[new]
+        old = stored[name] if stored is not None else np.zeros((0, values.shape[1]), np.float32)
+        arrays[name] = np.concatenate([old, values])[order]
+    write_npz(path, arrays)
+    return arrays
+
+
+def stored_rows(folder: Path, key: str, names: Sequence[str], indices: np.ndarray,
+                compute: Callable[[np.ndarray], Mapping[str, np.ndarray]],
+                ) -> tuple[dict[str, np.ndarray], float]:
+    """The rows ``names`` of the store ``key`` for the images at ``indices`` (in that order), after
+    ``compute(missing)`` filled in the images it lacked (sorted indices in, one row per image out);
+    and the seconds ``compute`` took.
+
+    Raises:
+        DataError: ``compute`` gave non-finite values (named by the array they are in).
+    """
+    path = folder / f"{key}.npz"
+    stored = read_store(path, key, names)
+    have = stored["indices"] if stored is not None else np.zeros(0, dtype=np.int64)
+    missing = np.setdiff1d(np.unique(np.asarray(indices, dtype=np.int64)), have)
+    seconds = 0.0
+    if len(missing):
+        began = time.perf_counter()
+        fresh = compute(missing)
+        seconds = time.perf_counter() - began
+        for name in names:
+            if not np.isfinite(fresh[name]).all():
+                raise DataError(f"non-finite values in {name}")
+        stored = extend_store(folder, key, names, missing, fresh)
+    assert stored is not None
+    rows = np.searchsorted(stored["indices"], indices)
+    return {name: stored[name][rows] for name in names}, seconds
 
 
 def layer_features(
@@ -89,21 +164,15 @@ def layer_features(
         this call did)``.
     """
     key = store_key(source_record, fingerprint, split)
-    path = folder / f"{key}.npz"
     layers = spec.layers
-    stored = _read_store(path, key, layers)
-    have = stored["indices"] if stored is not None else np.zeros(0, dtype=np.int64)
-    wanted = np.unique(np.asarray(indices, dtype=np.int64))
-    missing = np.setdiff1d(wanted, have)
-    seconds = 0.0
-    if len(missing):
+    names = [f"layer{i}" for i in range(len(layers))] + ([_LOGITS] if spec.logits else [])
+
+    def compute(missing: np.ndarray) -> dict[str, np.ndarray]:
         from taskspace.zoo.networks import LOGITS, load_source
 
         loaded = network if network is not None else load_source(spec)
         images = getattr(dataset, split).images[missing]
-        began = time.perf_counter()
         batches = list(loaded.outputs(images, batch_size=batch_size, device=device))
-        seconds = time.perf_counter() - began
         fresh = {f"layer{i}": np.concatenate([batch[layer] for batch in batches]) for i, layer in enumerate(layers)}
         if spec.logits:
             fresh[_LOGITS] = np.concatenate([batch[LOGITS] for batch in batches])
@@ -111,19 +180,11 @@ def layer_features(
             if not np.isfinite(values).all():
                 raise DataError(f"source '{spec.name}' gives non-finite values at {_layer_name(name, layers)}; check "
                                 "its weights and input normalisation")
-        merged_indices = np.concatenate([have, missing])
-        order = np.argsort(merged_indices, kind="stable")
-        arrays: dict[str, np.ndarray] = {"key": np.array(key), "indices": merged_indices[order]}
-        for name, values in fresh.items():
-            old = stored[name] if stored is not None and name in stored else np.zeros((0, values.shape[1]), np.float32)
-            arrays[name] = np.concatenate([old, values.astype(np.float32)])[order]
-        write_npz(path, arrays)
-        stored = arrays
-    assert stored is not None
-    rows = np.searchsorted(stored["indices"], indices)
-    features = {layer: stored[f"layer{i}"][rows] for i, layer in enumerate(layers)}
-    logits = stored[_LOGITS][rows] if spec.logits and _LOGITS in stored else None
-    return features, logits, seconds
+        return fresh
+
+    rows, seconds = stored_rows(folder, key, names, indices, compute)
+    features = {layer: rows[f"layer{i}"] for i, layer in enumerate(layers)}
+    return features, rows.get(_LOGITS), seconds
 
 
 def _layer_name(name: str, layers: tuple[str, ...]) -> str:
