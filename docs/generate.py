@@ -57,6 +57,11 @@ PRODUCERS: dict[str, tuple[str, str]] = {
                      "The sixth operator on the 15 tasks of the default space: uniform_cnn nets (modular and end to "
                      "end, 3 epochs) with their inner modules in every order, through compose invert; the drop from "
                      "the original order, paired over tasks, and whether CKA between moved modules predicts it."),
+    "one_store": ("python benchmarks/one_store.py --before REVISION",
+                  "The one store: the README tour's matrix and frozen truth, measured by the version before the "
+                  "store (each truth cell passing its target's images through the source again) and by this one "
+                  "(the truth reads the scores' forward passes), side by side on one machine, with equality of "
+                  "their numbers."),
     "estimator_cost": ("python benchmarks/estimator_cost.py --logme-peer PATH",
                        "Every estimator's time and memory at n = 50,000, d = 2,048; LogME against its authors' code. "
                        "Where n < d the two scores differ (n = 1,000, d = 2,048: -0.18 against 3.56): the authors' "
