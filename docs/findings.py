@@ -18,7 +18,7 @@ FINDINGS_END = "<!-- findings end -->"
 #: The result files the bullets read; a missing one leaves its bullet out.
 SOURCES = ("transfer_default", "transfer_confirm", "few_images", "open_zoo", "scoring_budget_default",
            "estimator_cost", "ray_cluster", "zoo_executors", "compose_study", "modular_vs_e2e", "default_estimator",
-           "invert_study", "history_ranker")
+           "invert_study", "history_ranker", "one_store")
 
 
 def _tau(row: Mapping[str, Any], interval: bool = True) -> str:
@@ -106,6 +106,8 @@ def _cost(results: Mapping[str, Any]) -> str:
     ray, executors = results["ray_cluster"], results["zoo_executors"]
     equal = all(ray["matrices_equal"].values()) and executors["matrices_equal"]
     workers = max(row["workers"] for row in executors["rows"])
+    store = results["one_store"]["stages"]
+    same = results["one_store"]["matrices_equal"] and results["one_store"]["truth_equal"]
     return (f"- **Cost** ([scoring budget](docs/results/scoring_budget_default.md)): every estimator on the "
             f"15x15 matrix costs {100 * budget['500 images', 'every estimator']['share_of_finetune_truth']:.2f}% of "
             f"the fine-tuning truth's time at 500 images per target, "
@@ -116,7 +118,9 @@ def _cost(results: Mapping[str, Any]) -> str:
             f"nodes](docs/results/ray_cluster.md) on one machine: {ray['scoring_seconds']['ray_two_nodes']:.1f} s "
             f"against {ray['scoring_seconds']['process']:.1f} s locally; [a zoo run](docs/results/zoo_executors.md) "
             f"on {workers} workers: {executors['process_over_serial']:.2f}x its serial time; matrices "
-            f"{'equal bit for bit' if equal else 'NOT equal'}.")
+            f"{'equal bit for bit' if equal else 'NOT equal'}. The frozen truth reads the scores' forward passes "
+            f"from [one store](docs/results/one_store.md): {store['truth']['ratio']:.2f}x its time before, the "
+            f"matrix {store['matrix']['ratio']:.2f}x, {'the same numbers' if same else 'OTHER numbers'}.")
 
 
 def _compose(results: Mapping[str, Any]) -> str:
@@ -201,8 +205,8 @@ def render_findings(results_dir: Path) -> str:
                           (("transfer_default", "transfer_confirm"), lambda: _ranking(results, since)),
                           (("few_images",), lambda: _few_images(results)),
                           (("open_zoo",), lambda: _open_zoo(results, since)),
-                          (("scoring_budget_default", "estimator_cost", "ray_cluster", "zoo_executors"),
-                           lambda: _cost(results)),
+                          (("scoring_budget_default", "estimator_cost", "ray_cluster", "zoo_executors",
+                            "one_store"), lambda: _cost(results)),
                           (("compose_study",), lambda: _compose(results)),
                           (("invert_study",), lambda: _invert(results)),
                           (("modular_vs_e2e",), lambda: _modular(results))):
