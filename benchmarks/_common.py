@@ -22,6 +22,7 @@ WORK = Path(__file__).resolve().parent / "work"
 
 def environment() -> dict[str, Any]:
     """What the figures were measured on."""
+    machine = machine_record()
     return {
         "taskspace_version": taskspace.__version__,
         "torch_version": torch.__version__,
@@ -29,8 +30,7 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         # the kernels torch picks depend on these: trained weights differ in their last bits across them
-        "cpu": machine_record()["cpu"],
-        "cpu_capability": machine_record()["cpu_capability"],
+        **{key: machine[key] for key in ("cpu", "cpu_capability")},
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -37,25 +37,24 @@ from taskspace.errors import TaskspaceError
 from taskspace.features import SourceOutputs
 from taskspace.io import write_bytes, write_json
 from taskspace.runner.extraction import (
-    STORE_NAMES,
+    add_to_store,
     bank_indices,
-    bank_is_current,
     checkpoint_digest,
     extract_bank,
     gather,
     gather_rows,
     read_bank,
+    record_bank_seconds,
     score_positions,
     split_outputs,
     store_key_of,
+    store_missing,
     store_rows,
     truth_indices,
-    write_bank,
 )
 from taskspace.runner.handles import TrainedRun
 from taskspace.training import train_task
 from taskspace.transfer import TransferJob, get_protocol
-from taskspace.zoo.store import extend_store, missing_indices
 
 __all__ = ["Cell", "Share", "TrainCell", "ExtractCell", "ScoreCell", "TruthCell", "score_one", "transfer_job"]
 
@@ -149,22 +148,21 @@ class ExtractCell(Cell):
     def _indices(self, run: TrainedRun) -> np.ndarray:
         return bank_indices(run) if self.purpose == "scores" else truth_indices(run, self.split)
 
+    def _record(self, run: TrainedRun, seconds: float) -> None:
+        if self.purpose == "scores":  # the score stage's forward passes are part of its measured cost
+            record_bank_seconds(run, self.source, seconds)
+
     def is_done(self, run: TrainedRun) -> bool:
-        if self.purpose == "scores":
-            return bank_is_current(run, self.source)
-        return len(missing_indices(run.path("features"), store_key_of(run, self.source, self.split),
-                                   self._indices(run))) == 0
+        return len(store_missing(run, self.source, self.split, self._indices(run))) == 0
 
     def run(self, run: TrainedRun) -> None:
-        if self.purpose == "scores":
-            extract_bank(run, self.source)
-        else:
-            store_rows(run, self.source, self.split, self._indices(run))
+        _, seconds = store_rows(run, self.source, self.split, self._indices(run))
+        self._record(run, seconds)
 
     def prepare(self, run: TrainedRun, share: Share) -> dict[str, Any]:
-        key = store_key_of(run, self.source, self.split)
-        return {"checkpoint": run.checkpoint(self.source).read_bytes(), "key": key,
-                "indices": missing_indices(run.path("features"), key, self._indices(run)),
+        return {"checkpoint": run.checkpoint(self.source).read_bytes(),
+                "key": store_key_of(run, self.source, self.split),
+                "indices": store_missing(run, self.source, self.split, self._indices(run)),
                 "dataset": share("dataset", run.dataset), "device": run.forward_device}
 
     def compute(self, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -176,12 +174,8 @@ class ExtractCell(Cell):
         return {"outputs": outputs, "seconds": seconds, "key": inputs["key"], "indices": inputs["indices"]}
 
     def commit(self, run: TrainedRun, result: dict[str, Any]) -> None:
-        if self.purpose == "scores":
-            write_bank(run, self.source, key=result["key"], indices=result["indices"], outputs=result["outputs"],
-                       seconds=result["seconds"])
-        else:
-            extend_store(run.path("features"), result["key"], STORE_NAMES, result["indices"],
-                         {"features": result["outputs"].features, "logits": result["outputs"].logits})
+        add_to_store(run, result["key"], result["indices"], result["outputs"])
+        self._record(run, result["seconds"])
 
 
 def score_one(run: TrainedRun, source: str, target: str, estimators: Sequence[str],

@@ -35,8 +35,8 @@ from taskspace.training.seeds import derive_seed
 from taskspace.zoo.store import dataset_fingerprint, extend_store, missing_indices, read_store, stored_rows
 
 __all__ = ["class_order", "score_positions", "bank_indices", "bank_path", "bank_key", "extract_bank",
-           "bank_outputs", "write_bank", "bank_is_current", "read_bank", "gather", "gather_rows", "store_key_of",
-           "store_rows", "truth_indices", "split_outputs", "STORE_NAMES"]
+           "bank_is_current", "read_bank", "gather", "gather_rows", "store_key_of", "store_rows", "store_missing",
+           "add_to_store", "record_bank_seconds", "truth_indices", "split_outputs", "STORE_NAMES"]
 
 #: What the store keeps of a trained source: φ (the kernel feature map) and the classifier's logits.
 STORE_NAMES = ("features", "logits")
@@ -114,6 +114,9 @@ def store_rows(run: TrainedRun, source: str, split: str, indices: np.ndarray) ->
 
     def compute(missing: np.ndarray) -> dict[str, np.ndarray]:
         outputs, _ = _forward(checkpoint, images, missing, device=run.forward_device)
+        if not (np.isfinite(outputs.features).all() and np.isfinite(outputs.logits).all()):
+            raise DataError(f"the network of '{source}' gives non-finite outputs on the {split} images; train it "
+                            f"again (remove '{checkpoint.parent}' and rerun `taskspace matrix`)")
         return {"features": outputs.features, "logits": outputs.logits}
 
     return stored_rows(_store_folder(run), store_key_of(run, source, split), STORE_NAMES,
@@ -152,7 +155,7 @@ def bank_key(run: TrainedRun, source: str) -> str:
 def extract_bank(run: TrainedRun, source: str) -> float:
     """Forward passes of ``source`` over the :func:`bank_indices` the store lacks; returns their seconds."""
     _, seconds = store_rows(run, source, "train", bank_indices(run))
-    _record_bank(run, source, seconds)
+    record_bank_seconds(run, source, seconds)
     return seconds
 
 
@@ -173,23 +176,14 @@ def _forward(checkpoint: str | os.PathLike[str], images: ImageSplit, indices: np
     return outputs, time.perf_counter() - started
 
 
-def bank_outputs(checkpoint: str | os.PathLike[str], dataset: ImageDataset,
-                 indices: np.ndarray, *, device: str = "cpu") -> tuple[SourceOutputs, float]:
-    """The checkpoint's outputs on the dataset's training images at ``indices`` (forward passes on
-    ``device``), and the seconds they took."""
-    return _forward(checkpoint, dataset.train, indices, device=device)
-
-
-def write_bank(run: TrainedRun, source: str, *, key: str, indices: np.ndarray, outputs: SourceOutputs,
-               seconds: float) -> None:
-    """Add a worker's forward passes (over ``indices`` of the training split) to the store, atomically,
-    and record their seconds."""
+def add_to_store(run: TrainedRun, key: str, indices: np.ndarray, outputs: SourceOutputs) -> None:
+    """Add forward passes made elsewhere (a worker's, over ``indices`` of the split ``key`` is about) to the
+    store, atomically."""
     extend_store(_store_folder(run), key, STORE_NAMES, np.asarray(indices, dtype=np.int64),
                  {"features": outputs.features, "logits": outputs.logits})
-    _record_bank(run, source, seconds)
 
 
-def _record_bank(run: TrainedRun, source: str, seconds: float) -> None:
+def record_bank_seconds(run: TrainedRun, source: str, seconds: float) -> None:
     """The seconds of the source's score-stage forward passes (added to those of earlier calls)."""
     path, key = bank_path(run, source), bank_key(run, source)
     earlier = 0.0
@@ -203,14 +197,14 @@ def _record_bank(run: TrainedRun, source: str, seconds: float) -> None:
                       "seconds": earlier + seconds})
 
 
-def bank_missing(run: TrainedRun, source: str) -> np.ndarray:
-    """The :func:`bank_indices` the store lacks for ``source``."""
-    return missing_indices(_store_folder(run), bank_key(run, source), bank_indices(run))
+def store_missing(run: TrainedRun, source: str, split: str, indices: np.ndarray) -> np.ndarray:
+    """The images of ``indices`` (of ``split``) the store lacks for ``source``."""
+    return missing_indices(_store_folder(run), store_key_of(run, source, split), indices)
 
 
 def bank_is_current(run: TrainedRun, source: str) -> bool:
     """Whether the store holds the source's forward passes over every image some target scores."""
-    return len(bank_missing(run, source)) == 0
+    return len(store_missing(run, source, "train", bank_indices(run))) == 0
 
 
 def read_bank(run: TrainedRun, source: str) -> dict[str, np.ndarray] | None:

@@ -180,10 +180,9 @@ def _trained_on(run: TrainedRun, ids: Sequence[str]) -> dict[str, Any]:
     before taskspace recorded it are left out): weights differ in their last bits across processors."""
     machines = {}
     for task_id in ids:
-        metrics = run.checkpoint(task_id).parent / "metrics.json"
         try:
-            recorded = read_json(metrics).get("trained_on") if metrics.is_file() else None
-        except TaskspaceError:
+            recorded = run.source_metrics(task_id).get("trained_on")
+        except (TaskspaceError, ValueError, TypeError):
             recorded = None
         if isinstance(recorded, dict):
             machines[task_id] = recorded
