@@ -1,4 +1,5 @@
-"""The commands that read a finished run: structure, similarity, plot (the run is the digits fixture)."""
+"""The commands that read a finished run (structure, similarity, plot) and add to its truth (--targets,
+--import); the run is the digits fixture."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import shutil
 import xml.etree.ElementTree as ElementTree
 
 import networkx as nx
+import numpy as np
 import pytest
 
 from taskspace.cli import main
@@ -94,3 +96,37 @@ def test_matrix_of_another_schema_is_refused(run, tmp_path, capsys) -> None:
     (run / "matrix.json").write_text(json.dumps(document))
     assert main(["plot", str(run), "heatmap", "--out", str(tmp_path / "x")]) == 2
     assert "schema" in capsys.readouterr().err
+
+
+def test_a_trained_run_measures_chosen_targets_and_imports_results(run, tmp_path, capsys) -> None:
+    """--targets and --import work on a trained run as on a zoo run: truth.csv keeps every measured and
+    imported cell, of every protocol, and the verdict reads them."""
+    from taskspace.runner import Run
+
+    folder = run
+    before = Run.open(folder).truths()
+    shutil.rmtree(folder / "truth" / "frozen_k5")
+    assert main(["truth", str(folder), "--protocols", "frozen_k5", "--targets", "1_vs_7,3_vs_8", "--quiet"]) == 0
+    truths = Run.open(folder).truths()
+    # the other protocol's cells stay in truth.csv; the chosen targets' columns are measured again, equal
+    assert truths["frozen_all"].equals(before["frozen_all"])
+    measured = [truths["frozen_k5"].targets.index(target) for target in ("1_vs_7", "3_vs_8")]
+    others = [index for index in range(len(truths["frozen_k5"].targets)) if index not in measured]
+    np.testing.assert_array_equal(truths["frozen_k5"].scores[:, measured], before["frozen_k5"].scores[:, measured])
+    assert np.isnan(truths["frozen_k5"].scores[:, others]).all()
+    capsys.readouterr()
+    assert main(["truth", str(folder), "--targets", "1_vs_9"]) == 2
+    assert "not a task of the run" in capsys.readouterr().err
+    results = tmp_path / "measured.csv"
+    results.write_text("source,target,protocol,accuracy\n1_vs_7,3_vs_8,finetune_elsewhere,0.75\n"
+                       "3_vs_8,1_vs_7,finetune_elsewhere,0.5\n")
+    assert main(["truth", str(folder), "--import", str(results)]) == 0
+    truths = Run.open(folder).truths()
+    assert set(truths) == {"frozen_all", "frozen_k5", "finetune_elsewhere"}
+    imported = truths["finetune_elsewhere"]
+    assert imported.scores[imported.sources.index("1_vs_7"), imported.targets.index("3_vs_8")] == 0.75
+    assert np.isfinite(imported.scores).sum() == 2
+    results.write_text("source,target,protocol,accuracy\n1_vs_7,9_vs_8,finetune_elsewhere,0.75\n")
+    assert main(["truth", str(folder), "--import", str(results)]) == 2
+    assert "unknown target '9_vs_8'" in capsys.readouterr().err
+    assert main(["evaluate", str(folder), "--resamples", "50"]) == 0

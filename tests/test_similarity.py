@@ -413,7 +413,7 @@ def test_module_similarity_reuses_its_cache(run, monkeypatch):
     def no_forward_passes(*args, **kwargs):
         raise AssertionError("the cached similarity should have been reused")
 
-    monkeypatch.setattr("taskspace.similarity.zoo.store_rows", no_forward_passes)  # reads of the run's store
+    monkeypatch.setattr("taskspace.runner.extraction.store_rows", no_forward_passes)  # reads of the run's store
     again = module_similarity(run, samples=150)
     assert again.equals(first)
     assert {path.name: path.stat().st_mtime_ns for path in (run.folder / "similarity").iterdir()} == stamps

@@ -416,7 +416,7 @@ def test_imports_accumulate_and_say_what_they_replaced(zoo_folder: Path, capsys:
                      ("other", "0", "digits", "ft"): 0.3, ("other", "0", "digits", "other_ft"): 0.4}
 
 
-def test_structure_reads_a_zoo_run_and_similarity_names_what_works(zoo_folder: Path,
+def test_structure_and_similarity_read_a_zoo_run(zoo_folder: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     assert _matrix(zoo_folder) == 0
     capsys.readouterr()
@@ -428,8 +428,39 @@ def test_structure_reads_a_zoo_run_and_similarity_names_what_works(zoo_folder: P
     assert all(entry["leaf_order"] is None and "square" in entry["leaf_order_error"]
                for entry in record["recovery"].values())
     capsys.readouterr()
-    assert main(["similarity", str(zoo_folder / "run")]) == 2
-    assert "holds a zoo run" in capsys.readouterr().err
+    # CKA between every (source, layer) module on one probe of the targets' test images, from the store
+    assert main(["similarity", str(zoo_folder / "run"), "--samples", "120"]) == 0
+    out = capsys.readouterr().out
+    assert "cka_linear between the 4 modules of the run on 120 probe images" in out
+    assert "not measured" in out  # similarity vs transfer needs the task-by-task view, and says so
+    from taskspace.runner.record import open_any_run
+    from taskspace.similarity import linear_cka, stored_similarity
+    from taskspace.zoo.forward import zoo_fingerprint
+    from taskspace.zoo.store import layer_features
+
+    run = open_any_run(zoo_folder / "run")
+    similarity = stored_similarity(run)
+    assert similarity is not None and similarity.sources == ("mine:0.2", "mine:0.5", "other:0", "other:3")
+    np.testing.assert_allclose(np.diag(similarity.scores), 1.0, atol=1e-6)
+    # a cell is the CKA of the two modules' own forward passes on the probe images, made here without the store
+    assert similarity.provenance["probe_size"] == 120
+    spec_mine, spec_other = run.zoo.sources
+    positions = np.flatnonzero(np.isin(run.dataset().test.labels, [run.dataset().class_names.index(name)
+                                                                     for name in similarity.provenance["probe_classes"]]))
+    from taskspace.training.seeds import derive_seed
+
+    positions = np.sort(np.random.default_rng(derive_seed(0, "similarity-probe")).choice(positions, 120, replace=False))
+    fresh = {}
+    for spec in (spec_mine, spec_other):
+        layers, _, _ = layer_features(spec, source_record=spec.to_record(), dataset=run.dataset(),
+                                      fingerprint=zoo_fingerprint(run), split="test", indices=positions,
+                                      folder=zoo_folder / "elsewhere")
+        fresh.update({spec.module(layer): values for layer, values in layers.items()})
+    assert similarity.scores[0, 3] == pytest.approx(linear_cka(fresh["mine:0.2"], fresh["other:3"]), abs=1e-6)
+    # the zoo's report shows it
+    assert main(["report", str(zoo_folder / "run")]) == 0
+    report = (zoo_folder / "run" / "report" / "report.md").read_text()
+    assert "5. Module similarity" in report and "similarity-clustermap" in report
 
 
 def test_finetune_truth_cuts_the_network_at_the_layer_and_is_seeded(zoo_folder: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from taskspace.cli._arguments import run_folder, train_options
-from taskspace.cli._output import print_verdict, save_recommendation, shown_path
+from taskspace.cli._output import print_import, print_verdict, save_recommendation, shown_path
 from taskspace.cli._parsers import PLOT_KINDS
 from taskspace.cli._zoo import (
     import_run,
@@ -160,18 +160,14 @@ def _check_training(grid: Any, space: Any) -> None:
     resolve_device(config.device)
 
 
-def _refuse_zoo_flags(arguments: argparse.Namespace, folder: str) -> None:
-    """Zoo-run options on a task-space run are mistakes, said before anything runs."""
+def _refuse_import_without_run(arguments: argparse.Namespace, folder: str) -> None:
+    """``--import`` adds to a run's truth: without a run there is nothing to check the file's names against."""
     from taskspace.runner import Run
 
-    if getattr(arguments, "import_file", None) is not None and not Run.exists(folder):
+    if getattr(arguments, "import_file", None) is not None and arguments.zoo is None and not Run.exists(folder):
         raise TaskspaceError(f"'{folder}' holds no run to import into; make a run of the results alone with "
-                             f"`taskspace import {folder} --truth FILE`, or a zoo run with `taskspace matrix {folder} "
-                             "--zoo zoo.toml` first")
-    for flag in ("import_file", "targets"):
-        if getattr(arguments, flag, None) is not None:
-            name = "--import" if flag == "import_file" else "--targets"
-            raise TaskspaceError(f"{name} works on a zoo run (made with --zoo); this run trains its own zoo")
+                             f"`taskspace import {folder} --truth FILE`, or a run with `taskspace matrix {folder}` "
+                             "first")
 
 
 def _execution(arguments: argparse.Namespace) -> dict[str, Any]:
@@ -191,7 +187,6 @@ def _run_matrix(arguments: argparse.Namespace) -> int:
     folder = run_folder(arguments, "matrix")
     if wants_zoo(arguments, folder):
         return zoo_matrix(arguments, folder, names)
-    _refuse_zoo_flags(arguments, folder)
     run = _open_for_filling(arguments, "matrix")
     matrices = run.score(names, **_execution(arguments))
     size = len(run.space.ids)
@@ -205,25 +200,28 @@ def _run_truth(arguments: argparse.Namespace) -> int:
     if not arguments.protocols:
         raise TaskspaceError("no ground-truth protocol given; name one or more with --protocols, e.g. frozen_all")
     folder = run_folder(arguments, "truth")
+    _refuse_import_without_run(arguments, folder)
     if wants_zoo(arguments, folder):
         return zoo_truth(arguments, folder)
-    _refuse_zoo_flags(arguments, folder)
-    for protocol in arguments.protocols:
-        get_protocol(protocol)
+    if arguments.import_file is None:
+        for protocol in arguments.protocols:
+            get_protocol(protocol)
     run = _open_for_filling(arguments, "truth")
-    rows = run.measure(arguments.protocols, **_execution(arguments))
+    if arguments.import_file is not None:
+        print_import(run, run.import_truth(arguments.import_file))
+        return 0
+    rows = run.measure(arguments.protocols, targets=arguments.targets, **_execution(arguments))
     print(f"{len(rows)} ground-truth accuracies -> {shown_path(run.path('truth'))}")
     return 0
 
 
 def _run_evaluate(arguments: argparse.Namespace) -> int:
     from taskspace.analysis import evaluate
-    from taskspace.runner import Run
+    from taskspace.runner.record import open_any_run
 
-    folder = run_folder(arguments, "evaluate")
-    if wants_zoo(arguments, folder):
-        return zoo_evaluate(arguments, folder)
-    run = Run.open(folder)
+    run = open_any_run(run_folder(arguments, "evaluate"))
+    if run.kind != "trained":
+        return zoo_evaluate(arguments, run)
     estimates, truths = run.estimates(), run.truths()
     if not truths:
         raise TaskspaceError(f"'{run.folder}' has no ground truth to evaluate against; measure it with "
@@ -240,24 +238,21 @@ def _run_evaluate(arguments: argparse.Namespace) -> int:
 def _run_recommend(arguments: argparse.Namespace) -> int:
     from taskspace.recommend import recommend
     from taskspace.runner import Run
+    from taskspace.runner.record import open_any_run
 
-    folder = run_folder(arguments, "recommend")
-    if wants_zoo(arguments, folder):
-        return zoo_recommend(arguments, folder)
-    run = Run.open(folder, data_root=arguments.data_root)
+    run = open_any_run(run_folder(arguments, "recommend"), data_root=arguments.data_root)
+    if not isinstance(run, Run):
+        return zoo_recommend(arguments, run)
     result = recommend(run, arguments.target, k=arguments.k, estimator=arguments.estimator,
                        protocol=arguments.protocol, measure=arguments.measure)
     return save_recommendation(run, result, every_source=arguments.all)
 
 
 def _run_structure(arguments: argparse.Namespace) -> int:
-    from taskspace.cli._zoo import open_modules_run
-    from taskspace.runner import Run
+    from taskspace.runner.record import open_any_run
     from taskspace.structure.of_run import run_structure, write_structure
 
-    folder = run_folder(arguments, "structure")
-    run = (open_modules_run(folder, data_root=arguments.data_root) if wants_zoo(arguments, folder)
-           else Run.open(folder, data_root=arguments.data_root))
+    run = open_any_run(run_folder(arguments, "structure"), data_root=arguments.data_root)
     structure = run_structure(run, estimator=arguments.estimator, top_k=arguments.top_k,
                               threshold=arguments.threshold)
     with run.writing():
@@ -282,6 +277,7 @@ def _run_structure(arguments: argparse.Namespace) -> int:
 
 def _run_similarity(arguments: argparse.Namespace) -> int:
     from taskspace.runner import Run
+    from taskspace.runner.record import open_any_run
     from taskspace.similarity import (
         module_similarity,
         similarity_vs_transfer,
@@ -289,20 +285,28 @@ def _run_similarity(arguments: argparse.Namespace) -> int:
     )
     from taskspace.structure import cluster_tasks, grouping_agreement
 
-    run = Run.open(run_folder(arguments, "similarity"), data_root=arguments.data_root)
+    run = open_any_run(run_folder(arguments, "similarity"), data_root=arguments.data_root)
     similarity = module_similarity(run, samples=arguments.samples, kernel=arguments.kernel,
-                                   debiased=arguments.debiased, seed=arguments.seed)
+                                   debiased=arguments.debiased, seed=arguments.seed,
+                                   device=arguments.device or "cpu", batch_size=arguments.batch_size)
     with run.writing():
         folder = write_similarity(run, similarity)
     ids = similarity.sources
-    print(f"{similarity.estimator} between the {len(ids)} modules of the zoo on {arguments.samples} probe images "
-          f"-> {shown_path(folder)}")
-    clustering = cluster_tasks(similarity, view="sources", n_clusters=len(run.space.group_names) or None)
+    print(f"{similarity.estimator} between the {len(ids)} modules of the run on {similarity.provenance['probe_size']} "
+          f"probe images -> {shown_path(folder)}")
+    if similarity.provenance.get("left_out"):
+        print(f"left out (features sources hold no shared probe): {', '.join(similarity.provenance['left_out'])}")
+    space = run.space if isinstance(run, Run) else None
+    clustering = cluster_tasks(similarity, view="sources",
+                               n_clusters=(len(space.group_names) or None) if space is not None else None)
     print("module clustering (leaf order): " + ", ".join(clustering.ordered_ids))
-    if run.space.groups and clustering.labels is not None:
-        ari = grouping_agreement(clustering.labels_by_task, run.space.task_groups())
+    if space is not None and space.groups and clustering.labels is not None:
+        ari = grouping_agreement(clustering.labels_by_task, space.task_groups())
         print(f"module clusters vs known task groups: adjusted Rand index {ari:.3f}")
-    if run.has_estimates():
+    if space is None:
+        print("similarity vs transfer needs modules that are their targets' own networks (a trained run); "
+              "this zoo's modules are not, so it is not measured")
+    elif run.has_estimates():
         name = run.default_estimator()
         print("do modules that represent alike also transfer alike? (Spearman ρ, one-sided Mantel p)")
         for label, matrix in [(name, run.estimates()[name]), *run.truths().items()]:
@@ -337,17 +341,13 @@ def _run_plot(arguments: argparse.Namespace) -> int:
         save_figure,
         task_graph_plot,
     )
-    from taskspace.runner import Run
+    from taskspace.runner.record import open_any_run
     from taskspace.structure import task_graph
 
     folder, kind = _plot_target(arguments)
+    run = open_any_run(folder, data_root=arguments.data_root)
     if kind == "depth-profile":
-        if not wants_zoo(arguments, folder):
-            Run.open(folder, data_root=arguments.data_root)  # not a run at all: says so, and how to make one
-            raise TaskspaceError(f"a depth profile needs a zoo run (its modules are layers of networks); '{folder}' "
-                                 "is a task-space run: plot heatmap, clustermap, graph or estimate-vs-truth")
-        return zoo_depth_plot(arguments, folder)
-    run = Run.open(folder, data_root=arguments.data_root)
+        return zoo_depth_plot(arguments, run)
     estimate = run.estimates()[run.default_estimator(arguments.estimator)]
     truth = _truth_to_plot(run, arguments.protocol, kind) if kind in ("truth-heatmap", "estimate-vs-truth") else None
     if kind == "heatmap":
@@ -358,7 +358,8 @@ def _run_plot(arguments: argparse.Namespace) -> int:
     elif kind == "clustermap":
         figure = clustermap(estimate)
     elif kind == "graph":
-        groups = run.space.task_groups() if run.space.groups else None
+        space = getattr(run, "space", None)  # a trained run's task space; other kinds have no class groups
+        groups = space.task_groups() if space is not None and space.groups else None
         figure = task_graph_plot(task_graph(estimate, top_k=2, groups=groups),
                                  title=f"task graph: top-2 sources per target by {estimate.estimator}")
     else:

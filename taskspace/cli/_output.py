@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["shown_path", "print_verdict", "save_recommendation"]
+__all__ = ["shown_path", "print_import", "print_verdict", "save_recommendation"]
 
 
 def shown_path(path: str | Path) -> str:
@@ -90,3 +90,10 @@ def _print_recommendation(result: Any, *, every_source: bool) -> None:
 
 def _sortable(value: float) -> float:
     return value if value == value else -2.0
+
+
+def print_import(run: Any, result: dict[str, Any]) -> None:
+    """What ``truth --import`` added, and what it kept or replaced of earlier imports."""
+    print(f"{len(result['rows'])} imported accuracies -> {shown_path(run.path('truth'))}"
+          + (f" ({result['kept']} imported earlier kept; {result['given_again']} given again, "
+             f"{result['changed']} of them with a new value)" if result["kept"] or result["given_again"] else ""))

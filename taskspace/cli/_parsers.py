@@ -111,9 +111,9 @@ def _truth(commands: argparse._SubParsersAction) -> None:
     _zoo_options(truth)
     truth.add_argument("--target-dataset", default=None, help=argparse.SUPPRESS)
     truth.add_argument("--import", dest="import_file", metavar="CSV", default=None,
-                       help="zoo run: add results measured elsewhere (columns source,target[,layer],protocol,accuracy)")
+                       help="add results measured elsewhere (columns source,target[,layer],protocol,accuracy)")
     truth.add_argument("--targets", type=comma_list, default=None,
-                       help="zoo run: measure only these targets (comma-separated; default: all)")
+                       help="measure only these targets (comma-separated; default: all)")
 
 
 def _zoo_options(parser: argparse.ArgumentParser) -> None:
@@ -169,12 +169,16 @@ def _structure(commands: argparse._SubParsersAction) -> None:
 
 
 def _similarity(commands: argparse._SubParsersAction) -> None:
-    similarity = commands.add_parser("similarity", help="CKA between every pair of the zoo's modules")
-    add_run_folder(similarity, old_flag="--run", help_text="a run folder with a trained zoo")
+    similarity = commands.add_parser("similarity", help="CKA between every pair of a run's modules")
+    add_run_folder(similarity, old_flag="--run", help_text="a run folder: a trained zoo, or a zoo run")
     similarity.add_argument("--samples", type=positive_int, default=2000, help="probe test images (default: 2000)")
     similarity.add_argument("--kernel", default="linear", help="linear (default) or rbf")
     similarity.add_argument("--debiased", action="store_true", help="unbiased HSIC estimator")
     similarity.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the probe draw (default: 0)")
+    similarity.add_argument("--device", default=None,
+                            help="zoo run: where its forward passes run: cpu (default), cuda or auto")
+    similarity.add_argument("--batch-size", type=positive_int, default=256,
+                            help="zoo run: images per forward pass (default: 256)")
     add_data_root(similarity, of_run=True)
 
 

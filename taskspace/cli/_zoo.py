@@ -11,11 +11,11 @@ import argparse
 import sys
 from typing import Any
 
-from taskspace.cli._output import print_verdict, save_recommendation, shown_path
+from taskspace.cli._output import print_import, print_verdict, save_recommendation, shown_path
 from taskspace.errors import TaskspaceError
 
 __all__ = ["wants_zoo", "zoo_matrix", "zoo_truth", "zoo_evaluate", "zoo_recommend", "zoo_depth_plot",
-           "import_run", "open_modules_run"]
+           "import_run"]
 
 
 def wants_zoo(arguments: argparse.Namespace, folder: str) -> bool:
@@ -27,14 +27,6 @@ def wants_zoo(arguments: argparse.Namespace, folder: str) -> bool:
     if getattr(arguments, "zoo", None) is not None or getattr(arguments, "target_dataset", None) is not None:
         return True
     return is_zoo_run(folder) or is_imported_run(folder)
-
-
-def open_modules_run(folder: str, data_root: str | None = None) -> Any:
-    """The zoo run or the imported run in ``folder``."""
-    from taskspace.runner.imported import ImportedRun, is_imported_run
-    from taskspace.zoo.run import ZooRun
-
-    return ImportedRun.open(folder) if is_imported_run(folder) else ZooRun.open(folder, data_root=data_root)
 
 
 def import_run(arguments: argparse.Namespace) -> int:
@@ -128,10 +120,7 @@ def zoo_truth(arguments: argparse.Namespace, folder: str) -> int:
             check_zoo_protocol(protocol)
     run = _open_or_create(arguments, folder)
     if imported is not None:
-        result = run.import_truth(imported)
-        print(f"{len(result['rows'])} imported accuracies -> {shown_path(run.path('truth'))}"
-              + (f" ({result['kept']} imported earlier kept; {result['given_again']} given again, "
-                 f"{result['changed']} of them with a new value)" if result["kept"] or result["given_again"] else ""))
+        print_import(run, run.import_truth(imported))
         return 0
     rows = run.measure(arguments.protocols, device=arguments.device or "cpu", batch_size=arguments.batch_size,
                        show_progress=not arguments.quiet, targets=arguments.targets)
@@ -139,10 +128,9 @@ def zoo_truth(arguments: argparse.Namespace, folder: str) -> int:
     return 0
 
 
-def zoo_evaluate(arguments: argparse.Namespace, folder: str) -> int:
+def zoo_evaluate(arguments: argparse.Namespace, run: Any) -> int:
     from taskspace.zoo.baselines import BASELINES, zoo_verdict
 
-    run = open_modules_run(folder)
     if not run.truths():
         raise TaskspaceError(f"'{run.folder}' has no ground truth to evaluate against; measure it with `taskspace "
                              f"truth {run.folder}` or import it with `taskspace truth {run.folder} --import FILE`")
@@ -155,20 +143,22 @@ def zoo_evaluate(arguments: argparse.Namespace, folder: str) -> int:
     return 0
 
 
-def zoo_recommend(arguments: argparse.Namespace, folder: str) -> int:
+def zoo_recommend(arguments: argparse.Namespace, run: Any) -> int:
     from taskspace.zoo.recommend import recommend_module
 
-    run = open_modules_run(folder, data_root=arguments.data_root)
     result = recommend_module(run, arguments.target, k=arguments.k, estimator=arguments.estimator,
                               protocol=arguments.protocol)
     return save_recommendation(run, result, every_source=arguments.all)
 
 
-def zoo_depth_plot(arguments: argparse.Namespace, folder: str) -> int:
+def zoo_depth_plot(arguments: argparse.Namespace, run: Any) -> int:
+    """A depth profile: a run whose sources have two or more layers each (a zoo run's, or an imported one's)."""
     from taskspace.plotting import depth_profiles, save_figure
-    from taskspace.zoo.run import ZooRun
 
-    run = ZooRun.open(folder, data_root=arguments.data_root)
+    if run.kind == "trained":
+        raise TaskspaceError(f"a depth profile needs modules at several layers of one network; the networks of "
+                             f"'{run.folder}' are read at one layer each: plot heatmap, clustermap, graph or "
+                             "estimate-vs-truth")
     estimate = run.estimates()[run.default_estimator(arguments.estimator)]
     truths = run.truths()
     protocol = run.default_protocol(arguments.protocol)

@@ -24,7 +24,6 @@ import contextlib
 import datetime
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from taskspace._version import __version__
 from taskspace.io import ensure_writable_dir, write_bytes, write_text
@@ -84,22 +83,20 @@ def write_report(
     # Imported here: they pull in matplotlib and torch, which `import taskspace.report` should not pay for.
     from taskspace.report._inputs import load_run_inputs
     from taskspace.report._sections import build_sections, report_title
-    from taskspace.runner.imported import ImportedRun, is_imported_run
-    from taskspace.zoo.run import ZooRun, is_zoo_run
+    from taskspace.runner import Run
+    from taskspace.runner.record import open_any_run
 
     written_at = _written_at()
-    if is_zoo_run(run_dir) or is_imported_run(run_dir):
-        from taskspace.report._zoo import zoo_report_title, zoo_sections
-
-        run: Any = (ImportedRun.open(run_dir) if is_imported_run(run_dir)
-                    else ZooRun.open(run_dir, data_root=data_root))
-        sections = zoo_sections(run, estimator=estimator, written_at=written_at)
-        title = zoo_report_title(run)
-    else:
-        inputs = load_run_inputs(run_dir, estimator=estimator, data_root=data_root)
-        run = inputs.run
+    run = open_any_run(run_dir, data_root=data_root)
+    if isinstance(run, Run):
+        inputs = load_run_inputs(run, estimator=estimator)
         sections = build_sections(inputs, written_at=written_at)
         title = report_title(inputs)
+    else:
+        from taskspace.report._zoo import zoo_report_title, zoo_sections
+
+        sections = zoo_sections(run, estimator=estimator, written_at=written_at)
+        title = zoo_report_title(run)
     folder = ensure_writable_dir(Path(out_dir) if out_dir is not None else run.path("report"), what="report folder")
     footer = f"Written by taskspace {__version__} on {written_at} UTC."
     page = render_html(title, sections, footer=footer)

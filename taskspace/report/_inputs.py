@@ -61,14 +61,13 @@ class RunInputs:
         return self.truths[self.main_protocol] if self.main_protocol is not None else None
 
 
-def load_run_inputs(run_dir: str | Path, *, estimator: str | None, data_root: str | None) -> RunInputs:
-    """Reopen the run in ``run_dir`` and read what a report shows.
+def load_run_inputs(run: Run, *, estimator: str | None) -> RunInputs:
+    """What a report of a trained run shows, read from the run.
 
     Raises:
-        TaskspaceError: the folder is not a run, has no matrix, has no estimator ``estimator``, or a
-            result file is damaged (each with its fix).
+        TaskspaceError: the run has no matrix, has no estimator ``estimator``, or a result file is
+            damaged (each with its fix).
     """
-    run = Run.open(run_dir, data_root=data_root)
     estimates, truths = run.estimates(), run.truths()
     verdict = run.verdict()  # read first: a damaged file is named even when it is out of date
     verdict = verdict if run.verdict_is_current() else []  # one older than the results is not shown

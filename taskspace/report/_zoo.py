@@ -1,6 +1,7 @@
 """The report of a zoo run (any model, any layer) or of a run imported from files: the zoo (or the
 imported files), the verdict with its baselines and the history ranker, the depth profiles (where a
-network has several layers) and the module recommended for every target.
+network has several layers), the module recommended for every target and, for a zoo run, the
+similarity of its modules (CKA, where ``taskspace similarity`` computed it).
 
 It reads only what the run holds; a part the run lacks (the ground truth, the verdict) is replaced by a
 note naming the command that computes it, as in the task-space report.
@@ -33,7 +34,7 @@ def zoo_report_title(run: Any) -> str:
 
 
 def zoo_sections(run: Any, *, estimator: str | None, written_at: str) -> list[Section]:
-    """The four sections of a zoo run's report, in order.
+    """The sections of a zoo run's report, in order.
 
     Raises:
         TaskspaceError: the run has no matrix, or no estimator ``estimator``.
@@ -47,6 +48,8 @@ def zoo_sections(run: Any, *, estimator: str | None, written_at: str) -> list[Se
     if name is not None and any(split_module_id(module)[1] for module in run.modules):
         sections.append(_depth_section(estimates[name], truths.get(protocol) if protocol is not None else None))
     sections.append(_recommendation_section(run, estimator, protocol))
+    if not imported:
+        sections.append(_similarity_section(run))
     return sections
 
 
@@ -257,3 +260,33 @@ def _recommendation_section(run: Any, estimator: str | None, protocol: str | Non
     if protocol is None:
         blocks.append(_no_truth(run, "no accuracy can be predicted or compared"))
     return Section("4. The module to reuse for every target", "recommendations", tuple(blocks))
+
+
+# 5. Module similarity ---------------------------------------------------------------------------------------
+
+
+def _similarity_section(run: Any) -> Section:
+    from taskspace.plotting import clustermap
+    from taskspace.similarity import stored_similarity
+
+    title = "5. Module similarity: which modules represent alike"
+    similarity = stored_similarity(run)
+    if similarity is None:
+        return Section(title, "similarity", (Paragraph((
+            "The run holds no module similarity of its current modules; compute it with ",
+            Code(f"taskspace similarity {run.folder}"), " and write the report again."), note=True),))
+    left_out = similarity.provenance.get("left_out") or []
+    blocks: list[Block] = [
+        Paragraph((f"Linear CKA between the outputs of every pair of modules on the same "
+                   f"{similarity.provenance.get('probe_size', '?')} test images of the targets' classes (1 = the "
+                   "same representation up to rotation and scale), clustered. Whether modules that represent alike "
+                   "also transfer alike is measured on a trained run only, where each module is a target's own "
+                   "network.",)
+                  + ((" Left out (features sources hold no shared probe): " + ", ".join(left_out) + ".",)
+                     if left_out else ())),
+        FigureBlock(render_figure(clustermap(similarity, vmin=0.0, vmax=1.0,
+                                             title="module similarity (linear CKA), clustered"),
+                                  name=figure_name("similarity-clustermap", similarity.estimator),
+                                  caption="Module similarity, clustered.")),
+    ]
+    return Section(title, "similarity", tuple(blocks))

@@ -40,7 +40,7 @@ def run_cells(
     on_done: Callable[[Cell], None] | None = None,
     address: str | None = None,
 ) -> int:
-    """TrainedRun every cell that is not done yet; returns how many ran.
+    """Run every cell that is not done yet; returns how many ran.
 
     Args:
         cells: independent cells of one stage.

@@ -24,9 +24,9 @@ from typing import Any
 import filelock
 
 from taskspace.errors import TaskspaceError
-from taskspace.io import content_hash, ensure_writable_dir, read_record, write_json
+from taskspace.io import content_hash, ensure_writable_dir, read_json, read_record, write_json
 
-__all__ = ["LAYOUT", "pair_key", "read_cell", "holding_lock", "cached_dataset"]
+__all__ = ["LAYOUT", "RUN_KINDS", "pair_key", "read_cell", "record_kind", "holding_lock", "cached_dataset"]
 
 #: Where everything of a run lives, relative to its folder: the only table of its file names.
 LAYOUT: dict[str, str] = {
@@ -51,6 +51,27 @@ LAYOUT: dict[str, str] = {
     "similarity": "similarity",              # module similarity matrices, cached by their inputs
     "report": "report",                      # report.html, report.md, figures/
 }
+
+
+#: The kinds of run a record can name: a task space whose zoo the run trains, a zoo of files, an import.
+RUN_KINDS = ("trained", "zoo", "imported")
+
+
+def record_kind(folder: str | os.PathLike[str]) -> str | None:
+    """The kind of run ``folder`` holds (one of :data:`RUN_KINDS`), read from its ``run.json`` alone (no
+    source resolved, no file hashed); None when it holds no readable record of a known kind. A record
+    without ``kind`` is a trained run's (formats 1 and 2)."""
+    record_file = Path(folder).expanduser() / LAYOUT["record"]
+    if not record_file.is_file():
+        return None
+    try:
+        record = read_json(record_file)
+    except TaskspaceError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    kind = record.get("kind", "trained")
+    return kind if kind in RUN_KINDS else None
 
 
 def pair_key(module: str, target: str) -> str:

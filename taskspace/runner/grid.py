@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from taskspace._version import __version__
-from taskspace.errors import TaskspaceError
+from taskspace.errors import ConfigError, TaskspaceError, did_you_mean
 from taskspace.io import read_json, sha256_of_file, write_json
 from taskspace.matrix import TransferabilityMatrix
 from taskspace.runner.cells import Cell, ExtractCell, ScoreCell, TrainCell, TruthCell
@@ -118,38 +118,48 @@ def compute_truth(
     run: TrainedRun,
     *,
     protocols: Sequence[str],
+    targets: Sequence[str] | None = None,
     executor: str = "serial",
     workers: int | None = None,
     threads: int | None = None,
     show_progress: bool = False,
     ray_address: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Ground-truth accuracy of every (source, target) under each protocol; writes the run's truth."""
+    """Ground-truth accuracy of every source on every target (or on ``targets`` only) under each protocol.
+
+    Returns this call's cells; ``truth.csv`` is written with every cell the run has measured (of any
+    protocol and target, earlier calls' included) and every imported one.
+    """
     for protocol in protocols:
         get_protocol(protocol)
     if not protocols:
         raise TaskspaceError("no ground-truth protocol to measure; name one or more with --protocols")
+    ids = run.space.ids
+    chosen = ids if targets is None else tuple(dict.fromkeys(targets))
+    for target in chosen:
+        if target not in ids:
+            raise ConfigError(f"--targets names '{target}', which is not a task of the run{did_you_mean(target, ids)} "
+                              f"(tasks: {', '.join(ids)})")
     execution = _execution(executor, workers, threads, show_progress, ray_address)
     with run.writing():
         train_zoo(run, **execution)
-        ids = run.space.ids
         rows: list[dict[str, Any]] = []
         for protocol in protocols:
-            cells = [TruthCell(protocol, s, t) for s in ids for t in ids]
+            cells = [TruthCell(protocol, s, t) for s in ids for t in chosen]
             pending = {cell.source for cell in cells if not cell.is_done(run)}
             if pending and get_protocol(protocol).reads_outputs:  # each source's passes once, into the store
                 _run_stage([ExtractCell(source, split, "truth") for source in ids if source in pending
                             for split in ("train", "test")], run, what="forward passes", **execution)
             _run_stage(cells, run, what=f"truth {protocol}", **execution)
             for source in ids:
-                for target in ids:
+                for target in chosen:
                     record = run.read_cell(run.truth_file(protocol, source, target), source, target)
                     if record is None:
                         raise TaskspaceError(f"the {protocol} cell {source} -> {target} was not written; rerun")
                     rows.append({"source": source, "target": target, "protocol": protocol,
                                  "accuracy": float(record["accuracy"]), "diagonal": source == target,
                                  "seconds": float(record["seconds"])})
-        run.write_truth(rows)
+        run.write_truth(run.measured_rows(first=protocols))
     return rows
 
 

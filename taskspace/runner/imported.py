@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from taskspace.io import (
     write_json,
     write_text,
 )
-from taskspace.runner.folder import LAYOUT, holding_lock
+from taskspace.runner.folder import LAYOUT, holding_lock, record_kind
 from taskspace.runner.results import (
     RunResults,
     csv_text,
@@ -43,12 +43,7 @@ _TRUTH_COLUMNS = ("source", "target", "protocol", "accuracy")
 
 def is_imported_run(folder: str | os.PathLike[str]) -> bool:
     """Whether ``folder`` holds a run made with ``taskspace import``."""
-    record = Path(folder).expanduser() / LAYOUT["record"]
-    try:
-        document = read_json(record) if record.is_file() else None
-    except TaskspaceError:
-        return False
-    return isinstance(document, dict) and document.get("kind") == IMPORTED_KIND
+    return record_kind(folder) == IMPORTED_KIND
 
 
 @dataclass(frozen=True)
@@ -61,7 +56,8 @@ class ImportedRun(RunResults):
     files: dict[str, str]
     percent: bool = False
 
-    kind = IMPORTED_KIND
+    #: The record's kind (see :mod:`taskspace.runner.record`).
+    kind: ClassVar[str] = IMPORTED_KIND
 
     @property
     def identity(self) -> str:

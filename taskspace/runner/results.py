@@ -363,6 +363,23 @@ def read_imported_truth(
     return parsed
 
 
+def merge_imports(earlier: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]]) -> tuple[
+        list[dict[str, Any]], dict[str, Any]]:
+    """Imported truth rows merged: ``rows`` (this file's) over ``earlier`` ones, cell by cell (source, layer,
+    target, protocol). Returns the merged rows and ``{"rows": this file's rows, "kept": earlier cells kept,
+    "given_again": cells this file gives again, "changed": of those, the ones with a new accuracy}``."""
+    merged = {_cell_key(row): dict(row) for row in earlier}
+    again = [row for row in rows if _cell_key(row) in merged]
+    changed = sum(1 for row in again if merged[_cell_key(row)]["accuracy"] != row["accuracy"])
+    merged.update({_cell_key(row): dict(row) for row in rows})
+    return list(merged.values()), {"rows": list(rows), "kept": len(merged) - len(rows), "given_again": len(again),
+                                   "changed": changed}
+
+
+def _cell_key(row: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    return row["source"], row["layer"], row["target"], row["protocol"]
+
+
 # -- the verdict --------------------------------------------------------------------------------------
 
 

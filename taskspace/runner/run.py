@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+import numpy as np
 
 from taskspace._version import __version__
 from taskspace.errors import TaskspaceError
@@ -34,7 +37,7 @@ from taskspace.io import (
     write_json,
     write_text,
 )
-from taskspace.runner.folder import LAYOUT, cached_dataset, pair_key, read_cell
+from taskspace.runner.folder import LAYOUT, cached_dataset, pair_key, read_cell, record_kind
 from taskspace.runner.results import (
     MAIN_PROTOCOL,
     PREFERRED_ESTIMATOR,
@@ -43,7 +46,10 @@ from taskspace.runner.results import (
     RunResults,
     choose_estimator,
     choose_protocol,
+    layered_truth_csv_text,
+    merge_imports,
     parse_accuracy,
+    read_imported_truth,
     read_truth_csv,
     truth_csv_text,
     write_estimates,
@@ -83,6 +89,9 @@ class Run(RunResults):
         data_root: where the dataset's files are; ``None`` = ``$TASKSPACE_DATA``.
     """
 
+    #: The record's kind (see :mod:`taskspace.runner.record`): a run that trains its task space's zoo.
+    kind: ClassVar[str] = "trained"
+
     folder: Path
     grid: Any  # GridConfig (typed loosely: context.py imports this module's neighbours)
     space: TaskSpace
@@ -120,9 +129,9 @@ class Run(RunResults):
                 f"'{folder}' holds no taskspace run ({LAYOUT['record']} missing); "
                 f"make one with `taskspace matrix {folder}`"
             )
-        if _kind_of(record_file) == "zoo":
-            raise TaskspaceError(f"'{folder}' holds a zoo run (made with --zoo), which this command does not read yet; "
-                                 "use matrix, truth, evaluate, recommend or plot depth-profile on it")
+        if record_kind(path) not in ("trained", None):
+            raise TaskspaceError(f"'{folder}' holds a {record_kind(path)} run, not a task space's; reopen it with "
+                                 "taskspace.runner.open_any_run, which opens every kind")
         grid, space, recorded_root, upgrade = _read_record(record_file, data_root)
         run = cls(path, grid, space, data_root if data_root is not None else recorded_root)
         run._check_space()
@@ -272,13 +281,73 @@ class Run(RunResults):
         write_estimates(self.path("matrix"), matrices, layered=False)
 
     def truths(self) -> dict[str, Any]:
-        """Protocol -> matrix of measured accuracies (``truth.csv``); empty when none was measured."""
+        """Protocol -> matrix of accuracies, measured here or imported (``truth.csv``), over every source and
+        target of the space (NaN where a cell was not measured); empty when none was."""
+        from taskspace.matrix import TransferabilityMatrix
+
         path = self.path("truth")
-        return read_truth_csv(path, run=self.folder) if path.is_file() else {}
+        if not path.is_file():
+            return {}
+        ids = self.space.ids
+        matrices = {}
+        for protocol, read in read_truth_csv(path, run=self.folder).items():
+            unknown = [task for task in (*read.sources, *read.targets) if task not in ids]
+            if unknown:
+                raise TaskspaceError(f"'{path}' names '{unknown[0]}', which is not a task of the run; write it again "
+                                     f"from the measured cells with `taskspace truth {self.folder}`")
+            scores = np.full((len(ids), len(ids)), np.nan)
+            rows, columns = [ids.index(task) for task in read.sources], [ids.index(task) for task in read.targets]
+            scores[np.ix_(rows, columns)] = read.scores
+            matrices[protocol] = TransferabilityMatrix(scores, ids, ids, protocol)
+        return matrices
 
     def write_truth(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Write ``truth.csv`` (columns :data:`TRUTH_COLUMNS`)."""
         write_text(self.path("truth"), truth_csv_text(rows))
+
+    def measured_rows(self, first: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Every truth cell measured here (protocols ``first`` first, in that order, then the others by name),
+        then every imported row (an imported cell replaces a measured one): the rows of ``truth.csv``."""
+        folder = self.path("truth_cells")
+        found = sorted(path.name for path in folder.iterdir() if path.is_dir()) if folder.is_dir() else []
+        rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for protocol in [*dict.fromkeys(name for name in first if name in found),
+                         *(name for name in found if name not in first)]:
+            for source in self.space.ids:
+                for target in self.space.ids:
+                    record = self.read_cell(self.truth_file(protocol, source, target), source, target)
+                    if record is not None:
+                        rows[(source, target, protocol)] = {
+                            "source": source, "target": target, "protocol": protocol,
+                            "accuracy": float(record["accuracy"]), "diagonal": source == target,
+                            "seconds": float(record.get("seconds", math.nan))}
+        for row in self._imported_rows():
+            rows[(row["source"], row["target"], row["protocol"])] = {
+                **{key: row[key] for key in ("source", "target", "protocol", "accuracy")},
+                "diagonal": row["source"] == row["target"]}
+        return list(rows.values())
+
+    def import_truth(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """Add measured results from a CSV (``source,target,protocol,accuracy``; sources and targets are the
+        space's tasks). Imports accumulate as on every kind of run (see
+        :func:`~taskspace.runner.results.merge_imports`, whose summary this returns); ``truth.csv`` is
+        written again with the measured cells and every import."""
+        rows = self._read_imported(path, fix=None)
+        merged, summary = merge_imports(self._imported_rows(), rows)
+        with self.writing():
+            write_text(self.path("imported"), layered_truth_csv_text(merged))
+            self.write_truth(self.measured_rows())
+        return summary
+
+    def _imported_rows(self) -> list[dict[str, Any]]:
+        path = self.path("imported")
+        return self._read_imported(path) if path.is_file() else []
+
+    def _read_imported(self, path: str | os.PathLike[str], *, fix: str | None = "") -> list[dict[str, Any]]:
+        """Rows of an imported truth file, checked against the space's tasks (as sources and targets)."""
+        return read_imported_truth(
+            path, layers={task: ("",) for task in self.space.ids}, targets=self.space.ids,
+            fix=f"import it again with `taskspace truth {self.folder} --import FILE`" if fix == "" else fix)
 
     # -- stages --------------------------------------------------------------------------------------
 
@@ -294,20 +363,13 @@ class Run(RunResults):
 
         return compute_matrix(self, estimators=estimators, **execution)
 
-    def measure(self, protocols: Sequence[str], **execution: Any) -> list[dict[str, Any]]:
-        """Measure the ground truth; see :func:`taskspace.runner.grid.compute_truth`."""
+    def measure(self, protocols: Sequence[str], *, targets: Sequence[str] | None = None,
+                **execution: Any) -> list[dict[str, Any]]:
+        """Measure the ground truth (of every target, or of ``targets``); see
+        :func:`taskspace.runner.grid.compute_truth`."""
         from taskspace.runner.grid import compute_truth
 
-        return compute_truth(self, protocols=protocols, **execution)
-
-
-def _kind_of(record_file: Path) -> str | None:
-    """The ``kind`` a run record names (``zoo`` for a zoo run; none for a task-space run)."""
-    try:
-        record = read_json(record_file)
-    except TaskspaceError:
-        return None
-    return record.get("kind") if isinstance(record, dict) else None
+        return compute_truth(self, protocols=protocols, targets=targets, **execution)
 
 
 def run_identity(grid: Any, space: TaskSpace) -> str:

@@ -7,7 +7,7 @@
     similarity_vs_transfer(similarity, truth)          # Spearman ρ + Mantel p-value
 
 Everything public is re-exported here; the modules below are implementation detail. The CKA functions
-are pure numpy; the zoo functions (which run networks) import torch when first used.
+are pure numpy; the module functions (which run networks) import torch when first used.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from taskspace.similarity.cka import (
 )
 
 if TYPE_CHECKING:
-    from taskspace.similarity.zoo import (
+    from taskspace.similarity.modules import (
         cka_estimator_name,
         module_similarity,
         similarity_vs_transfer,
@@ -44,14 +44,14 @@ __all__ = [
     "write_similarity",
 ]
 
-_ZOO_NAMES = frozenset({"cka_estimator_name", "module_similarity", "similarity_vs_transfer", "stored_similarity",
+_MODULE_NAMES = frozenset({"cka_estimator_name", "module_similarity", "similarity_vs_transfer", "stored_similarity",
                         "write_similarity"})
 
 
 def __getattr__(name: str) -> Any:
-    # torch takes a second or more to import; only pay for it when the zoo is compared.
-    if name in _ZOO_NAMES:
-        from taskspace.similarity import zoo
+    # torch takes a second or more to import; only pay for it when modules are compared.
+    if name in _MODULE_NAMES:
+        from taskspace.similarity import modules
 
-        return getattr(zoo, name)
+        return getattr(modules, name)
     raise AttributeError(f"module 'taskspace.similarity' has no attribute '{name}'")

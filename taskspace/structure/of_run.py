@@ -27,7 +27,7 @@ from taskspace.structure.graph import (
 )
 
 if TYPE_CHECKING:
-    from taskspace.runner.run import Run
+    from taskspace.runner.record import AnyRun
 
 __all__ = ["RunStructure", "run_structure", "write_structure", "FORMATS"]
 
@@ -49,7 +49,7 @@ class RunStructure:
 
 
 def run_structure(
-    run: Run,
+    run: AnyRun,
     *,
     estimator: str | None = None,
     top_k: int | None = 2,
@@ -117,7 +117,7 @@ def run_structure(
 
 
 def write_structure(
-    run: Run, structure: RunStructure, *, formats: tuple[str, ...] = FORMATS
+    run: AnyRun, structure: RunStructure, *, formats: tuple[str, ...] = FORMATS
 ) -> Path:
     """Write the graph (one file per format) and ``structure.json`` into the run; returns their folder."""
     stem = run.path("structure_graph")

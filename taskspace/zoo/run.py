@@ -24,19 +24,20 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from taskspace._version import __version__
 from taskspace.errors import ConfigError, TaskspaceError
 from taskspace.io import content_hash, ensure_writable_dir, read_json, sha256_of_file, write_json, write_text
-from taskspace.runner.folder import LAYOUT, cached_dataset, pair_key, read_cell
+from taskspace.runner.folder import LAYOUT, cached_dataset, pair_key, read_cell, record_kind
 from taskspace.runner.results import (
     LAYERED_TRUTH_COLUMNS,
     MATRIX_COLUMNS,
     RunResults,
     layered_truth_csv_text,
+    merge_imports,
     read_imported_truth,
     write_estimates,
 )
@@ -102,14 +103,7 @@ class ZooOptions:
 
 def is_zoo_run(folder: str | os.PathLike[str]) -> bool:
     """Whether ``folder`` holds a zoo run (its ``run.json`` says ``kind = zoo``)."""
-    record = Path(folder).expanduser() / ZOO_LAYOUT["record"]
-    if not record.is_file():
-        return False
-    try:
-        document = read_json(record)
-    except TaskspaceError:
-        return False
-    return isinstance(document, dict) and document.get("kind") == "zoo"
+    return record_kind(folder) == "zoo"
 
 
 @dataclass(frozen=True)
@@ -118,6 +112,9 @@ class ZooRun(RunResults):
 
     Build one with :meth:`create` (new, or the same one again) or :meth:`open`.
     """
+
+    #: The record's kind (see :mod:`taskspace.runner.record`).
+    kind: ClassVar[str] = "zoo"
 
     folder: Path
     zoo: ZooSpec
@@ -324,14 +321,11 @@ class ZooRun(RunResults):
         """
         rows = self._read_truth_rows(path, fix=None)
         earlier = self._read_truth_rows(self.path("imported")) if self.path("imported").is_file() else []
-        merged = {_truth_key(row): row for row in earlier}
-        again = [row for row in rows if _truth_key(row) in merged]
-        changed = sum(1 for row in again if merged[_truth_key(row)]["accuracy"] != row["accuracy"])
-        merged.update({_truth_key(row): row for row in rows})
+        merged, summary = merge_imports(earlier, rows)
         with self.writing():
-            write_text(self.path("imported"), layered_truth_csv_text(list(merged.values())))
+            write_text(self.path("imported"), layered_truth_csv_text(merged))
             self.write_truth(self._measured_rows())
-        return {"rows": rows, "kept": len(merged) - len(rows), "given_again": len(again), "changed": changed}
+        return summary
 
     # -- results -------------------------------------------------------------------------------------
 
@@ -390,10 +384,6 @@ class ZooRun(RunResults):
                 rows[(row["source"], row["layer"], row["target"], row["protocol"])] = row
         return list(rows.values())
 
-
-
-def _truth_key(row: Mapping[str, Any]) -> tuple[str, str, str, str]:
-    return row["source"], row["layer"], row["target"], row["protocol"]
 
 
 # -- the record's sources -----------------------------------------------------------------------------
