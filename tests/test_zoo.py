@@ -478,8 +478,8 @@ def test_finetune_truth_cuts_the_network_at_the_layer_and_is_seeded(zoo_folder: 
 @pytest.mark.parametrize("executor", ["process", "ray"])
 def test_scoring_side_by_side_gives_the_serial_scores(zoo_folder: Path, capsys: pytest.CaptureFixture[str],
                                                       executor: str) -> None:
-    """A process pool or Ray scores each source in a worker from the forward passes the driver made: the
-    same numbers as scoring in this process; a zoo run's truth stays in this process, said in one line."""
+    """A process pool or Ray scores each source in a worker from the forward passes the driver made, and
+    fine-tunes each module in a worker: the same numbers as in this process."""
     assert _matrix(zoo_folder, "serial") == 0
     assert _matrix(zoo_folder, "pool", "--executor", executor, "--workers", "2") == 0
     serial = json.loads((zoo_folder / "serial" / "matrix.json").read_text())["matrices"]
@@ -490,9 +490,12 @@ def test_scoring_side_by_side_gives_the_serial_scores(zoo_folder: Path, capsys: 
         assert first["scores"] == second["scores"] and first["width"] == second["width"]
     assert json.loads((zoo_folder / "pool" / "modules.json").read_text()) == json.loads(
         (zoo_folder / "serial" / "modules.json").read_text())
-    capsys.readouterr()
-    assert main(["truth", str(zoo_folder / "pool"), "--protocols", "frozen_all", "--executor", "process"]) == 2
-    assert "measures its ground truth in this process" in capsys.readouterr().err
+    truth = ["--protocols", "finetune,frozen_k2", "--targets", "1_vs_7", "--threads", "1",
+             "--quiet"]
+    assert main(["truth", str(zoo_folder / "serial"), *truth]) == 0
+    assert main(["truth", str(zoo_folder / "pool"), *truth, "--executor", executor, "--workers", "2"]) == 0
+    assert (zoo_folder / "pool" / "truth.csv").read_text() == (zoo_folder / "serial" / "truth.csv").read_text()
+    assert (zoo_folder / "pool" / "truth.csv").read_text().count("finetune") == 4
 
 
 def test_a_timm_source_without_input_is_fed_its_own_statistics(tmp_path: Path) -> None:

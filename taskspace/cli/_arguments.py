@@ -12,6 +12,7 @@ from typing import Any
 from taskspace.errors import TaskspaceError, did_you_mean
 
 __all__ = [
+    "check_execution_flags",
     "Parser",
     "positive_int",
     "nonnegative_int",
@@ -274,3 +275,14 @@ def add_grid_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="torch threads per cell; equal values give bit-identical results across executors")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def check_execution_flags(arguments: argparse.Namespace) -> None:
+    """``--executor``, ``--workers``, ``--threads`` and ``--ray-address`` of a command that fills a run,
+    checked before anything runs."""
+    from taskspace.runner.executors import check_execution
+
+    check_execution(arguments.executor, arguments.workers, arguments.threads)
+    if arguments.ray_address is not None and arguments.executor != "ray":
+        raise TaskspaceError(f"--ray-address names a Ray cluster, which only --executor ray uses (not "
+                             f"'{arguments.executor}'); add --executor ray")

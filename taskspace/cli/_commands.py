@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from taskspace.cli._arguments import run_folder, train_options
+from taskspace.cli._arguments import check_execution_flags, run_folder, train_options
 from taskspace.cli._output import print_import, print_verdict, save_recommendation, shown_path
 from taskspace.cli._parsers import PLOT_KINDS
 from taskspace.cli._zoo import (
@@ -126,15 +126,11 @@ def _open_for_filling(arguments: argparse.Namespace, command: str) -> Any:
     """
     from taskspace.config import GridConfig, load_toml_options
     from taskspace.runner import Run
-    from taskspace.runner.executors import check_execution
     from taskspace.runner.run import replace_grid
     from taskspace.tasks import TaskSpace
 
     folder = run_folder(arguments, command)
-    check_execution(arguments.executor, arguments.workers, arguments.threads)
-    if arguments.ray_address is not None and arguments.executor != "ray":
-        raise TaskspaceError(f"--ray-address names a Ray cluster, which only --executor ray uses (not "
-                             f"'{arguments.executor}'); add --executor ray")
+    check_execution_flags(arguments)
     options = {name: getattr(arguments, name) for name in ("seed", "score_samples", "finetune_epochs")
                if getattr(arguments, name) is not None}
     train = load_toml_options(arguments.train_config) if arguments.train_config else {}

@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import Any
 
+from taskspace.cli._arguments import check_execution_flags
 from taskspace.cli._output import print_import, print_verdict, save_recommendation, shown_path
 from taskspace.errors import TaskspaceError
 
@@ -93,12 +94,7 @@ def _open_or_create(arguments: argparse.Namespace, folder: str) -> Any:
 
 
 def zoo_matrix(arguments: argparse.Namespace, folder: str, estimators: list[str]) -> int:
-    from taskspace.runner.executors import check_execution
-
-    check_execution(arguments.executor, arguments.workers, arguments.threads)
-    if arguments.ray_address is not None and arguments.executor != "ray":
-        raise TaskspaceError(f"--ray-address names a Ray cluster, which only --executor ray uses (not "
-                             f"'{arguments.executor}'); add --executor ray")
+    check_execution_flags(arguments)
     run = _open_or_create(arguments, folder)
     matrices = run.score(estimators, device=arguments.device or "cpu", batch_size=arguments.batch_size,
                          show_progress=not arguments.quiet, executor=arguments.executor, workers=arguments.workers,
@@ -112,9 +108,7 @@ def zoo_truth(arguments: argparse.Namespace, folder: str) -> int:
     from taskspace.zoo.stages import check_zoo_protocol
 
     imported = getattr(arguments, "import_file", None)
-    if getattr(arguments, "executor", "serial") != "serial":
-        raise TaskspaceError("a zoo run measures its ground truth in this process (--executor serial; its scoring "
-                             "takes --executor process or ray); use --device cuda to speed up its forward passes")
+    check_execution_flags(arguments)
     if imported is None:
         for protocol in arguments.protocols:
             check_zoo_protocol(protocol)
@@ -123,7 +117,8 @@ def zoo_truth(arguments: argparse.Namespace, folder: str) -> int:
         print_import(run, run.import_truth(imported))
         return 0
     rows = run.measure(arguments.protocols, device=arguments.device or "cpu", batch_size=arguments.batch_size,
-                       show_progress=not arguments.quiet, targets=arguments.targets)
+                       show_progress=not arguments.quiet, targets=arguments.targets, executor=arguments.executor,
+                       workers=arguments.workers, threads=arguments.threads, ray_address=arguments.ray_address)
     print(f"{len(rows)} ground-truth accuracies -> {shown_path(run.path('truth'))}")
     return 0
 

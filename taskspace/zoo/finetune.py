@@ -55,23 +55,24 @@ def _stratified(labels: np.ndarray, count: int | None, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
-def finetune_module(run: Any, spec: SourceSpec, layer: str, target: Any, images: Any, *,
+def finetune_module(spec: SourceSpec, layer: str, target: str, images: Any, *, dataset: Any, options: Any,
                     device: str = "cpu", batch_size: int = 64) -> dict[str, Any]:
-    """Fine-tune (source, layer) on ``target``; returns ``{"accuracy", "train_seconds", "train_images"}``."""
+    """Fine-tune (source, layer) on the target ``target`` (its id; ``images``: its
+    :class:`~taskspace.zoo.targets.TargetImages` in ``dataset``) with a zoo run's ``options``; returns
+    ``{"accuracy", "train_seconds", "train_images"}``."""
     from torchvision.models.feature_extraction import create_feature_extractor
 
     from taskspace.zoo.networks import _tracer, load_source
 
     loaded = load_source(spec)
-    seed = derive_seed(run.options.seed, "zoo-finetune", module_id(spec.name, layer), target.id) % (2**31)
+    seed = derive_seed(options.seed, "zoo-finetune", module_id(spec.name, layer), target) % (2**31)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     if layer == OUTPUT_LAYER:
         body: nn.Module = loaded.network
     else:
         body = create_feature_extractor(loaded.network, return_nodes={layer: layer}, tracer_kwargs=_tracer())
-    dataset = run.dataset()
-    positions = _stratified(images.train_labels, run.options.finetune_samples, seed)
+    positions = _stratified(images.train_labels, options.finetune_samples, seed)
     train_x = _prepare(dataset.train.images[images.train[positions]], loaded)
     train_y = torch.from_numpy(images.train_labels[positions].astype(np.int64))
     classes = int(images.train_labels.max()) + 1
@@ -81,12 +82,12 @@ def finetune_module(run: Any, spec: SourceSpec, layer: str, target: Any, images:
         width = pool_tensor(probe[layer] if isinstance(probe, dict) else probe, tokens=spec.tokens,
                             name=layer).shape[1]
     model = _Cut(body, layer, int(width), classes, spec.tokens).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=run.options.finetune_lr, momentum=0.9, weight_decay=5e-4)
-    steps = run.options.finetune_epochs * max(1, (len(train_x) + batch_size - 1) // batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=run.options.finetune_lr, total_steps=steps)
+    optimizer = torch.optim.SGD(model.parameters(), lr=options.finetune_lr, momentum=0.9, weight_decay=5e-4)
+    steps = options.finetune_epochs * max(1, (len(train_x) + batch_size - 1) // batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=options.finetune_lr, total_steps=steps)
     began = time.perf_counter()
     model.train()
-    for _ in range(run.options.finetune_epochs):
+    for _ in range(options.finetune_epochs):
         order = torch.randperm(len(train_x), generator=generator)
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]

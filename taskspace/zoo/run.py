@@ -305,12 +305,13 @@ class ZooRun(RunResults):
                          **execution)
 
     def measure(self, protocols: Sequence[str], *, targets: Sequence[str] | None = None, device: str = "cpu",
-                batch_size: int = 256, show_progress: bool = True) -> list[dict[str, Any]]:
-        """The ground truth of built-in protocols; see :func:`taskspace.zoo.stages.measure_zoo`."""
+                batch_size: int = 256, show_progress: bool = True, **execution: Any) -> list[dict[str, Any]]:
+        """The ground truth of built-in protocols; see :func:`taskspace.zoo.stages.measure_zoo`
+        (``execution``: its ``executor``, ``workers``, ``threads`` and ``ray_address``)."""
         from taskspace.zoo.stages import measure_zoo
 
         return measure_zoo(self, protocols, targets=targets, device=device, batch_size=batch_size,
-                           show_progress=show_progress)
+                           show_progress=show_progress, **execution)
 
     def import_truth(self, path: str | os.PathLike[str]) -> dict[str, Any]:
         """Add measured results from a CSV (``source,target[,layer],protocol,accuracy``).

@@ -185,14 +185,25 @@ def _sizes(spec: SourceSpec, features: dict[str, np.ndarray]) -> dict[str, dict[
 
 
 def measure_zoo(run: ZooRunHandle, protocols: Sequence[str], *, targets: Sequence[str] | None = None,
-                device: str = "cpu", batch_size: int = 256, show_progress: bool = True) -> list[dict[str, Any]]:
+                device: str = "cpu", batch_size: int = 256, show_progress: bool = True, executor: str = "serial",
+                workers: int | None = None, threads: int | None = None,
+                ray_address: str | None = None) -> list[dict[str, Any]]:
     """Measure the ground truth of every (module, target) for ``protocols``; write the cells and ``truth.csv``.
+
+    The frozen probes read each source's forward passes from the store and run in this process (a probe
+    takes well under a second); the ``finetune`` cells, each a network trained, run on ``executor``
+    (``serial``, ``process`` or ``ray``, see :func:`taskspace.runner.executors.run_cells`), seeded per
+    module and target, so every executor gives the same accuracies at equal ``threads``.
 
     Args:
         targets: measure only these targets (default: all of the run's).
 
     Returns the rows of ``truth.csv`` (every cell measured so far, and the imported rows).
     """
+    from taskspace.runner.executors import check_execution, run_cells
+    from taskspace.zoo.cells import FinetuneCell
+
+    check_execution(executor, workers, threads)
     kinds = {protocol: check_zoo_protocol(protocol) for protocol in protocols}
     every = run.target_list()
     if targets is not None:
@@ -213,6 +224,7 @@ def measure_zoo(run: ZooRunHandle, protocols: Sequence[str], *, targets: Sequenc
     fingerprint = zoo_fingerprint(run)
     total = len(protocols) * len(run.modules) * len(chosen)
     with run.writing(), stage_progress("truth", total=total, unit="cell", enabled=show_progress) as advance:
+        trained: list[FinetuneCell] = []
         for spec in run.zoo.sources:
             todo = [(protocol, layer, target) for protocol in protocols for layer in spec.layers for target in chosen
                     if read_cell(run.truth_file(protocol, module_id(spec.name, layer), target.id),
@@ -224,13 +236,11 @@ def measure_zoo(run: ZooRunHandle, protocols: Sequence[str], *, targets: Sequenc
             if frozen:
                 _measure_frozen(run, spec, frozen, kinds, images, chosen, device=device, batch_size=batch_size,
                                 fingerprint=fingerprint, advance=advance)
-            for protocol, layer, target in todo:
-                if kinds[protocol] == -1:
-                    from taskspace.zoo.finetune import finetune_module
-
-                    record = finetune_module(run, spec, layer, target, images[target.id], device=device)
-                    _write_truth_cell(run, protocol, spec, layer, target, record)
-                    advance()
+            trained += [FinetuneCell(protocol, spec.name, layer, target.id, device) for protocol, layer, target in todo
+                        if kinds[protocol] == -1]
+        if trained:
+            run_cells(trained, run, executor=executor, workers=workers, threads=threads,
+                      on_done=lambda cell: advance(), address=ray_address)
         rows = run._measured_rows()
         run.write_truth(rows)
     return rows
