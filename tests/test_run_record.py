@@ -70,7 +70,8 @@ def test_a_changed_weights_file_is_refused_and_an_unknown_kind_is_named(tmp_path
 
 
 def test_every_reading_command_opens_every_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """structure and report read an imported run as they read any other; similarity says why it cannot."""
+    """structure and report read an imported run as they read any other; similarity and a new target of
+    recommend say why they cannot."""
     truth = tmp_path / "truth.csv"
     truth.write_text("source,target,protocol,accuracy\n" + "".join(
         f"{source},{target},ft,{0.5 + 0.1 * i - 0.05 * j}\n"
@@ -81,3 +82,5 @@ def test_every_reading_command_opens_every_kind(tmp_path: Path, capsys: pytest.C
     capsys.readouterr()
     assert main(["similarity", str(tmp_path / "run")]) == 2
     assert "imported run" in capsys.readouterr().err
+    assert main(["recommend", str(tmp_path / "run"), "--target", "q"]) == 2
+    assert "holds no networks" in capsys.readouterr().err

@@ -137,6 +137,20 @@ def test_zoo_run_end_to_end_with_layers_truth_import_verdict_and_recommendation(
         assert f"layer {layer} of {network}" in printed, (row["source"], printed)
     assert saved["fit"] is not None  # fitted on the other targets' cells
 
+    # a target the run lacks is scored now, through the store, as a run with that target scores it
+    assert main(["recommend", str(run), "--target", "0_vs_9", "--k", "2", "--estimator", "logme", "--measure"]) == 0
+    assert "not a target of the run" in capsys.readouterr().out
+    fresh = json.loads((run / "recommendations" / "0_vs_9__logme.json").read_text())
+    assert all(0.0 <= row["measured_accuracy"] <= 1.0 for row in fresh["ranking"])
+    (zoo_folder / "new.toml").write_text('dataset = "digits"\npairs = [["0", "9"]]\n')
+    assert main(["matrix", str(zoo_folder / "with-target"), "--zoo", str(zoo_folder / "zoo.toml"), "--space",
+                 str(zoo_folder / "new.toml"), "--score-samples", "60", "--estimators", "logme", "--quiet"]) == 0
+    scored = json.loads((zoo_folder / "with-target" / "matrix.json").read_text())["matrices"][0]
+    expected = dict(zip(scored["sources"], (row[0] for row in scored["scores"]), strict=True))
+    assert {row["source"]: row["score"] for row in fresh["ranking"]} == expected
+    assert main(["recommend", str(run), "--target", "0_vs_9", "--estimator", "history"]) == 2
+    assert "is new" in capsys.readouterr().err
+
     figure = zoo_folder / "depth"
     assert main(["plot", str(run), "depth-profile", "--out", str(figure), "--formats", "png"]) == 0
     assert (zoo_folder / "depth.png").is_file()

@@ -142,7 +142,7 @@ def zoo_recommend(arguments: argparse.Namespace, run: Any) -> int:
     from taskspace.zoo.recommend import recommend_module
 
     result = recommend_module(run, arguments.target, k=arguments.k, estimator=arguments.estimator,
-                              protocol=arguments.protocol)
+                              protocol=arguments.protocol, measure=arguments.measure)
     return save_recommendation(run, result, every_source=arguments.all)
 
 

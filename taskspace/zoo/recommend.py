@@ -1,4 +1,4 @@
-"""Which (source, layer) to fine-tune for a target of a zoo run: ranked, with a predicted accuracy.
+"""Which (source, layer) to fine-tune for a target of a zoo run, or a new one: ranked, with a predicted accuracy.
 
 Where the run has a ground truth on at least :data:`MIN_HISTORY_TARGETS` other targets, every module
 is ranked by the ``history`` ranker (:mod:`taskspace.history`: the other targets' truth and the target's
@@ -8,7 +8,8 @@ ground truth, a straight line from score to accuracy (in units of the way from c
 of any class count share it) is fitted on the *other* targets' cells (the target's own measurements are
 never used) and gives each module a predicted accuracy with an interval; the measured accuracy is shown
 beside it where the run has it. The reason names the module's depth in its network, its width and its
-size.
+size. A target the run lacks (any task over the dataset's classes) is scored now, through the run's
+store of forward passes, and can be measured too (``measure``).
 """
 
 from __future__ import annotations
@@ -37,15 +38,23 @@ MIN_HISTORY_TARGETS = 3
 
 
 def recommend_module(run: Any, target: str, *, k: int | None = None, estimator: str | None = None,
-                     protocol: str | None = None) -> Recommendation:
-    """Rank every (source, layer) of the zoo run for ``target`` (one of the run's targets).
+                     protocol: str | None = None, measure: bool = False, device: str = "cpu",
+                     batch_size: int = 256) -> Recommendation:
+    """Rank every (source, layer) of the zoo run for ``target``: one of the run's targets, or a new task
+    over the dataset's classes (``airplane_vs_ship``), whose modules are scored now by forward passes
+    through the run's store (see :func:`_recommend_new_target`).
+
+    Args:
+        measure: a new target: also measure each module's frozen-probe accuracy on it (``frozen_all``).
+        device, batch_size: where a new target's forward passes run.
 
     Raises:
-        ConfigError: an unknown target, or ``k`` out of range.
+        ConfigError: an unknown target of an imported run, a new target naming classes the dataset lacks,
+            or ``k`` out of range.
     """
     if target not in run.target_ids:
-        raise ConfigError(f"'{target}' is not a target of this zoo run{did_you_mean(target, run.target_ids)} "
-                          f"(targets: {', '.join(run.target_ids)}); score a new target in a run with it")
+        return _recommend_new_target(run, target, k=k, estimator=estimator, protocol=protocol, measure=measure,
+                                     device=device, batch_size=batch_size)
     modules = list(run.modules)
     matrices, truths, verdict = run.estimates(), run.truths(), run.verdict()
     chosen = choose_protocol(truths, protocol)
@@ -115,6 +124,96 @@ def recommend_module(run: Any, target: str, *, k: int | None = None, estimator: 
                           estimator_kendall_tau=credential(matrix, truths.get(chosen) if chosen else None, target,
                                                            exclude_diagonal=False), measured_protocol=chosen,
                           explanation=explanation)
+
+
+def _recommend_new_target(run: Any, target: str, *, k: int | None, estimator: str | None, protocol: str | None,
+                          measure: bool, device: str, batch_size: int) -> Recommendation:
+    """A target the run does not have: every module that taskspace can run is scored on its training images
+    (the run's ``score_samples``, drawn as for the run's own targets) with one estimator, the forward passes
+    kept in the run's store; ``features`` sources hold no images of a new target and are left out, said in
+    the explanation. The history ranker reads a target's column of the run's matrices, which a new target
+    lacks: it ranks by the estimator the run's verdict prefers (or ``estimator``)."""
+    import time
+
+    from taskspace.scoring import score_source
+    from taskspace.tasks import Task
+    from taskspace.zoo.forward import source_features, zoo_fingerprint
+    from taskspace.zoo.stages import frozen_record
+    from taskspace.zoo.targets import Target, target_images
+
+    if run.kind == "imported":
+        raise ConfigError(f"'{target}' is not a target of this imported run{did_you_mean(target, run.target_ids)} "
+                          f"(targets: {', '.join(run.target_ids)}); an imported run holds no networks to score a "
+                          "new target with")
+    task = Task.parse(target, class_names=run.dataset().class_names)
+    if task.id in run.target_ids:
+        return recommend_module(run, task.id, k=k, estimator=estimator, protocol=protocol)
+    if estimator == HISTORY:
+        raise ConfigError(f"the history ranker reads the target's estimator values in the run, and '{task.id}' is "
+                          "new; pass another --estimator, or make a run whose targets include it")
+    matrices, truths, verdict = run.estimates(), run.truths(), run.verdict()
+    if not matrices:
+        raise TaskspaceError(f"'{run.folder}' has no matrix to choose an estimator from; score it first with "
+                             f"`taskspace matrix {run.folder}`")
+    name = choose_estimator(matrices, verdict, requested=estimator, protocol=protocol, run=run.folder)
+    chosen = choose_protocol(truths, protocol)
+    sources = [spec for spec in run.zoo.sources if spec.has_weights]
+    left_out = [spec.name for spec in run.zoo.sources if not spec.has_weights]
+    modules = [module for spec in sources for module in spec.modules]
+    if not modules:
+        raise TaskspaceError(f"'{run.folder}' has only features sources, which hold no images of '{task.id}'; "
+                             "add the target to their files and to a run")
+    k = checked_k(k, len(modules), task.id)
+    new = Target(task.id, task)
+    images = target_images(run.dataset(), task, score_samples=run.options.score_samples, seed=run.options.seed)
+    fingerprint = zoo_fingerprint(run)
+    every = {"train": np.arange(len(images.train)), "test": np.arange(len(images.test))}
+    scores: dict[str, float] = {}
+    measured: dict[str, float] = {}
+    started = time.perf_counter()
+    for spec in sources:
+        features, probs, _ = source_features(run, spec, [new], {task.id: images}, split="train",
+                                             positions={task.id: images.scored}, device=device,
+                                             batch_size=batch_size, fingerprint=fingerprint)
+        for layer in spec.layers:
+            value = score_source(features[task.id][layer], images.train_labels[images.scored], estimators=(name,),
+                                 source_probs=probs[task.id], source_accuracy=spec.accuracy)["scores"][name]
+            scores[spec.module(layer)] = math.nan if value is None else float(value)
+    seconds = time.perf_counter() - started
+    if measure:
+        for spec in sources:
+            train, test = (source_features(run, spec, [new], {task.id: images}, split=split,
+                                           positions={task.id: every[split]}, device=device, batch_size=batch_size,
+                                           fingerprint=fingerprint)[0][task.id] for split in ("train", "test"))
+            for layer in spec.layers:
+                measured[spec.module(layer)] = frozen_record(run.options, spec.module(layer), task.id, images,
+                                                             train[layer], test[layer], None)["accuracy"]
+    fit = None
+    if chosen is not None:
+        classes = {item.id: item.task.num_classes for item in run.target_list()}
+        try:
+            fit = fit_score_to_accuracy(matrices[name], truths[chosen], leave_out_target=task.id,
+                                        classes=classes).for_classes(task.num_classes)
+        except TaskspaceError:  # too few cells of the run's targets to fit a line: no prediction
+            fit = None
+    sizes = run.module_sizes()
+    ordered = sorted(modules, key=lambda m: (-_finite(scores[m]), modules.index(m)))
+    ranking = []
+    for rank, module in enumerate(ordered, start=1):
+        predicted = fit.predict(scores[module]) if fit is not None else (math.nan, math.nan, math.nan)
+        ranking.append(SourceRecommendation(
+            rank=rank, source=module, score=scores[module], predicted_accuracy=predicted[0],
+            predicted_low=predicted[1], predicted_high=predicted[2], measured_accuracy=measured.get(module),
+            reason=_reason(module, sizes.get(module, {}))))
+    explanation = (f"'{task.id}' is not a target of the run: every module scored on it now by forward passes "
+                   f"({seconds:.1f} s), ranked by {name} (the history ranker needs the target's estimator values in "
+                   "the run)" + (f"; left out: {', '.join(left_out)} (features sources hold no images of a new "
+                                 "target)" if left_out else ""))
+    return Recommendation(target=task.id, in_zoo=False, estimator=name, protocol=chosen, k=k, ranking=tuple(ranking),
+                          score_seconds=seconds, fit=fit,
+                          estimator_kendall_tau=credential(matrices[name], truths.get(chosen) if chosen else None,
+                                                           task.id, exclude_diagonal=False),
+                          measured_protocol="frozen_all" if measure else None, explanation=explanation)
 
 
 def _reason(module: str, size: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ from taskspace.zoo.forward import source_features, zoo_fingerprint
 from taskspace.zoo.spec import SourceSpec, module_id
 from taskspace.zoo.targets import Target
 
-__all__ = ["score_zoo", "measure_zoo", "ZOO_PROTOCOLS", "check_zoo_protocol"]
+__all__ = ["score_zoo", "measure_zoo", "frozen_record", "ZOO_PROTOCOLS", "check_zoo_protocol"]
 
 #: The ground truths a zoo run measures itself (``frozen_kK`` for any K >= 1).
 ZOO_PROTOCOLS = ("frozen_all", "frozen_kK", "finetune")
@@ -257,8 +257,6 @@ def _write_truth_cell(run: ZooRunHandle, protocol: str, spec: SourceSpec, layer:
 def _measure_frozen(run: ZooRunHandle, spec: SourceSpec, todo: list[tuple[str, str, Target]], kinds: dict[str, Any],
                     images: dict[str, Any], chosen: list[Target], *, device: str, batch_size: int, fingerprint: str,
                     advance: Callable[..., None]) -> None:
-    from taskspace.transfer import probe_draws
-
     every_train = {target.id: np.arange(len(images[target.id].train)) for target in chosen}
     every_test = {target.id: np.arange(len(images[target.id].test)) for target in chosen}
     train, _, _ = source_features(run, spec, chosen, images, split="train", positions=every_train, device=device,
@@ -266,16 +264,24 @@ def _measure_frozen(run: ZooRunHandle, spec: SourceSpec, todo: list[tuple[str, s
     test, _, _ = source_features(run, spec, chosen, images, split="test", positions=every_test, device=device,
                                   batch_size=batch_size, fingerprint=fingerprint)
     for protocol, layer, target in todo:
-        target_images = images[target.id]
-        draws = probe_draws(run.options.seed, f"{module_id(spec.name, layer)}->{target.id}",
-                            target_images.train_labels, kinds[protocol], run.options.probe_draws)
-        accuracies = [probe_accuracy(train[target.id][layer][positions], target_images.train_labels[positions],
-                                     test[target.id][layer], target_images.test_labels,
-                                     steps=run.options.probe_steps, weight_decay=run.options.probe_weight_decay)
-                      for positions in draws]
         _write_truth_cell(run, protocol, spec, layer, target,
-                          {"accuracy": float(np.mean(accuracies)), "draws": accuracies})
+                          frozen_record(run.options, module_id(spec.name, layer), target.id, images[target.id],
+                                        train[target.id][layer], test[target.id][layer], kinds[protocol]))
         advance()
+
+
+def frozen_record(options: Any, module: str, target: str, images: Any, train: np.ndarray, test: np.ndarray,
+                  labels_per_class: int | None) -> dict[str, Any]:
+    """A frozen-probe truth cell of ``module`` on ``target``: the probe's test accuracy, averaged over the
+    seeded draws of ``labels_per_class`` training labels per class (one draw of all of them for None)."""
+    from taskspace.transfer import probe_draws
+
+    draws = probe_draws(options.seed, f"{module}->{target}", images.train_labels, labels_per_class,
+                        options.probe_draws)
+    accuracies = [probe_accuracy(train[positions], images.train_labels[positions], test, images.test_labels,
+                                 steps=options.probe_steps, weight_decay=options.probe_weight_decay)
+                  for positions in draws]
+    return {"accuracy": float(np.mean(accuracies)), "draws": accuracies}
 
 
 def probe_accuracy(train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray,
