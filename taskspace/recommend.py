@@ -38,7 +38,7 @@ from taskspace.runner.run import (
 from taskspace.tasks import Task
 
 __all__ = ["SourceRecommendation", "Recommendation", "ScoreToAccuracy", "fit_score_to_accuracy", "recommend",
-           "DEFAULT_ESTIMATOR"]
+           "DEFAULT_ESTIMATOR", "MIN_HISTORY_TARGETS", "Ranker", "choose_ranker", "predicted_accuracy_line"]
 
 DEFAULT_ESTIMATOR = PREFERRED_ESTIMATOR
 #: Central share of the fit's residuals the prediction interval covers.
@@ -262,15 +262,24 @@ def recommend(
         ConfigError: unknown classes in ``target``, or ``k`` out of range.
         TaskspaceError: the run has no matrix, or not the chosen estimator.
     """
+    from taskspace.history import HISTORY
+
     space = run.space
     task = Task.parse(target, class_names=run.dataset().class_names)
     sources = list(space.ids)
     in_zoo = task.id in sources
     candidates = [s for s in sources if include_self or s != task.id]
     matrices, truths, verdict = run.estimates(), run.truths(), run.verdict()
-    name = choose_estimator(matrices, verdict, requested=estimator, protocol=protocol, run=run.folder)
-    matrix = matrices[name]
-    chosen_protocol = choose_protocol(truths, protocol)
+    if in_zoo:
+        ranker = choose_ranker(matrices, truths, verdict, task.id, estimator=estimator, protocol=protocol,
+                               exclude_diagonal=not include_self, run=run)
+    elif estimator == HISTORY:
+        raise ConfigError(f"the history ranker reads the target's estimator values in the run, and '{task.id}' is "
+                          "new; pass another --estimator, or make a run whose space includes it")
+    else:
+        name = choose_estimator(matrices, verdict, requested=estimator, protocol=protocol, run=run.folder)
+        ranker = Ranker(matrices[name], choose_protocol(truths, protocol), {}, None)
+    matrix, chosen_protocol, name = ranker.matrix, ranker.protocol, ranker.matrix.estimator
     k = checked_k(k, len(candidates), task.id)
 
     if in_zoo:
@@ -282,22 +291,25 @@ def recommend(
         scores, score_seconds, measured = _score_new_target(run, task, candidates, name, measure=measure)
         measured_protocol = NEW_TARGET_PROTOCOL if measure else None
 
-    fit = None
+    fit, no_fit = None, None
     if chosen_protocol is not None:
         names = run.dataset().class_names
         classes = {target: Task.parse(target, class_names=names).num_classes for target in matrix.targets}
-        fit = fit_score_to_accuracy(matrix, truths[chosen_protocol], leave_out_target=task.id,
-                                    classes=classes).for_classes(task.num_classes)
+        fit, no_fit = predicted_accuracy_line(matrix, truths[chosen_protocol], task.id, classes=classes,
+                                              target_classes=task.num_classes)
     ordered = sorted(candidates, key=lambda s: (-_finite(scores[s]), sources.index(s)))
     ranking = []
     for position, source in enumerate(ordered, start=1):
         predicted = fit.predict(scores[source]) if fit is not None else (math.nan, math.nan, math.nan)
         accuracy = measured.get(source)
+        reason = explain(space.task(source), task, groups=_groups(space))
+        if source in ranker.parts:
+            reason = f"prior {ranker.parts[source][0]:+.2f}, evidence {ranker.parts[source][1]:+.2f}; {reason}"
         ranking.append(SourceRecommendation(
             rank=position, source=source, score=float(scores[source]), predicted_accuracy=predicted[0],
             predicted_low=predicted[1], predicted_high=predicted[2],
             measured_accuracy=float(accuracy) if accuracy is not None and math.isfinite(accuracy) else None,
-            reason=explain(space.task(source), task, groups=_groups(space)),
+            reason=reason,
         ))
     return Recommendation(
         target=task.id, in_zoo=in_zoo, estimator=name, protocol=chosen_protocol, k=k, ranking=tuple(ranking),
@@ -305,7 +317,91 @@ def recommend(
         estimator_kendall_tau=credential(matrix, truths.get(chosen_protocol) if chosen_protocol else None, task.id,
                                          exclude_diagonal=not include_self),
         measured_protocol=measured_protocol,
+        explanation="; ".join(text for text in (ranker.explanation, no_fit) if text) or None,
     )
+
+
+#: Other targets with a measured truth the history ranker needs before recommend ranks by it by default.
+MIN_HISTORY_TARGETS = 3
+
+
+@dataclass(frozen=True)
+class Ranker:
+    """What ranks a run's modules for one of its targets: the matrix read (an estimator's, or the history
+    ranker's with the target's own truth hidden), the truth the prediction maps to, each module's prior
+    and evidence parts (history only), and why this ranker (None when the user named an estimator)."""
+
+    matrix: TransferabilityMatrix
+    protocol: str | None
+    parts: dict[str, tuple[float, float]]
+    explanation: str | None
+
+
+def choose_ranker(matrices: Mapping[str, TransferabilityMatrix], truths: Mapping[str, TransferabilityMatrix],
+                  verdict: list[dict[str, Any]], target: str, *, estimator: str | None, protocol: str | None,
+                  exclude_diagonal: bool, run: Any) -> Ranker:
+    """The ranker of every kind of run for one of its targets.
+
+    The ``history`` ranker (:mod:`taskspace.history`) when asked, or by default where the run has a truth
+    on at least :data:`MIN_HISTORY_TARGETS` other targets: it learns on those targets only how to weigh the
+    modules' results there against the target's estimator values (the target's truth is never read);
+    otherwise the estimator the run's verdict prefers (or ``estimator``), and the explanation says why.
+    ``exclude_diagonal``: a module's own task is neither learned from nor ranked (a trained run).
+
+    Raises:
+        ConfigError: ``history`` asked of a run without truth.
+        TaskspaceError: no estimator to rank by, or an unknown one.
+    """
+    from taskspace.history import HISTORY, history_matrix, history_ranking
+
+    chosen = choose_protocol(truths, protocol)
+    explanation, parts, matrix = None, {}, None
+    if estimator in (None, HISTORY) and chosen is not None:
+        truth = truths[chosen]
+        others = [t for t in truth.targets if t != target and np.isfinite(truth.column(t)).sum() >= 2]
+        if len(others) >= MIN_HISTORY_TARGETS or estimator == HISTORY:
+            try:
+                ranking = history_ranking(truth, matrices, target, exclude_diagonal=exclude_diagonal)
+            except TaskspaceError as error:
+                if estimator == HISTORY:
+                    raise
+                explanation = f"not ranked by history: {error}"
+            else:
+                matrix = history_matrix(truth, matrices, hide=target, exclude_diagonal=exclude_diagonal)
+                parts = {module: (float(ranking.prior_part[i]), float(ranking.evidence_part[i]))
+                         for i, module in enumerate(ranking.sources)}
+                trust = ranking.trust()
+                explanation = (f"history: learned on {ranking.training_targets} other targets' {chosen} "
+                               f"({ranking.training_rows} cells); this target trusts the prior {trust['prior']:.0%}, "
+                               f"the evidence {trust['evidence']:.0%} ("
+                               + ", ".join(f"{name} {weight:+.2f}" for name, weight in ranking.weights.items()) + ")")
+        else:
+            explanation = (f"not ranked by history: the run has {chosen} on {len(others)} other targets; it needs "
+                           f"{MIN_HISTORY_TARGETS} (measure or import more)")
+    elif estimator in (None, HISTORY):
+        if estimator == HISTORY:
+            raise ConfigError("the history ranker needs a ground truth on other targets; measure or import one")
+        explanation = "not ranked by history: the run has no ground truth"
+    if matrix is None:
+        if not matrices:
+            raise TaskspaceError(f"'{run.folder}' has no estimator values and too little truth to rank by history; "
+                                 "import scores or truth on more targets")
+        name = choose_estimator(matrices, verdict, requested=estimator, protocol=protocol, run=run.folder)
+        matrix = matrices[name]
+    return Ranker(matrix, chosen, parts, explanation)
+
+
+def predicted_accuracy_line(matrix: TransferabilityMatrix, truth: TransferabilityMatrix, target: str, *,
+                            classes: Mapping[str, int] | None, target_classes: int | None) -> tuple[
+        ScoreToAccuracy | None, str | None]:
+    """The line from score to accuracy fitted on the other targets' cells, for a target of
+    ``target_classes`` classes (a plain line without class counts); or no line and the reason, where the
+    run has too few cells to fit one."""
+    try:
+        line = fit_score_to_accuracy(matrix, truth, leave_out_target=target, classes=classes)
+    except TaskspaceError as error:
+        return None, f"no accuracy predicted: {error}"
+    return (line.for_classes(target_classes) if classes is not None and target_classes is not None else line), None
 
 
 #: How many sources ``recommend`` returns when not told (fewer when the zoo has fewer).

@@ -76,9 +76,27 @@ def test_explain_names_shared_classes_and_groups() -> None:
     assert "never had to separate" in explain(BinaryTask("dog", "truck"), target, groups=groups)
 
 
-def test_zoo_target_ranks_by_score_with_truth_beside_it(run) -> None:
+def test_with_truth_on_other_targets_the_history_ranker_ranks_and_never_reads_the_targets_truth(run) -> None:
+    """One recommend for every kind of run: with truth on 3 other targets or more the history ranker ranks by
+    default (a module's own task left out, as in every verdict of a task space), and each row says the
+    prior's part and the evidence's; the target's own truth is never read."""
     context = Run.open(run)
     result = recommend(context, "1_vs_7", k=2)
+    assert result.estimator == "history" and result.explanation.startswith("history: learned on 5 other targets")
+    assert "1_vs_7" not in [row.source for row in result.ranking]
+    assert all(row.reason.startswith("prior ") and ", evidence " in row.reason for row in result.ranking)
+    lines = (run / "truth.csv").read_text().splitlines()
+    edited = [line if ",1_vs_7," not in line else ",".join([*line.split(",")[:3], "0.5", line.split(",")[4]])
+              for line in lines]
+    (run / "truth.csv").write_text("\n".join(edited) + "\n")
+    again = recommend(Run.open(run), "1_vs_7", k=2)
+    assert [(row.source, row.score) for row in again.ranking] == [(row.source, row.score) for row in result.ranking]
+    assert [row.measured_accuracy for row in again.ranking] == [0.5] * 5  # read beside the ranking, not in it
+
+
+def test_zoo_target_ranks_by_score_with_truth_beside_it(run) -> None:
+    context = Run.open(run)
+    result = recommend(context, "1_vs_7", k=2, estimator=context.default_estimator())
     assert result.estimator == context.default_estimator()  # the run's own verdict decides
     assert result.in_zoo and result.protocol == "frozen_all"
     assert sorted(row.source for row in result.ranking) == sorted(s for s in context.space.ids if s != "1_vs_7")
@@ -139,8 +157,8 @@ def test_cli(run, capsys) -> None:
     assert main(["recommend", str(run), "--target", "3_vs_8", "--k", "2"]) == 0
     printed = capsys.readouterr().out
     assert "3_vs_8 (in the zoo)" in printed and "measured (frozen_all): recommended" in printed
-    estimator = Run.open(run).default_estimator()
-    saved = json.loads((run / "recommendations" / f"3_vs_8__{estimator}.json").read_text())
+    assert "history: learned on 5 other targets" in printed  # truth on the other targets: the history ranker
+    saved = json.loads((run / "recommendations" / "3_vs_8__history.json").read_text())
     assert saved["ranking"][0]["rank"] == 1 and saved["target"] == "3_vs_8"
     with pytest.raises(SystemExit) as exit_info:
         main(["recommend", str(run), "--target", "3_vs_8", "--k", "0"])

@@ -20,21 +20,20 @@ from typing import Any
 import numpy as np
 
 from taskspace.errors import ConfigError, TaskspaceError, did_you_mean
-from taskspace.history import HISTORY, history_matrix, history_ranking
+from taskspace.history import HISTORY
 from taskspace.recommend import (
+    MIN_HISTORY_TARGETS,
     Recommendation,
     SourceRecommendation,
     checked_k,
+    choose_ranker,
     credential,
-    fit_score_to_accuracy,
+    predicted_accuracy_line,
 )
 from taskspace.runner.results import choose_estimator, choose_protocol
 from taskspace.zoo.spec import split_module_id
 
 __all__ = ["recommend_module", "MIN_HISTORY_TARGETS"]
-
-#: Other targets with a measured truth the history ranker needs before recommend ranks by it by default.
-MIN_HISTORY_TARGETS = 3
 
 
 def recommend_module(run: Any, target: str, *, k: int | None = None, estimator: str | None = None,
@@ -57,51 +56,17 @@ def recommend_module(run: Any, target: str, *, k: int | None = None, estimator: 
                                      device=device, batch_size=batch_size)
     modules = list(run.modules)
     matrices, truths, verdict = run.estimates(), run.truths(), run.verdict()
-    chosen = choose_protocol(truths, protocol)
-    explanation, parts, matrix = None, {}, None
-    if estimator in (None, HISTORY) and chosen is not None:
-        truth = truths[chosen]
-        others = [t for t in truth.targets if t != target and np.isfinite(truth.column(t)).sum() >= 2]
-        if len(others) >= MIN_HISTORY_TARGETS or estimator == HISTORY:
-            try:
-                ranking = history_ranking(truth, matrices, target)
-            except TaskspaceError as error:
-                if estimator == HISTORY:
-                    raise
-                explanation = f"not ranked by history: {error}"
-            else:
-                matrix = history_matrix(truth, matrices, hide=target)
-                parts = {module: (float(ranking.prior_part[i]), float(ranking.evidence_part[i]))
-                         for i, module in enumerate(ranking.sources)}
-                trust = ranking.trust()
-                explanation = (f"history: learned on {ranking.training_targets} other targets' {chosen} "
-                               f"({ranking.training_rows} cells); this target trusts the prior {trust['prior']:.0%}, "
-                               f"the evidence {trust['evidence']:.0%} ("
-                               + ", ".join(f"{name} {weight:+.2f}" for name, weight in ranking.weights.items()) + ")")
-        else:
-            explanation = (f"not ranked by history: the run has {chosen} on {len(others)} other targets; it needs "
-                           f"{MIN_HISTORY_TARGETS} (measure or import more)")
-    elif estimator in (None, HISTORY):
-        if estimator == HISTORY:
-            raise ConfigError("the history ranker needs a ground truth on other targets; measure or import one")
-        explanation = "not ranked by history: the run has no ground truth"
-    if matrix is None:
-        if not matrices:
-            raise TaskspaceError(f"'{run.folder}' has no estimator values and too little truth to rank by history; "
-                                 "import scores or truth on more targets")
-        name = choose_estimator(matrices, verdict, requested=estimator, protocol=protocol, run=run.folder)
-        matrix = matrices[name]
+    ranker = choose_ranker(matrices, truths, verdict, target, estimator=estimator, protocol=protocol,
+                           exclude_diagonal=False, run=run)
+    matrix, chosen, parts = ranker.matrix, ranker.protocol, ranker.parts
     name = matrix.estimator
     k = checked_k(k, len(modules), target)
-    fit = None
+    fit, no_fit = None, None
     classes_of = getattr(run, "target_list", None)  # an imported run knows no class counts: a plain line
     if chosen is not None:
-        classes = {target.id: target.task.num_classes for target in classes_of()} if classes_of else None
-        try:
-            line = fit_score_to_accuracy(matrix, truths[chosen], leave_out_target=target, classes=classes)
-            fit = line.for_classes(classes[target]) if classes is not None else line
-        except Exception:  # too few cells of other targets to fit a line: no prediction
-            fit = None
+        classes = {item.id: item.task.num_classes for item in classes_of()} if classes_of else None
+        fit, no_fit = predicted_accuracy_line(matrix, truths[chosen], target, classes=classes,
+                                              target_classes=classes[target] if classes is not None else None)
     scores = {module: matrix.score(module, target) for module in modules}
     measured = {module: truths[chosen].score(module, target) for module in modules} if chosen else {}
     sizes = run.module_sizes()
@@ -123,7 +88,7 @@ def recommend_module(run: Any, target: str, *, k: int | None = None, estimator: 
                           ranking=tuple(ranking_rows), score_seconds=0.0, fit=fit,
                           estimator_kendall_tau=credential(matrix, truths.get(chosen) if chosen else None, target,
                                                            exclude_diagonal=False), measured_protocol=chosen,
-                          explanation=explanation)
+                          explanation="; ".join(text for text in (ranker.explanation, no_fit) if text) or None)
 
 
 def _recommend_new_target(run: Any, target: str, *, k: int | None, estimator: str | None, protocol: str | None,
@@ -188,14 +153,11 @@ def _recommend_new_target(run: Any, target: str, *, k: int | None, estimator: st
             for layer in spec.layers:
                 measured[spec.module(layer)] = frozen_record(run.options, spec.module(layer), task.id, images,
                                                              train[layer], test[layer], None)["accuracy"]
-    fit = None
+    fit, no_fit = None, None
     if chosen is not None:
-        classes = {item.id: item.task.num_classes for item in run.target_list()}
-        try:
-            fit = fit_score_to_accuracy(matrices[name], truths[chosen], leave_out_target=task.id,
-                                        classes=classes).for_classes(task.num_classes)
-        except TaskspaceError:  # too few cells of the run's targets to fit a line: no prediction
-            fit = None
+        fit, no_fit = predicted_accuracy_line(
+            matrices[name], truths[chosen], task.id, target_classes=task.num_classes,
+            classes={item.id: item.task.num_classes for item in run.target_list()})
     sizes = run.module_sizes()
     ordered = sorted(modules, key=lambda m: (-_finite(scores[m]), modules.index(m)))
     ranking = []
@@ -208,7 +170,7 @@ def _recommend_new_target(run: Any, target: str, *, k: int | None, estimator: st
     explanation = (f"'{task.id}' is not a target of the run: every module scored on it now by forward passes "
                    f"({seconds:.1f} s), ranked by {name} (the history ranker needs the target's estimator values in "
                    "the run)" + (f"; left out: {', '.join(left_out)} (features sources hold no images of a new "
-                                 "target)" if left_out else ""))
+                                 "target)" if left_out else "") + (f"; {no_fit}" if no_fit else ""))
     return Recommendation(target=task.id, in_zoo=False, estimator=name, protocol=chosen, k=k, ranking=tuple(ranking),
                           score_seconds=seconds, fit=fit,
                           estimator_kendall_tau=credential(matrices[name], truths.get(chosen) if chosen else None,
