@@ -98,14 +98,14 @@ def recommend_cost(truth: Path, scores: Path) -> dict[str, Any]:
     import tempfile
 
     from taskspace.runner.imported import ImportedRun
-    from taskspace.zoo.baselines import zoo_verdict
+    from taskspace.baselines import run_verdict
     from taskspace.zoo.recommend import recommend_module
 
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
         run = ImportedRun.create(Path(folder) / "run", truth=truth, scores=scores, percent=True)
         with run.writing():
-            run.write_verdict(zoo_verdict(run))
+            run.write_verdict(run_verdict(run))
         import_and_evaluate = time.perf_counter() - started
         seconds: dict[str, list[float]] = {"history": [], "LogME": []}
         for _ in range(3):

@@ -14,7 +14,6 @@ from taskspace.cli._zoo import (
     import_run,
     wants_zoo,
     zoo_depth_plot,
-    zoo_evaluate,
     zoo_matrix,
     zoo_recommend,
     zoo_truth,
@@ -212,21 +211,19 @@ def _run_truth(arguments: argparse.Namespace) -> int:
 
 
 def _run_evaluate(arguments: argparse.Namespace) -> int:
-    from taskspace.analysis import evaluate
+    from taskspace.baselines import BASELINES, run_verdict
     from taskspace.runner.record import open_any_run
 
     run = open_any_run(run_folder(arguments, "evaluate"))
-    if run.kind != "trained":
-        return zoo_evaluate(arguments, run)
-    estimates, truths = run.estimates(), run.truths()
-    if not truths:
-        raise TaskspaceError(f"'{run.folder}' has no ground truth to evaluate against; measure it with "
-                             f"`taskspace truth {run.folder}`")
-    rows = evaluate(estimates, truths, resamples=arguments.resamples,
-                    exclude_diagonal=not arguments.include_diagonal)
+    if not run.truths():
+        raise TaskspaceError(f"'{run.folder}' has no ground truth to evaluate against; measure it with `taskspace "
+                             f"truth {run.folder}` or import it with `taskspace truth {run.folder} --import FILE`")
+    # a trained run's own-task cells are no transfer: left out unless asked for
+    rows = run_verdict(run, resamples=arguments.resamples,
+                       exclude_diagonal=run.kind == "trained" and not arguments.include_diagonal)
     with run.writing():
         run.write_verdict(rows)
-    print_verdict(rows)
+    print_verdict(rows, baselines=BASELINES)
     print(f"-> {shown_path(run.path('verdict'))}")
     return 0
 

@@ -12,10 +12,10 @@ import sys
 from typing import Any
 
 from taskspace.cli._arguments import check_execution_flags
-from taskspace.cli._output import print_import, print_verdict, save_recommendation, shown_path
+from taskspace.cli._output import print_import, save_recommendation, shown_path
 from taskspace.errors import TaskspaceError
 
-__all__ = ["wants_zoo", "zoo_matrix", "zoo_truth", "zoo_evaluate", "zoo_recommend", "zoo_depth_plot",
+__all__ = ["wants_zoo", "zoo_matrix", "zoo_truth", "zoo_recommend", "zoo_depth_plot",
            "import_run"]
 
 
@@ -120,21 +120,6 @@ def zoo_truth(arguments: argparse.Namespace, folder: str) -> int:
                        show_progress=not arguments.quiet, targets=arguments.targets, executor=arguments.executor,
                        workers=arguments.workers, threads=arguments.threads, ray_address=arguments.ray_address)
     print(f"{len(rows)} ground-truth accuracies -> {shown_path(run.path('truth'))}")
-    return 0
-
-
-def zoo_evaluate(arguments: argparse.Namespace, run: Any) -> int:
-    from taskspace.zoo.baselines import BASELINES, zoo_verdict
-
-    if not run.truths():
-        raise TaskspaceError(f"'{run.folder}' has no ground truth to evaluate against; measure it with `taskspace "
-                             f"truth {run.folder}` or import it with `taskspace truth {run.folder} --import FILE`")
-    rows = zoo_verdict(run, resamples=arguments.resamples)
-    with run.writing():
-        run.write_verdict(rows)
-
-    print_verdict(rows, baselines=BASELINES)
-    print(f"-> {shown_path(run.path('verdict'))}")
     return 0
 
 

@@ -115,7 +115,7 @@ def _zoo_section(run: Any, *, written_at: str) -> Section:
 
 
 def _verdict_section(run: Any, verdict: list[dict[str, Any]], truths: dict[str, Any], estimator: str) -> Section:
-    from taskspace.zoo.baselines import BASELINES
+    from taskspace.baselines import BASELINES
 
     title, anchor = "2. Verdict: each estimator and the target-blind baselines against the truth", "verdict"
     if not truths:

@@ -229,6 +229,21 @@ class Run(RunResults):
 
         return self.source_dir(task_id) / MODEL_FILE
 
+    @property
+    def modules(self) -> tuple[str, ...]:
+        """The matrices' rows: one module per trained source, named by its task."""
+        return tuple(self.space.ids)
+
+    @property
+    def target_ids(self) -> tuple[str, ...]:
+        """The matrices' columns: the space's tasks."""
+        return tuple(self.space.ids)
+
+    def module_sizes(self) -> dict[str, dict[str, Any]]:
+        """Each module's width and parameters (``modules.json``), where the run recorded them; else empty."""
+        path = self.path("sizes")
+        return dict(read_json(path)) if path.is_file() else {}
+
     def source_metrics(self, task_id: str) -> dict[str, Any]:
         """The zoo network's ``metrics.json`` (its test accuracy among them)."""
         from taskspace.training.run import METRICS_FILE

@@ -6,7 +6,6 @@
 - :mod:`taskspace.zoo.store`: forward passes kept by content; features extracted elsewhere, checked.
 - :mod:`taskspace.zoo.run`: :class:`ZooRun`, the run folder's owner.
 - :mod:`taskspace.zoo.stages`: scoring and the ground truth.
-- :mod:`taskspace.zoo.baselines`: the target-blind rankers every verdict shows beside the estimators.
 """
 
 from taskspace.zoo.spec import SourceSpec, ZooSpec, module_id, read_zoo_file, split_module_id
