@@ -63,6 +63,9 @@ class ScoreToAccuracy:
         level: share of residuals inside ``[residual_low, residual_high]``.
         chance_scaled: the line is in units of the way from chance to 1.
         classes: the target class count an accuracy line was made for (:meth:`for_classes`).
+        predictor: the estimator whose score the line reads (the ranking's own, or where the history
+            ranker ranks, the estimator the run's verdict prefers: a history score orders the modules of
+            one target and says nothing of how hard the target is).
     """
 
     slope: float
@@ -74,6 +77,7 @@ class ScoreToAccuracy:
     level: float = INTERVAL_LEVEL
     chance_scaled: bool = False
     classes: int | None = None
+    predictor: str = "score"
 
     def for_classes(self, classes: int) -> ScoreToAccuracy:
         """The accuracy line of a chance-scaled fit for a target of ``classes`` classes (itself otherwise)."""
@@ -84,7 +88,7 @@ class ScoreToAccuracy:
         return ScoreToAccuracy(
             slope=gain * self.slope, intercept=chance + gain * self.intercept, residual_low=gain * self.residual_low,
             residual_high=gain * self.residual_high, r2=self.r2, cells=self.cells, level=self.level,
-            chance_scaled=False, classes=classes,
+            chance_scaled=False, classes=classes, predictor=self.predictor,
         )
 
     def predict(self, score: float) -> tuple[float, float, float]:
@@ -144,7 +148,7 @@ def fit_score_to_accuracy(
     return ScoreToAccuracy(
         slope=float(slope), intercept=float(intercept), residual_low=float(np.quantile(residuals, tail)),
         residual_high=float(np.quantile(residuals, 1.0 - tail)), r2=r2, cells=len(x),
-        chance_scaled=classes is not None,
+        chance_scaled=classes is not None, predictor=estimate.estimator,
     )
 
 
@@ -292,15 +296,17 @@ def recommend(
         measured_protocol = NEW_TARGET_PROTOCOL if measure else None
 
     fit, no_fit = None, None
-    if chosen_protocol is not None:
+    reads = ranker.accuracy_scores
+    if chosen_protocol is not None and reads is not None:
         names = run.dataset().class_names
-        classes = {target: Task.parse(target, class_names=names).num_classes for target in matrix.targets}
-        fit, no_fit = predicted_accuracy_line(matrix, truths[chosen_protocol], task.id, classes=classes,
+        classes = {target: Task.parse(target, class_names=names).num_classes for target in reads.targets}
+        fit, no_fit = predicted_accuracy_line(reads, truths[chosen_protocol], task.id, classes=classes,
                                               target_classes=task.num_classes)
     ordered = sorted(candidates, key=lambda s: (-_finite(scores[s]), sources.index(s)))
     ranking = []
     for position, source in enumerate(ordered, start=1):
-        predicted = fit.predict(scores[source]) if fit is not None else (math.nan, math.nan, math.nan)
+        reading = scores[source] if reads is matrix or reads is None else reads.score(source, task.id)
+        predicted = fit.predict(reading) if fit is not None else (math.nan, math.nan, math.nan)
         accuracy = measured.get(source)
         reason = explain(space.task(source), task, groups=_groups(space))
         if source in ranker.parts:
@@ -335,6 +341,15 @@ class Ranker:
     protocol: str | None
     parts: dict[str, tuple[float, float]]
     explanation: str | None
+    predictor: TransferabilityMatrix | None = None
+
+    @property
+    def accuracy_scores(self) -> TransferabilityMatrix | None:
+        """The matrix a predicted accuracy is read from: the ranking's own, or the ``predictor`` the history
+        ranker names (None: no estimator values to read one from)."""
+        from taskspace.history import HISTORY
+
+        return self.predictor if self.matrix.estimator == HISTORY else self.matrix
 
 
 def choose_ranker(matrices: Mapping[str, TransferabilityMatrix], truths: Mapping[str, TransferabilityMatrix],
@@ -355,7 +370,7 @@ def choose_ranker(matrices: Mapping[str, TransferabilityMatrix], truths: Mapping
     from taskspace.history import HISTORY, history_matrix, history_ranking
 
     chosen = choose_protocol(truths, protocol)
-    explanation, parts, matrix = None, {}, None
+    explanation, parts, matrix, predictor = None, {}, None, None
     if estimator in (None, HISTORY) and chosen is not None:
         truth = truths[chosen]
         others = [t for t in truth.targets if t != target and np.isfinite(truth.column(t)).sum() >= 2]
@@ -368,6 +383,8 @@ def choose_ranker(matrices: Mapping[str, TransferabilityMatrix], truths: Mapping
                 explanation = f"not ranked by history: {error}"
             else:
                 matrix = history_matrix(truth, matrices, hide=target, exclude_diagonal=exclude_diagonal)
+                predictor = (matrices[choose_estimator(matrices, verdict, protocol=protocol, run=run.folder)]
+                             if matrices else None)
                 parts = {module: (float(ranking.prior_part[i]), float(ranking.evidence_part[i]))
                          for i, module in enumerate(ranking.sources)}
                 trust = ranking.trust()
@@ -388,7 +405,7 @@ def choose_ranker(matrices: Mapping[str, TransferabilityMatrix], truths: Mapping
                                  "import scores or truth on more targets")
         name = choose_estimator(matrices, verdict, requested=estimator, protocol=protocol, run=run.folder)
         matrix = matrices[name]
-    return Ranker(matrix, chosen, parts, explanation)
+    return Ranker(matrix, chosen, parts, explanation, predictor)
 
 
 def predicted_accuracy_line(matrix: TransferabilityMatrix, truth: TransferabilityMatrix, target: str, *,

@@ -85,6 +85,11 @@ def test_with_truth_on_other_targets_the_history_ranker_ranks_and_never_reads_th
     assert result.estimator == "history" and result.explanation.startswith("history: learned on 5 other targets")
     assert "1_vs_7" not in [row.source for row in result.ranking]
     assert all(row.reason.startswith("prior ") and ", evidence " in row.reason for row in result.ranking)
+    # a history score orders one target's modules; the accuracy is read off the preferred estimator's line
+    estimate = context.estimates()[context.default_estimator()]
+    assert result.fit is not None and result.fit.predictor == estimate.estimator
+    for row in result.ranking:
+        assert row.predicted_accuracy == result.fit.predict(estimate.score(row.source, "1_vs_7"))[0]
     lines = (run / "truth.csv").read_text().splitlines()
     edited = [line if ",1_vs_7," not in line else ",".join([*line.split(",")[:3], "0.5", line.split(",")[4]])
               for line in lines]

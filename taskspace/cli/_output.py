@@ -22,12 +22,13 @@ def print_verdict(rows: list[dict[str, Any]], *, baselines: tuple[str, ...] = ()
     carry a paired difference to the zoo prior, it is shown with its t interval; the truth's rank
     dispersion and the cells used are said per protocol."""
     paired = any(_finite(row.get("weighted_tau_vs_prior")) for row in rows)
-    header = f"{'estimator':<22} {'protocol':<12} {'kendall_tau [95% CI]':<26} {'weighted_tau':>12} {'regret':>8}"
+    width = max([22, *(len(row["estimator"]) + (11 if row["estimator"] in baselines else 0) for row in rows)])
+    header = f"{'estimator':<{width}} {'protocol':<12} {'kendall_tau [95% CI]':<26} {'weighted_tau':>12} {'regret':>8}"
     print(header + (f"  {'top-3':>6}  {'weighted_tau - zoo_prior [t 95%]':<32}" if paired else ""))
     for row in sorted(rows, key=lambda r: (r["protocol"], -_sortable(r["kendall_tau"]))):
         interval = f"{row['kendall_tau']:.3f} [{row['kendall_tau_low']:.3f}, {row['kendall_tau_high']:.3f}]"
         name = row["estimator"] + (" (baseline)" if row["estimator"] in baselines else "")
-        line = (f"{name:<22} {row['protocol']:<12} {interval:<26} {row['weighted_tau']:>12.3f} "
+        line = (f"{name:<{width}} {row['protocol']:<12} {interval:<26} {row['weighted_tau']:>12.3f} "
                 f"{row['top1_regret']:>8.4f}")
         if paired:
             difference = (f"{row['weighted_tau_vs_prior']:+.3f} [{row['weighted_tau_vs_prior_low']:+.3f}, "
@@ -68,7 +69,8 @@ def _print_recommendation(result: Any, *, every_source: bool) -> None:
         print(result.explanation)
     if result.fit is not None:
         fit = result.fit
-        print(f"predicted {result.protocol} accuracy = {fit.intercept:.3f} + {fit.slope:.3f} x score "
+        read = "score" if fit.predictor in ("score", result.estimator) else f"{fit.predictor} score"
+        print(f"predicted {result.protocol} accuracy = {fit.intercept:.3f} + {fit.slope:.3f} x {read} "
               f"(R² {fit.r2:.2f} over {fit.cells} cells of other targets; {fit.level:.0%} interval)")
     if result.warning() is not None:
         print(result.warning())

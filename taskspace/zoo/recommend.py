@@ -62,10 +62,11 @@ def recommend_module(run: Any, target: str, *, k: int | None = None, estimator: 
     name = matrix.estimator
     k = checked_k(k, len(modules), target)
     fit, no_fit = None, None
+    reads = ranker.accuracy_scores
     classes_of = getattr(run, "target_list", None)  # an imported run knows no class counts: a plain line
-    if chosen is not None:
+    if chosen is not None and reads is not None:
         classes = {item.id: item.task.num_classes for item in classes_of()} if classes_of else None
-        fit, no_fit = predicted_accuracy_line(matrix, truths[chosen], target, classes=classes,
+        fit, no_fit = predicted_accuracy_line(reads, truths[chosen], target, classes=classes,
                                               target_classes=classes[target] if classes is not None else None)
     scores = {module: matrix.score(module, target) for module in modules}
     measured = {module: truths[chosen].score(module, target) for module in modules} if chosen else {}
@@ -73,7 +74,8 @@ def recommend_module(run: Any, target: str, *, k: int | None = None, estimator: 
     ordered = sorted(modules, key=lambda m: (-_finite(scores[m]), modules.index(m)))
     ranking_rows = []
     for rank, module in enumerate(ordered, start=1):
-        predicted = fit.predict(scores[module]) if fit is not None else (math.nan, math.nan, math.nan)
+        reading = scores[module] if reads is matrix or reads is None else reads.score(module, target)
+        predicted = fit.predict(reading) if fit is not None else (math.nan, math.nan, math.nan)
         accuracy = measured.get(module)
         reason = _reason(module, sizes.get(module, {}))
         if module in parts:
