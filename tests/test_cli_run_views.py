@@ -129,4 +129,7 @@ def test_a_trained_run_measures_chosen_targets_and_imports_results(run, tmp_path
     results.write_text("source,target,protocol,accuracy\n1_vs_7,9_vs_8,finetune_elsewhere,0.75\n")
     assert main(["truth", str(folder), "--import", str(results)]) == 2
     assert "unknown target '9_vs_8'" in capsys.readouterr().err
+    results.write_text("source,layer,target,protocol,accuracy\n1_vs_7,fc,3_vs_8,finetune_elsewhere,0.75\n")
+    assert main(["truth", str(folder), "--import", str(results)]) == 2
+    assert "leave its layer column empty" in capsys.readouterr().err
     assert main(["evaluate", str(folder), "--resamples", "50"]) == 0

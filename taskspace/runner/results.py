@@ -343,6 +343,9 @@ def read_imported_truth(
                 raise TaskspaceError(f"{where}: source '{name}' has layers {', '.join(known)}; name one in a layer "
                                      "column")
             layer = known[0]
+        if layer not in known and tuple(known) == ("",):
+            raise TaskspaceError(f"{where}: source '{name}' is a network of the run read at one layer; leave its "
+                                 f"layer column empty; {fix}")
         if layer not in known:
             raise TaskspaceError(f"{where}: source '{name}' has no layer '{layer}'{did_you_mean(layer, known)} "
                                  f"(layers: {', '.join(known)}); {fix}")
