@@ -202,8 +202,9 @@ def test_missing_evaluation_is_computed_for_the_verdict(run_copy) -> None:
     page = _html(write_report(run_copy))
     start = page.index('<section id="verdict">')
     verdict = page[start:page.index("</section>", start)]
-    assert "computed here with taskspace.analysis.evaluate" in verdict
-    assert verdict.count("<tr><td>") == 3 * 2  # three estimators, two protocols
+    assert "computed here with taskspace.baselines.run_verdict" in verdict
+    # three estimators, the zoo prior and the history ranker (as `taskspace evaluate` writes), two protocols
+    assert verdict.count("<tr><td>") == 5 * 2 and "zoo_prior (baseline)" in verdict
     assert not (run_copy / "evaluation.csv").exists()  # the run is not changed behind the caller's back
 
 
@@ -323,5 +324,5 @@ def test_a_verdict_older_than_the_truth_is_computed_again_not_shown(run_copy) ->
     start = page.index('<section id="verdict">')
     verdict = page[start:page.index("</section>", start)]
     assert "evaluation.csv is older than its results" in verdict and "taskspace evaluate" in verdict
-    assert verdict.count("<tr><td>") == 3  # three estimators, the one protocol left; none of the old rows
+    assert verdict.count("<tr><td>") == 5  # 3 estimators, prior, history; the one protocol left; no old row
     assert protocols[1] not in verdict.split("<table")[1].split("</table>")[0]

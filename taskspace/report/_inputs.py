@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from taskspace.analysis import evaluate
+from taskspace.baselines import run_verdict
 from taskspace.matrix import TransferabilityMatrix
 from taskspace.runner.run import (
     PREFERRED_ESTIMATOR,
@@ -30,8 +30,8 @@ class RunInputs:
         estimator: the estimator the report is shown by.
         estimator_reason: why that one, as a phrase ("asked for", ...).
         main_protocol: the ground truth the report leads with; None without ground truth.
-        evaluation: rows of :func:`taskspace.analysis.evaluate` (numbers as floats) for the run's estimators
-            and protocols; empty without ground truth.
+        evaluation: rows of :func:`taskspace.baselines.run_verdict` (numbers as floats) for the run's
+            protocols; empty without ground truth.
         evaluation_computed: True when the run held no verdict and the rows were computed here.
         task_groups: task id -> known group label; None when the space has no groups.
     """
@@ -73,7 +73,7 @@ def load_run_inputs(run: Run, *, estimator: str | None) -> RunInputs:
     verdict = verdict if run.verdict_is_current() else []  # one older than the results is not shown
     name = choose_estimator(estimates, verdict, requested=estimator, run=run.folder)
     space = run.space
-    evaluation, computed = _evaluation(verdict, estimates, truths)
+    evaluation, computed = _evaluation(run, verdict, truths)
     return RunInputs(
         run=run,
         record=run.record(),
@@ -98,13 +98,13 @@ def _estimator_reason(name: str, *, requested: str | None, verdict: list[dict[st
     return "the run's first estimator"
 
 
-def _evaluation(
-    verdict: list[dict[str, Any]], estimates: dict[str, TransferabilityMatrix], truths: dict[str, TransferabilityMatrix]
-) -> tuple[tuple[dict[str, Any], ...], bool]:
-    """The run's verdict rows for its estimators and protocols, or computed when it has none."""
+def _evaluation(run: Run, verdict: list[dict[str, Any]], truths: dict[str, TransferabilityMatrix]) -> tuple[
+        tuple[dict[str, Any], ...], bool]:
+    """The run's verdict rows for its protocols (every estimator, baseline and the history ranker), or
+    computed as ``taskspace evaluate`` computes them when it has none (nothing is written)."""
     if not truths:
         return (), False
     if not verdict:
-        return tuple(evaluate(estimates, truths)), True
-    return tuple(row for row in verdict if row["estimator"] in estimates and row["protocol"] in truths), False
+        return tuple(run_verdict(run, exclude_diagonal=True)), True
+    return tuple(row for row in verdict if row["protocol"] in truths), False
 

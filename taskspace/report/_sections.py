@@ -38,6 +38,7 @@ from taskspace.report._document import (
 )
 from taskspace.report._figures import figure_name, render_figure
 from taskspace.report._inputs import RunInputs
+from taskspace.report._verdict import verdict_blocks
 from taskspace.structure import (
     communities,
     maximum_spanning_arborescence,
@@ -355,51 +356,18 @@ def verdict_section(inputs: RunInputs) -> Section:
     if not inputs.truths:
         return Section(title, anchor, (_no_truth_note(inputs, "no estimator can be judged"),))
     stale = inputs.run.path("verdict").is_file()
-    source = (("the run's evaluation.csv is older than its results" if stale else "evaluation.csv was missing")
-              + ", so the agreement was computed here with taskspace.analysis.evaluate (2000 bootstrap resamples of "
-              f"the targets, seed 0; `taskspace evaluate {inputs.run.folder}` writes it)" if inputs.evaluation_computed
-              else "read from the run's evaluation.csv")
-    blocks: list[Block] = [
-        Paragraph(("Per target, the sources ranked by each estimator are compared with their ranking by the measured "
-                   "accuracy (the target's own module left out): Kendall τ, weighted τ (top ranks weigh more) and "
-                   "the top-1 regret (best measured accuracy minus that of the source ranked first). Means over "
-                   f"targets with 95% bootstrap intervals; {source}.",)),
-        Table(("estimator", "protocol", "mean Kendall τ [95% CI]", "weighted τ", "top-1 regret"),
-              tuple(_verdict_row(row) for row in _sorted_verdict(inputs.evaluation, list(inputs.truths))),
-              numeric=(False, False, True, True, True)),
-    ]
-    blocks += _best_estimator_lines(inputs)
+    computed = (("the run's evaluation.csv is older than its results" if stale else "evaluation.csv was missing")
+                + ", so the agreement was computed here with taskspace.baselines.run_verdict (2000 bootstrap "
+                f"resamples of the targets, seed 0; `taskspace evaluate {inputs.run.folder}` writes it)")
+    source = computed if inputs.evaluation_computed else "read from the run's evaluation.csv"
+    blocks: list[Block] = [Paragraph((f"The verdict is {source}.",)),
+                           *verdict_blocks(inputs.evaluation, estimator=inputs.estimator, square=True)]
     for protocol, truth in inputs.truths.items():
         grid = estimate_vs_truth_grid(inputs.estimates, truth, columns=min(4, len(inputs.estimates)))
         blocks.append(_figure(grid, figure_name("estimate-vs-truth", protocol),
                               f"Each estimator's score against the measured accuracy under {protocol}, one dot per "
                               "(source, target), both normalised per target."))
     return Section(title, anchor, tuple(blocks))
-
-
-def _sorted_verdict(rows: Sequence[dict[str, Any]], protocols: list[str]) -> list[dict[str, Any]]:
-    def key(row: dict[str, Any]) -> tuple[int, float, str]:
-        tau = row["kendall_tau"]
-        return (protocols.index(row["protocol"]), -tau if math.isfinite(tau) else math.inf, row["estimator"])
-
-    return sorted(rows, key=key)
-
-
-def _verdict_row(row: dict[str, Any]) -> tuple[str, ...]:
-    return (row["estimator"], row["protocol"],
-            _with_interval(row["kendall_tau"], row["kendall_tau_low"], row["kendall_tau_high"]),
-            _number(row["weighted_tau"]), _number(row["top1_regret"], 4))
-
-
-def _best_estimator_lines(inputs: RunInputs) -> list[Block]:
-    items = []
-    for protocol in inputs.truths:
-        rows = [row for row in inputs.evaluation if row["protocol"] == protocol and math.isfinite(row["kendall_tau"])]
-        if rows:
-            best = max(rows, key=lambda row: (row["kendall_tau"], row["estimator"]))
-            items.append((f"{protocol}: ", Code(best["estimator"]), f" ranks the sources best (mean τ = "
-                          f"{_number(best['kendall_tau'])})."))
-    return [BulletList(tuple(items))] if items else []
 
 
 # 6. Recommendations -----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import numpy as np
 from taskspace.matrix import TransferabilityMatrix
 from taskspace.report._document import Block, BulletList, Code, FigureBlock, Paragraph, Section, Table
 from taskspace.report._figures import figure_name, render_figure
+from taskspace.report._verdict import verdict_blocks
 from taskspace.zoo.spec import split_module_id
 
 __all__ = ["zoo_report_title", "zoo_sections"]
@@ -115,8 +116,6 @@ def _zoo_section(run: Any, *, written_at: str) -> Section:
 
 
 def _verdict_section(run: Any, verdict: list[dict[str, Any]], truths: dict[str, Any], estimator: str) -> Section:
-    from taskspace.baselines import BASELINES
-
     title, anchor = "2. Verdict: each estimator and the target-blind baselines against the truth", "verdict"
     if not truths:
         return Section(title, anchor, (_no_truth(run, "no estimator can be judged"),))
@@ -128,63 +127,7 @@ def _verdict_section(run: Any, verdict: list[dict[str, Any]], truths: dict[str, 
         return Section(title, anchor, (Paragraph((
             "The run's verdict (evaluation.csv) was computed before its current scores or truth, so it is not shown; "
             "renew it with ", Code(f"taskspace evaluate {run.folder}"), " and write the report again."), note=True),))
-    protocols = list(dict.fromkeys(row["protocol"] for row in verdict))
-    ordered = sorted(verdict, key=lambda row: (protocols.index(row["protocol"]),
-                                               -_finite(row["kendall_tau"]), row["estimator"]))
-    rows = tuple((row["estimator"] + (" (baseline)" if row["estimator"] in BASELINES else ""), row["protocol"],
-                  f"{_number(row['kendall_tau'])} [{_number(row['kendall_tau_low'])}, "
-                  f"{_number(row['kendall_tau_high'])}]", _number(row["weighted_tau"]),
-                  _paired(row), _number(row["top1_regret"], 4), str(row.get("targets", ""))) for row in ordered)
-    blocks: list[Block] = [
-        Paragraph(("Per target, the modules ranked by each score are compared with their ranking by the measured "
-                   "accuracy: Kendall τ, weighted τ and the top-1 regret, means over targets with 95% bootstrap "
-                   "intervals. The baselines never look at the target's images: ", Code("zoo_prior"),
-                   " is a module's mean measured accuracy on the other targets, ", Code("source_size"),
-                   " its parameters up to the layer, ", Code("source_accuracy"),
-                   " the network's accuracy on its own task where the zoo file gives it. ", Code("history"),
-                   " ranks from the other targets' truth and the target's estimator values, weighed as learned on the "
-                   "other targets (it never reads the target's truth). Beside each weighted τ, its difference to the "
-                   "zoo prior's, paired by target, with a 95% t interval. The report ranks by ", Code(estimator), ".")),
-        Table(("score", "protocol", "mean Kendall τ [95% CI]", "weighted τ", "weighted τ − zoo prior [t 95%]",
-               "top-1 regret", "targets"), rows, numeric=(False, False, True, True, True, True, True)),
-    ]
-    for protocol in protocols:
-        first = next(row for row in verdict if row["protocol"] == protocol)
-        if math.isfinite(_finite(first.get("rank_dispersion"))):
-            blocks.append(Paragraph((f"{protocol}: the truth's rank dispersion (mean Kendall τ between targets' true "
-                                     f"orders) is {_number(first['rank_dispersion'])}; a ranker that never looks at "
-                                     "the target earns about that much τ for free.",)))
-    lines = []
-    for protocol in protocols:
-        judged = [row for row in verdict if row["protocol"] == protocol and math.isfinite(_finite(row["kendall_tau"]))]
-        if not judged:
-            continue
-        best = max(judged, key=lambda row: _finite(row["kendall_tau"]))
-        prior = next((row for row in judged if row["estimator"] == "zoo_prior"), None)
-        text = f" ranks best (τ {_number(best['kendall_tau'])})"
-        if prior is not None and best["estimator"] != "zoo_prior":
-            beaten = _finite(best["kendall_tau_low"]) > _finite(prior["kendall_tau"])
-            text += (f"; the zoo prior's τ {_number(prior['kendall_tau'])} is "
-                     + ("below its interval." if beaten else "inside or above its interval: no clear gain over it."))
-        lines.append((f"{protocol}: ", Code(best["estimator"]), text))
-    if lines:
-        blocks.append(BulletList(tuple(lines)))
-    return Section(title, anchor, tuple(blocks))
-
-
-def _paired(row: dict[str, Any]) -> str:
-    if not math.isfinite(_finite(row.get("weighted_tau_vs_prior"))):
-        return _MISSING
-    return (f"{row['weighted_tau_vs_prior']:+.3f} [{row['weighted_tau_vs_prior_low']:+.3f}, "
-            f"{row['weighted_tau_vs_prior_high']:+.3f}]")
-
-
-def _finite(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return -math.inf
-    return number if math.isfinite(number) else -math.inf
+    return Section(title, anchor, tuple(verdict_blocks(verdict, estimator=estimator, square=False)))
 
 
 # 3. Depth profiles ------------------------------------------------------------------------------------------
