@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -274,26 +274,25 @@ def recommend(
     in_zoo = task.id in sources
     candidates = [s for s in sources if include_self or s != task.id]
     matrices, truths, verdict = run.estimates(), run.truths(), run.verdict()
-    if in_zoo:
-        ranker = choose_ranker(matrices, truths, verdict, task.id, estimator=estimator, protocol=protocol,
-                               exclude_diagonal=not include_self, run=run)
-    elif estimator == HISTORY:
-        raise ConfigError(f"the history ranker reads the target's estimator values in the run, and '{task.id}' is "
-                          "new; pass another --estimator, or make a run whose space includes it")
-    else:
-        name = choose_estimator(matrices, verdict, requested=estimator, protocol=protocol, run=run.folder)
-        ranker = Ranker(matrices[name], choose_protocol(truths, protocol), {}, None)
+    score_seconds = 0.0
+    measured_new: dict[str, float] = {}
+    if not in_zoo:  # scored now with the estimators that rank it, then read as a column of the run's matrices
+        if estimator not in (None, HISTORY):
+            choose_estimator(matrices, verdict, requested=estimator, protocol=protocol, run=run.folder)
+        names = new_target_evidence(matrices, estimator) or [
+            choose_estimator(matrices, verdict, protocol=protocol, run=run.folder)]
+        per_estimator, score_seconds, measured_new = _score_new_target(run, task, candidates, names, measure=measure)
+        matrices, truths = with_new_target(matrices, truths, task.id, per_estimator)
+    ranker = choose_ranker(matrices, truths, verdict, task.id, estimator=estimator, protocol=protocol,
+                           exclude_diagonal=not include_self, run=run)
     matrix, chosen_protocol, name = ranker.matrix, ranker.protocol, ranker.matrix.estimator
     k = checked_k(k, len(candidates), task.id)
-
+    scores = {s: matrix.score(s, task.id) for s in candidates}
     if in_zoo:
-        scores = {s: matrix.score(s, task.id) for s in candidates}
         measured = {s: truths[chosen_protocol].score(s, task.id) for s in candidates} if chosen_protocol else {}
-        score_seconds = 0.0  # read from the run's matrix
         measured_protocol = chosen_protocol
     else:
-        scores, score_seconds, measured = _score_new_target(run, task, candidates, name, measure=measure)
-        measured_protocol = NEW_TARGET_PROTOCOL if measure else None
+        measured, measured_protocol = measured_new, NEW_TARGET_PROTOCOL if measure else None
 
     fit, no_fit = None, None
     reads = ranker.accuracy_scores
@@ -408,6 +407,32 @@ def choose_ranker(matrices: Mapping[str, TransferabilityMatrix], truths: Mapping
     return Ranker(matrix, chosen, parts, explanation, predictor)
 
 
+def new_target_evidence(matrices: Mapping[str, TransferabilityMatrix], estimator: str | None) -> list[str]:
+    """The estimators a new target is scored with: ``estimator`` when one is named, else every estimator of
+    the run that the history ranker reads as evidence (its weights were learned on them)."""
+    from taskspace.history import HISTORY, NOT_EVIDENCE
+
+    if estimator not in (None, HISTORY):
+        return [str(estimator)]
+    return [name for name in matrices if name not in NOT_EVIDENCE]
+
+
+def with_new_target(matrices: Mapping[str, TransferabilityMatrix], truths: Mapping[str, TransferabilityMatrix],
+                    target: str, scores: Mapping[str, Mapping[str, float]]) -> tuple[
+        dict[str, TransferabilityMatrix], dict[str, TransferabilityMatrix]]:
+    """The run's matrices and truths with one more column, a new target's: its estimator values
+    (``scores[estimator][module]``, NaN for a module not scored) and no truth (NaN), so the history ranker
+    and the accuracy line read it as any target whose truth is hidden."""
+    def extended(matrix: TransferabilityMatrix, column: Mapping[str, float]) -> TransferabilityMatrix:
+        values = np.array([column.get(source, math.nan) for source in matrix.sources], dtype=np.float64)
+        return TransferabilityMatrix(np.column_stack([matrix.scores, values]), matrix.sources,
+                                     (*matrix.targets, target), matrix.estimator, matrix.greater_is_better,
+                                     matrix.provenance)
+
+    return ({name: extended(matrix, scores.get(name, {})) for name, matrix in matrices.items()},
+            {name: extended(truth, {}) for name, truth in truths.items()})
+
+
 def predicted_accuracy_line(matrix: TransferabilityMatrix, truth: TransferabilityMatrix, target: str, *,
                             classes: Mapping[str, int] | None, target_classes: int | None) -> tuple[
         ScoreToAccuracy | None, str | None]:
@@ -493,18 +518,20 @@ NEW_TARGET_PROTOCOL = "frozen_all"
 
 
 def _score_new_target(
-    run: Run, task: Task, sources: list[str], estimator_name: str, *, measure: bool
-) -> tuple[dict[str, float], float, dict[str, float]]:
-    """Every source scored on a new target's training images by forward passes; returns the scores,
-    the seconds that took, and (``measure``) each source's frozen-trunk test accuracy on the target."""
+    run: Run, task: Task, sources: list[str], estimators: Sequence[str], *, measure: bool
+) -> tuple[dict[str, dict[str, float]], float, dict[str, float]]:
+    """Every source scored on a new target's training images by forward passes, with each of
+    ``estimators``; returns ``{estimator: {source: score}}``, the seconds that took, and (``measure``) each
+    source's frozen-trunk test accuracy on the target."""
     from taskspace.runner.cells import score_one, transfer_job
     from taskspace.transfer import get_protocol
 
     started = time.perf_counter()
-    scores = {}
+    scores: dict[str, dict[str, float]] = {name: {} for name in estimators}
     for source in sources:
-        value = score_one(run, source, task.id, (estimator_name,))["scores"][estimator_name]
-        scores[source] = math.nan if value is None else float(value)
+        record = score_one(run, source, task.id, tuple(estimators))["scores"]
+        for name in estimators:
+            scores[name][source] = math.nan if record[name] is None else float(record[name])
     seconds = time.perf_counter() - started
     measured = {}
     if measure:

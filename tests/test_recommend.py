@@ -129,6 +129,10 @@ def test_new_target_is_scored_by_forward_passes_and_measured(run) -> None:
     # deterministic: scoring again from the feature cache gives the same ranking and scores
     again = recommend(context, "0_vs_6", k=3, estimator="logme")
     assert [(r.source, r.score) for r in again.ranking] == [(r.source, r.score) for r in result.ranking]
+    # by default the history ranker ranks a new target from the run's 6 targets, its values scored now
+    history = recommend(context, "0_vs_6", k=3)
+    assert history.estimator == "history" and "learned on 6 other targets" in history.explanation
+    assert history.fit is not None and history.fit.predictor == context.default_estimator()
 
 
 def test_bad_input(run) -> None:

@@ -148,8 +148,11 @@ def test_zoo_run_end_to_end_with_layers_truth_import_verdict_and_recommendation(
     scored = json.loads((zoo_folder / "with-target" / "matrix.json").read_text())["matrices"][0]
     expected = dict(zip(scored["sources"], (row[0] for row in scored["scores"]), strict=True))
     assert {row["source"]: row["score"] for row in fresh["ranking"]} == expected
-    assert main(["recommend", str(run), "--target", "0_vs_9", "--estimator", "history"]) == 2
-    assert "is new" in capsys.readouterr().err
+    # by default the history ranker ranks it too: learned on the run's targets, the new one's values read as a
+    # column whose truth is hidden
+    assert main(["recommend", str(run), "--target", "0_vs_9"]) == 0
+    printed = capsys.readouterr().out
+    assert "sources ranked by history" in printed and "history: learned on 4 other targets" in printed
 
     figure = zoo_folder / "depth"
     assert main(["plot", str(run), "depth-profile", "--out", str(figure), "--formats", "png"]) == 0

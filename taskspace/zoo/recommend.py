@@ -28,9 +28,11 @@ from taskspace.recommend import (
     checked_k,
     choose_ranker,
     credential,
+    new_target_evidence,
     predicted_accuracy_line,
+    with_new_target,
 )
-from taskspace.runner.results import choose_estimator, choose_protocol
+from taskspace.runner.results import choose_estimator
 from taskspace.zoo.spec import split_module_id
 
 __all__ = ["recommend_module", "MIN_HISTORY_TARGETS"]
@@ -96,10 +98,11 @@ def recommend_module(run: Any, target: str, *, k: int | None = None, estimator: 
 def _recommend_new_target(run: Any, target: str, *, k: int | None, estimator: str | None, protocol: str | None,
                           measure: bool, device: str, batch_size: int) -> Recommendation:
     """A target the run does not have: every module that taskspace can run is scored on its training images
-    (the run's ``score_samples``, drawn as for the run's own targets) with one estimator, the forward passes
-    kept in the run's store; ``features`` sources hold no images of a new target and are left out, said in
-    the explanation. The history ranker reads a target's column of the run's matrices, which a new target
-    lacks: it ranks by the estimator the run's verdict prefers (or ``estimator``)."""
+    (the run's ``score_samples``, drawn as for the run's own targets), the forward passes kept in the run's
+    store, with every estimator the history ranker reads (or the one named); the values become a column of
+    the run's matrices with no truth, so the history ranker ranks it from the run's targets as any target
+    whose truth is hidden. ``features`` sources hold no images of a new target and are left out, said in
+    the explanation."""
     import time
 
     from taskspace.scoring import score_source
@@ -115,15 +118,14 @@ def _recommend_new_target(run: Any, target: str, *, k: int | None, estimator: st
     task = Task.parse(target, class_names=run.dataset().class_names)
     if task.id in run.target_ids:
         return recommend_module(run, task.id, k=k, estimator=estimator, protocol=protocol)
-    if estimator == HISTORY:
-        raise ConfigError(f"the history ranker reads the target's estimator values in the run, and '{task.id}' is "
-                          "new; pass another --estimator, or make a run whose targets include it")
     matrices, truths, verdict = run.estimates(), run.truths(), run.verdict()
     if not matrices:
         raise TaskspaceError(f"'{run.folder}' has no matrix to choose an estimator from; score it first with "
                              f"`taskspace matrix {run.folder}`")
-    name = choose_estimator(matrices, verdict, requested=estimator, protocol=protocol, run=run.folder)
-    chosen = choose_protocol(truths, protocol)
+    if estimator not in (None, HISTORY):
+        choose_estimator(matrices, verdict, requested=estimator, protocol=protocol, run=run.folder)
+    names = new_target_evidence(matrices, estimator) or [
+        choose_estimator(matrices, verdict, protocol=protocol, run=run.folder)]
     sources = [spec for spec in run.zoo.sources if spec.has_weights]
     left_out = [spec.name for spec in run.zoo.sources if not spec.has_weights]
     modules = [module for spec in sources for module in spec.modules]
@@ -135,7 +137,7 @@ def _recommend_new_target(run: Any, target: str, *, k: int | None, estimator: st
     images = target_images(run.dataset(), task, score_samples=run.options.score_samples, seed=run.options.seed)
     fingerprint = zoo_fingerprint(run)
     every = {"train": np.arange(len(images.train)), "test": np.arange(len(images.test))}
-    scores: dict[str, float] = {}
+    values: dict[str, dict[str, float]] = {name: {} for name in names}
     measured: dict[str, float] = {}
     started = time.perf_counter()
     for spec in sources:
@@ -143,9 +145,11 @@ def _recommend_new_target(run: Any, target: str, *, k: int | None, estimator: st
                                              positions={task.id: images.scored}, device=device,
                                              batch_size=batch_size, fingerprint=fingerprint)
         for layer in spec.layers:
-            value = score_source(features[task.id][layer], images.train_labels[images.scored], estimators=(name,),
-                                 source_probs=probs[task.id], source_accuracy=spec.accuracy)["scores"][name]
-            scores[spec.module(layer)] = math.nan if value is None else float(value)
+            record = score_source(features[task.id][layer], images.train_labels[images.scored],
+                                  estimators=tuple(names), source_probs=probs[task.id],
+                                  source_accuracy=spec.accuracy)["scores"]
+            for name in names:
+                values[name][spec.module(layer)] = math.nan if record[name] is None else float(record[name])
     seconds = time.perf_counter() - started
     if measure:
         for spec in sources:
@@ -155,27 +159,38 @@ def _recommend_new_target(run: Any, target: str, *, k: int | None, estimator: st
             for layer in spec.layers:
                 measured[spec.module(layer)] = frozen_record(run.options, spec.module(layer), task.id, images,
                                                              train[layer], test[layer], None)["accuracy"]
+    matrices, truths = with_new_target(matrices, truths, task.id, values)
+    ranker = choose_ranker(matrices, truths, verdict, task.id, estimator=estimator, protocol=protocol,
+                           exclude_diagonal=False, run=run)
+    matrix, chosen, name = ranker.matrix, ranker.protocol, ranker.matrix.estimator
+    scores = {module: matrix.score(module, task.id) for module in modules}
     fit, no_fit = None, None
-    if chosen is not None:
+    reads = ranker.accuracy_scores
+    if chosen is not None and reads is not None:
         fit, no_fit = predicted_accuracy_line(
-            matrices[name], truths[chosen], task.id, target_classes=task.num_classes,
-            classes={item.id: item.task.num_classes for item in run.target_list()})
+            reads, truths[chosen], task.id, target_classes=task.num_classes,
+            classes={item.id: item.task.num_classes for item in run.target_list()} | {task.id: task.num_classes})
     sizes = run.module_sizes()
     ordered = sorted(modules, key=lambda m: (-_finite(scores[m]), modules.index(m)))
     ranking = []
     for rank, module in enumerate(ordered, start=1):
-        predicted = fit.predict(scores[module]) if fit is not None else (math.nan, math.nan, math.nan)
+        reading = scores[module] if reads is matrix or reads is None else reads.score(module, task.id)
+        predicted = fit.predict(reading) if fit is not None else (math.nan, math.nan, math.nan)
+        reason = _reason(module, sizes.get(module, {}))
+        if module in ranker.parts:
+            reason = f"prior {ranker.parts[module][0]:+.2f}, evidence {ranker.parts[module][1]:+.2f}; {reason}"
         ranking.append(SourceRecommendation(
             rank=rank, source=module, score=scores[module], predicted_accuracy=predicted[0],
             predicted_low=predicted[1], predicted_high=predicted[2], measured_accuracy=measured.get(module),
-            reason=_reason(module, sizes.get(module, {}))))
-    explanation = (f"'{task.id}' is not a target of the run: every module scored on it now by forward passes "
-                   f"({seconds:.1f} s), ranked by {name} (the history ranker needs the target's estimator values in "
-                   "the run)" + (f"; left out: {', '.join(left_out)} (features sources hold no images of a new "
-                                 "target)" if left_out else "") + (f"; {no_fit}" if no_fit else ""))
+            reason=reason))
+    explanation = "; ".join(text for text in (
+        f"'{task.id}' is not a target of the run: every module scored on it now by forward passes ({seconds:.1f} s)",
+        ranker.explanation,
+        f"left out: {', '.join(left_out)} (features sources hold no images of a new target)" if left_out else None,
+        no_fit) if text)
     return Recommendation(target=task.id, in_zoo=False, estimator=name, protocol=chosen, k=k, ranking=tuple(ranking),
                           score_seconds=seconds, fit=fit,
-                          estimator_kendall_tau=credential(matrices[name], truths.get(chosen) if chosen else None,
+                          estimator_kendall_tau=credential(matrix, truths.get(chosen) if chosen else None,
                                                            task.id, exclude_diagonal=False),
                           measured_protocol="frozen_all" if measure else None, explanation=explanation)
 
