@@ -133,3 +133,20 @@ def test_a_trained_run_measures_chosen_targets_and_imports_results(run, tmp_path
     assert main(["truth", str(folder), "--import", str(results)]) == 2
     assert "leave its layer column empty" in capsys.readouterr().err
     assert main(["evaluate", str(folder), "--resamples", "50"]) == 0
+
+
+def test_a_trained_runs_depth_profile_is_one_zoo_file_away(run, tmp_path, capsys) -> None:
+    """plot depth-profile on a trained run names the fix, and the fix works: a zoo of the run's checkpoints
+    is read at every module boundary."""
+    figure = tmp_path / "depth"
+    assert main(["plot", str(run), "depth-profile", "--out", str(figure)]) == 2
+    error = capsys.readouterr().err
+    assert "checkpoint = " in error and "zoo/TASK/model.pt" in error
+    zoo = tmp_path / "zoo.toml"
+    zoo.write_text("".join(f'[[source]]\nname = "{task}"\ncheckpoint = "{run}/zoo/{task}/model.pt"\n\n'
+                           for task in ("1_vs_7", "3_vs_8")))
+    assert main(["matrix", str(tmp_path / "depths"), "--zoo", str(zoo), "--space", "digits", "--score-samples", "40",
+                 "--estimators", "logme", "--quiet"]) == 0
+    modules = json.loads((tmp_path / "depths" / "matrix.json").read_text())["matrices"][0]["sources"]
+    assert len([module for module in modules if module.startswith("1_vs_7:")]) >= 2  # every module boundary
+    assert main(["plot", str(tmp_path / "depths"), "depth-profile", "--out", str(figure), "--formats", "png"]) == 0

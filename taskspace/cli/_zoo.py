@@ -136,9 +136,10 @@ def zoo_depth_plot(arguments: argparse.Namespace, run: Any) -> int:
     from taskspace.plotting import depth_profiles, save_figure
 
     if run.kind == "trained":
-        raise TaskspaceError(f"a depth profile needs modules at several layers of one network; the networks of "
-                             f"'{run.folder}' are read at one layer each: plot heatmap, clustermap, graph or "
-                             "estimate-vs-truth")
+        raise TaskspaceError(f"a depth profile needs modules at several layers of one network, and the networks of "
+                             f"'{run.folder}' are read at one layer each; score them at every module boundary in a "
+                             f"zoo run (a zoo file with a [[source]] checkpoint = \"{run.folder}/zoo/TASK/model.pt\" "
+                             "per network: docs/zoo.md), or plot heatmap, clustermap, graph or estimate-vs-truth here")
     estimate = run.estimates()[run.default_estimator(arguments.estimator)]
     truths = run.truths()
     protocol = run.default_protocol(arguments.protocol)
