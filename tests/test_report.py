@@ -86,6 +86,8 @@ def test_report_has_every_section_in_html_and_markdown(written) -> None:
                  "mean Kendall τ [95% CI]", "top-1 regret", "measured best", "measured worst", "Root:", "community 1"):
         assert text in page and text in markdown
     assert NO_TRUTH not in page
+    start = page.index('<section id="recommendations">')
+    assert "<code>history</code>" in page[start:page.index("</section>", start)]  # as `taskspace recommend` ranks
 
 
 def test_provenance_names_config_hash_versions_and_checkpoints(written) -> None:

@@ -29,6 +29,8 @@ class RunInputs:
         truths: protocol -> measured accuracies; empty when no ground truth was measured.
         estimator: the estimator the report is shown by.
         estimator_reason: why that one, as a phrase ("asked for", ...).
+        requested: the estimator the report was asked to rank by (None: the run's own choice, the history
+            ranker where the run has truth on enough targets).
         main_protocol: the ground truth the report leads with; None without ground truth.
         evaluation: rows of :func:`taskspace.baselines.run_verdict` (numbers as floats) for the run's
             protocols; empty without ground truth.
@@ -46,6 +48,7 @@ class RunInputs:
     evaluation: tuple[dict[str, Any], ...]
     evaluation_computed: bool
     task_groups: dict[str, str] | None
+    requested: str | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -85,6 +88,7 @@ def load_run_inputs(run: Run, *, estimator: str | None) -> RunInputs:
         evaluation=evaluation,
         evaluation_computed=computed,
         task_groups=space.task_groups() if space.groups else None,
+        requested=estimator,
     )
 
 

@@ -380,12 +380,15 @@ def recommendation_section(inputs: RunInputs) -> Section:
     if k < 1:
         return Section(title, anchor, (Paragraph(("The zoo has a single task, so there is no source to recommend.",),
                                                  note=True),))
-    recommendations = [recommend(inputs.run, target, k=k, estimator=inputs.estimator) for target in ids]
+    recommendations = [recommend(inputs.run, target, k=k, estimator=inputs.requested) for target in ids]
     protocol = recommendations[0].protocol
     level = f"{round(100 * INTERVAL_LEVEL)}%"
-    intro = (f"For every target of the zoo, the {k} sources ranked highest by ", Code(inputs.estimator),
-             " (the target's own module left out). " + (
-                 f"The predicted accuracy maps the score to the measured {protocol} accuracy by a line fitted on the "
+    rankers = list(dict.fromkeys(recommendation.estimator for recommendation in recommendations))
+    intro = (f"For every target of the zoo, the {k} sources ranked highest by ", Code(", ".join(rankers)),
+             " (as `taskspace recommend` ranks them: the history ranker where the run has truth on three other "
+             "targets or more; the target's own module left out). " + (
+                 "The predicted accuracy maps an estimator's score (where the history ranker ranks, the preferred "
+                 f"estimator's) to the measured {protocol} accuracy by a line fitted on the "
                  f"other targets' cells, with an interval covering {level} of that fit's residuals; the measured "
                  "accuracy of the recommended source stands next to the measured best and worst source."
                  if protocol is not None else ""))
