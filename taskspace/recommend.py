@@ -304,12 +304,9 @@ def recommend(
     ordered = sorted(candidates, key=lambda s: (-_finite(scores[s]), sources.index(s)))
     ranking = []
     for position, source in enumerate(ordered, start=1):
-        reading = scores[source] if reads is matrix or reads is None else reads.score(source, task.id)
-        predicted = fit.predict(reading) if fit is not None else (math.nan, math.nan, math.nan)
+        predicted = ranker.predict(fit, source, task.id)
         accuracy = measured.get(source)
-        reason = explain(space.task(source), task, groups=_groups(space))
-        if source in ranker.parts:
-            reason = f"prior {ranker.parts[source][0]:+.2f}, evidence {ranker.parts[source][1]:+.2f}; {reason}"
+        reason = ranker.explained(source, explain(space.task(source), task, groups=_groups(space)))
         ranking.append(SourceRecommendation(
             rank=position, source=source, score=float(scores[source]), predicted_accuracy=predicted[0],
             predicted_low=predicted[1], predicted_high=predicted[2],
@@ -349,6 +346,21 @@ class Ranker:
         from taskspace.history import HISTORY
 
         return self.predictor if self.matrix.estimator == HISTORY else self.matrix
+
+    def predict(self, fit: ScoreToAccuracy | None, module: str, target: str) -> tuple[float, float, float]:
+        """``module``'s predicted accuracy on ``target`` and its interval, read off ``fit`` at the score of
+        :attr:`accuracy_scores` (NaN without a line)."""
+        reads = self.accuracy_scores
+        if fit is None or reads is None:
+            return math.nan, math.nan, math.nan
+        return fit.predict(reads.score(module, target))
+
+    def explained(self, module: str, reason: str) -> str:
+        """``reason``, led by the module's prior and evidence parts where the history ranker ranks."""
+        if module not in self.parts:
+            return reason
+        prior, evidence = self.parts[module]
+        return f"prior {prior:+.2f}, evidence {evidence:+.2f}; {reason}"
 
 
 def choose_ranker(matrices: Mapping[str, TransferabilityMatrix], truths: Mapping[str, TransferabilityMatrix],

@@ -60,7 +60,7 @@ def recommend_module(run: Any, target: str, *, k: int | None = None, estimator: 
     matrices, truths, verdict = run.estimates(), run.truths(), run.verdict()
     ranker = choose_ranker(matrices, truths, verdict, target, estimator=estimator, protocol=protocol,
                            exclude_diagonal=False, run=run)
-    matrix, chosen, parts = ranker.matrix, ranker.protocol, ranker.parts
+    matrix, chosen = ranker.matrix, ranker.protocol
     name = matrix.estimator
     k = checked_k(k, len(modules), target)
     fit, no_fit = None, None
@@ -76,12 +76,9 @@ def recommend_module(run: Any, target: str, *, k: int | None = None, estimator: 
     ordered = sorted(modules, key=lambda m: (-_finite(scores[m]), modules.index(m)))
     ranking_rows = []
     for rank, module in enumerate(ordered, start=1):
-        reading = scores[module] if reads is matrix or reads is None else reads.score(module, target)
-        predicted = fit.predict(reading) if fit is not None else (math.nan, math.nan, math.nan)
+        predicted = ranker.predict(fit, module, target)
         accuracy = measured.get(module)
-        reason = _reason(module, sizes.get(module, {}))
-        if module in parts:
-            reason = f"prior {parts[module][0]:+.2f}, evidence {parts[module][1]:+.2f}; {reason}"
+        reason = ranker.explained(module, _reason(module, sizes.get(module, {})))
         ranking_rows.append(SourceRecommendation(
             rank=rank, source=module, score=float(scores[module]), predicted_accuracy=predicted[0],
             predicted_low=predicted[1], predicted_high=predicted[2],
@@ -174,11 +171,8 @@ def _recommend_new_target(run: Any, target: str, *, k: int | None, estimator: st
     ordered = sorted(modules, key=lambda m: (-_finite(scores[m]), modules.index(m)))
     ranking = []
     for rank, module in enumerate(ordered, start=1):
-        reading = scores[module] if reads is matrix or reads is None else reads.score(module, task.id)
-        predicted = fit.predict(reading) if fit is not None else (math.nan, math.nan, math.nan)
-        reason = _reason(module, sizes.get(module, {}))
-        if module in ranker.parts:
-            reason = f"prior {ranker.parts[module][0]:+.2f}, evidence {ranker.parts[module][1]:+.2f}; {reason}"
+        predicted = ranker.predict(fit, module, task.id)
+        reason = ranker.explained(module, _reason(module, sizes.get(module, {})))
         ranking.append(SourceRecommendation(
             rank=rank, source=module, score=scores[module], predicted_accuracy=predicted[0],
             predicted_low=predicted[1], predicted_high=predicted[2], measured_accuracy=measured.get(module),
