@@ -492,6 +492,45 @@ def test_finetune_truth_cuts_the_network_at_the_layer_and_is_seeded(zoo_folder: 
     assert all(row[2] == "1_vs_7" and 0.0 <= float(row[4]) <= 1.0 for row in rows)
 
 
+def test_finetune_learning_rate_is_an_option_of_the_run_and_a_recipe_is_chosen_on_validation(
+        zoo_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--finetune-lr`` is part of the run's identity (a reopened run refuses another rate), and
+    ``validation_accuracy`` fine-tunes on the training images left after a validation split and tests on
+    that split: what a recipe is chosen on, with no test image involved."""
+    import dataclasses
+
+    from taskspace.zoo.finetune import validation_accuracy
+    from taskspace.zoo.run import ZooRun
+
+    assert _matrix(zoo_folder, "fast", "--finetune-lr", "0.05") == 0
+    run = ZooRun.open(zoo_folder / "fast")
+    assert run.options.finetune_lr == 0.05
+    capsys.readouterr()
+    assert main(["truth", str(zoo_folder / "fast"), "--protocols", "finetune", "--finetune-lr", "0.01",
+                 "--quiet"]) == 2
+    assert "finetune_lr" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["truth", str(zoo_folder / "fast"), "--finetune-lr", "-1"])
+    assert exit_.value.code == 2 and "--finetune-lr must be a finite number above 0" in capsys.readouterr().err
+
+    target = next(t for t in run.target_list() if t.id == "1_vs_7")
+    images, dataset = run.images(target), run.dataset()
+    record = validation_accuracy(run.zoo.source("mine"), "0.5", target.id, images, dataset=dataset,
+                                 options=run.options, validation=40)
+    assert record["validation_images"] == 40 and record["train_images"] == len(images.train) - 40
+    assert 0.0 <= record["accuracy"] <= 1.0
+    # the test split is never read: a dataset whose test images are noise gives the same accuracy
+    noisy = dataclasses.replace(dataset, test=dataclasses.replace(
+        dataset.test, images=np.random.default_rng(0).integers(0, 255, dataset.test.images.shape, dtype=np.uint8)))
+    assert validation_accuracy(run.zoo.source("mine"), "0.5", target.id, images, dataset=noisy,
+                               options=run.options, validation=40) | {"train_seconds": 0} == record | {
+        "train_seconds": 0}
+    with pytest.raises(ValueError, match="too few"):
+        validation_accuracy(run.zoo.source("mine"), "0.5", target.id, images, dataset=dataset,
+                            options=dataclasses.replace(run.options, finetune_samples=None),
+                            validation=len(images.train))
+
+
 @pytest.mark.parametrize("executor", ["process", "ray"])
 def test_scoring_side_by_side_gives_the_serial_scores(zoo_folder: Path, capsys: pytest.CaptureFixture[str],
                                                       executor: str) -> None:

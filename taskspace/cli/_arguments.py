@@ -94,6 +94,16 @@ def nonnegative_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got '{text}'") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -267,6 +277,9 @@ def add_grid_options(parser: argparse.ArgumentParser) -> None:
                         help="target training images the estimators see (default: all)")
     parser.add_argument("--finetune-epochs", type=positive_int, default=None,
                         help="epochs of the fine-tuning ground truth (default: 2)")
+    parser.add_argument("--finetune-lr", type=positive_float, default=None,
+                        help="peak learning rate of the fine-tuning ground truth (default: 0.1 on a trained run, "
+                             "0.01 on a zoo run)")
     parser.add_argument("--executor", default="serial", help="serial (default), process or ray")
     parser.add_argument("--ray-address", default=None,
                         help="with --executor ray: an existing Ray cluster, e.g. 10.0.0.1:6379 (default: $RAY_ADDRESS, "

@@ -130,7 +130,7 @@ def _open_for_filling(arguments: argparse.Namespace, command: str) -> Any:
 
     folder = run_folder(arguments, command)
     check_execution_flags(arguments)
-    options = {name: getattr(arguments, name) for name in ("seed", "score_samples", "finetune_epochs")
+    options = {name: getattr(arguments, name) for name in ("seed", "score_samples", "finetune_epochs", "finetune_lr")
                if getattr(arguments, name) is not None}
     train = load_toml_options(arguments.train_config) if arguments.train_config else {}
     train.update({name: getattr(arguments, name) for name in ("epochs", "seed", "device")

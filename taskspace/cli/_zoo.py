@@ -53,7 +53,7 @@ def _options(arguments: argparse.Namespace, recorded: Any = None) -> Any:
     from taskspace.zoo.run import ZooOptions
 
     base = recorded if recorded is not None else ZooOptions()
-    changes = {name: getattr(arguments, name) for name in ("seed", "score_samples", "finetune_epochs")
+    changes = {name: getattr(arguments, name) for name in ("seed", "score_samples", "finetune_epochs", "finetune_lr")
                if getattr(arguments, name, None) is not None}
     return dataclasses.replace(base, **changes)
 

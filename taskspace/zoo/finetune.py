@@ -9,6 +9,7 @@ of the target. Deterministic for a seed on one device.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -20,7 +21,7 @@ from taskspace.training.seeds import derive_seed
 from taskspace.zoo.networks import pool_tensor
 from taskspace.zoo.spec import OUTPUT_LAYER, SourceSpec, module_id
 
-__all__ = ["finetune_module"]
+__all__ = ["finetune_module", "validation_accuracy"]
 
 
 class _Cut(nn.Module):
@@ -107,6 +108,41 @@ def finetune_module(spec: SourceSpec, layer: str, target: str, images: Any, *, d
             correct += int((predictions == images.test_labels[start : start + 256]).sum())
     return {"accuracy": correct / max(1, len(images.test)), "train_seconds": seconds,
             "train_images": int(len(train_x))}
+
+
+def validation_accuracy(spec: SourceSpec, layer: str, target: str, images: Any, *, dataset: Any, options: Any,
+                        validation: int = 500, device: str = "cpu") -> dict[str, Any]:
+    """:func:`finetune_module` with its test images replaced by a validation split: ``validation`` of the
+    target's training images (class-stratified, seeded by the target), held out of the images it trains
+    on. What a recipe (a learning rate from a grid, say) is chosen on, so that no test image chooses it;
+    returns ``{"accuracy", "train_seconds", "train_images", "validation_images"}``."""
+    seed = derive_seed(options.seed, "zoo-finetune-validation", target) % (2**31)
+    held = _stratified(images.train_labels, validation, seed)
+    if len(held) >= len(images.train_labels):
+        raise ValueError(f"target {target} has {len(images.train_labels)} training images: too few to hold "
+                         f"{validation} out for validation")
+    kept = np.setdiff1d(np.arange(len(images.train)), held)
+    split = dataclasses.replace(images, train=images.train[kept], train_labels=images.train_labels[kept],
+                                test=images.train[held], test_labels=images.train_labels[held],
+                                scored=np.arange(0))
+    record = finetune_module(spec, layer, target, split, dataset=_TrainAsTest(dataset), options=options,
+                             device=device)
+    return {**record, "validation_images": int(len(held))}
+
+
+@dataclasses.dataclass(frozen=True)
+class _TrainAsTest:
+    """A dataset whose test split is its training split (the validation images are training images)."""
+
+    dataset: Any
+
+    @property
+    def train(self) -> Any:
+        return self.dataset.train
+
+    @property
+    def test(self) -> Any:
+        return self.dataset.train
 
 
 def _prepare(images: np.ndarray, loaded: Any) -> torch.Tensor:
