@@ -99,7 +99,7 @@ def recommend_cost(truth: Path, scores: Path) -> dict[str, Any]:
 
     from taskspace.runner.imported import ImportedRun
     from taskspace.baselines import run_verdict
-    from taskspace.zoo.recommend import recommend_module
+    from taskspace.recommend import recommend
 
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
@@ -112,7 +112,7 @@ def recommend_cost(truth: Path, scores: Path) -> dict[str, Any]:
             for target in run.target_ids:
                 for ranker in seconds:
                     started = time.perf_counter()
-                    recommend_module(run, target, k=3, estimator=None if ranker == "history" else ranker)
+                    recommend(run, target, k=3, estimator=None if ranker == "history" else ranker)
                     seconds[ranker].append(time.perf_counter() - started)
     mean = {ranker: float(np.mean(values)) for ranker, values in seconds.items()}
     return {"import_and_evaluate_run_seconds": import_and_evaluate, "recommend_seconds": mean,

@@ -236,7 +236,7 @@ def _finite_or_null(value: Any) -> Any:
 
 
 def recommend(
-    run: Run,
+    run: Any,
     target: str,
     *,
     k: int | None = None,
@@ -244,52 +244,75 @@ def recommend(
     protocol: str | None = None,
     measure: bool = False,
     include_self: bool = False,
+    device: str = "cpu",
+    batch_size: int = 256,
 ) -> Recommendation:
-    """Rank the zoo's sources for ``target`` (a task of the zoo, or any task over the dataset's classes).
+    """Rank a run's sources for ``target``: one of the run's targets, or a new task over the dataset's
+    classes (``airplane_vs_ship``), scored now by forward passes. One function for every kind of run: a
+    trained run's sources are its networks (named by their tasks), a zoo run's and an imported run's are
+    modules (``source:layer``).
 
-    Computes and returns; writes nothing into the run (its forward passes of a new target are cached
-    like any other). ``taskspace recommend`` writes the result with :meth:`Run.write_json`.
+    Computes and returns; writes nothing into the run (the forward passes of a new target are kept in the
+    run's store like any other). ``taskspace recommend`` writes the result with ``run.write_json``.
 
     Args:
-        run: the run (zoo, matrix, and ground truth where measured).
-        target: a task id, e.g. ``cat_vs_dog`` or a new one like ``airplane_vs_ship``.
-        k: how many sources to recommend (at most the zoo's size; default 3, or all when there are fewer).
-        estimator: the score to rank by (default: :meth:`Run.default_estimator`,
-            ``logme`` unless the run's own verdict puts it below the best estimator's interval).
+        run: any run (trained, zoo or imported) with a matrix.
+        target: a target's id, e.g. ``cat_vs_dog``, or a new task like ``airplane_vs_ship`` (not on an
+            imported run, which holds no networks).
+        k: how many sources to recommend (at most the run's; default 3, or all when there are fewer).
+        estimator: the score to rank by (default: ``history`` where the run has truth on enough other
+            targets, else the estimator the run's verdict prefers, ``logme`` unless it fails there).
         protocol: the ground truth the accuracy prediction maps to (default ``frozen_all`` when
             measured, else the run's first protocol); none when the run has no ground truth.
-        measure: for a new target, also measure each source's frozen-trunk accuracy on it (a probe on
-            all its training images; costs a test-set forward pass and a fit per source).
-        include_self: keep the target's own module among the sources (a zoo target only).
+        measure: for a new target, also measure each source's frozen-probe accuracy on it (``frozen_all``:
+            a probe on all its training images; costs a test-set forward pass and a fit per source).
+        include_self: a trained run: keep the target's own network among the sources.
+        device, batch_size: where a new target's forward passes run (a zoo run).
 
     Raises:
-        ConfigError: unknown classes in ``target``, or ``k`` out of range.
+        ConfigError: unknown classes in ``target``, a new target of an imported run, or ``k`` out of range.
         TaskspaceError: the run has no matrix, or not the chosen estimator.
     """
     from taskspace.history import HISTORY
 
-    space = run.space
-    task = Task.parse(target, class_names=run.dataset().class_names)
-    sources = list(space.ids)
-    in_zoo = task.id in sources
-    candidates = [s for s in sources if include_self or s != task.id]
+    target_id, task = _resolve_target(run, target)
+    trained = run.kind == "trained"
+    exclude_diagonal = trained and not include_self
+    sources = list(run.modules)
+    candidates = [s for s in sources if not exclude_diagonal or s != target_id]
     matrices, truths, verdict = run.estimates(), run.truths(), run.verdict()
-    score_seconds = 0.0
+    in_run, score_seconds = target_id in run.target_ids, 0.0
     measured_new: dict[str, float] = {}
-    if not in_zoo:  # scored now with the estimators that rank it, then read as a column of the run's matrices
+    left_out: list[str] = []
+    if not in_run:  # scored now with the estimators that rank it, then read as a column of the run's matrices
+        assert task is not None  # only an imported run's targets have no task, and it has no new ones
+        if not matrices:
+            raise TaskspaceError(f"'{run.folder}' has no matrix to choose an estimator from; score it first with "
+                                 f"`taskspace matrix {run.folder}`")
         if estimator not in (None, HISTORY):
             choose_estimator(matrices, verdict, requested=estimator, protocol=protocol, run=run.folder)
         names = new_target_evidence(matrices, estimator) or [
             choose_estimator(matrices, verdict, protocol=protocol, run=run.folder)]
-        per_estimator, score_seconds, measured_new = _score_new_target(run, task, candidates, names, measure=measure)
-        matrices, truths = with_new_target(matrices, truths, task.id, per_estimator)
-    ranker = choose_ranker(matrices, truths, verdict, task.id, estimator=estimator, protocol=protocol,
-                           exclude_diagonal=not include_self, run=run)
+        if trained:
+            per_estimator, score_seconds, measured_new = _score_new_target(run, task, candidates, names,
+                                                                           measure=measure)
+        else:
+            from taskspace.zoo.stages import score_new_target
+
+            per_estimator, score_seconds, measured_new, left_out = score_new_target(
+                run, task, names, measure=measure, device=device, batch_size=batch_size)
+            candidates = [module for module in candidates if module in per_estimator[names[0]]]
+            if not candidates:
+                raise TaskspaceError(f"'{run.folder}' has only features sources, which hold no images of "
+                                     f"'{target_id}'; add the target to their files and to a run")
+        matrices, truths = with_new_target(matrices, truths, target_id, per_estimator)
+    ranker = choose_ranker(matrices, truths, verdict, target_id, estimator=estimator, protocol=protocol,
+                           exclude_diagonal=exclude_diagonal, run=run)
     matrix, chosen_protocol, name = ranker.matrix, ranker.protocol, ranker.matrix.estimator
-    k = checked_k(k, len(candidates), task.id)
-    scores = {s: matrix.score(s, task.id) for s in candidates}
-    if in_zoo:
-        measured = {s: truths[chosen_protocol].score(s, task.id) for s in candidates} if chosen_protocol else {}
+    k = checked_k(k, len(candidates), target_id)
+    scores = {s: matrix.score(s, target_id) for s in candidates}
+    if in_run:
+        measured = {s: truths[chosen_protocol].score(s, target_id) for s in candidates} if chosen_protocol else {}
         measured_protocol = chosen_protocol
     else:
         measured, measured_protocol = measured_new, NEW_TARGET_PROTOCOL if measure else None
@@ -297,30 +320,83 @@ def recommend(
     fit, no_fit = None, None
     reads = ranker.accuracy_scores
     if chosen_protocol is not None and reads is not None:
-        names = run.dataset().class_names
-        classes = {target: Task.parse(target, class_names=names).num_classes for target in reads.targets}
-        fit, no_fit = predicted_accuracy_line(reads, truths[chosen_protocol], task.id, classes=classes,
-                                              target_classes=task.num_classes)
+        classes = _class_counts(run, reads.targets, task)
+        fit, no_fit = predicted_accuracy_line(reads, truths[chosen_protocol], target_id, classes=classes,
+                                              target_classes=classes[target_id] if classes is not None else None)
+    reason = _source_reason(run, task)
     ordered = sorted(candidates, key=lambda s: (-_finite(scores[s]), sources.index(s)))
     ranking = []
     for position, source in enumerate(ordered, start=1):
-        predicted = ranker.predict(fit, source, task.id)
+        predicted = ranker.predict(fit, source, target_id)
         accuracy = measured.get(source)
-        reason = ranker.explained(source, explain(space.task(source), task, groups=_groups(space)))
         ranking.append(SourceRecommendation(
             rank=position, source=source, score=float(scores[source]), predicted_accuracy=predicted[0],
             predicted_low=predicted[1], predicted_high=predicted[2],
             measured_accuracy=float(accuracy) if accuracy is not None and math.isfinite(accuracy) else None,
-            reason=reason,
+            reason=ranker.explained(source, reason(source)),
         ))
+    notes = (ranker.explanation,
+             f"left out: {', '.join(left_out)} (features sources hold no images of a new target)" if left_out else None,
+             no_fit)
     return Recommendation(
-        target=task.id, in_zoo=in_zoo, estimator=name, protocol=chosen_protocol, k=k, ranking=tuple(ranking),
+        target=target_id, in_zoo=in_run, estimator=name, protocol=chosen_protocol, k=k, ranking=tuple(ranking),
         score_seconds=score_seconds, fit=fit,
-        estimator_kendall_tau=credential(matrix, truths.get(chosen_protocol) if chosen_protocol else None, task.id,
-                                         exclude_diagonal=not include_self),
+        estimator_kendall_tau=credential(matrix, truths.get(chosen_protocol) if chosen_protocol else None, target_id,
+                                         exclude_diagonal=exclude_diagonal),
         measured_protocol=measured_protocol,
-        explanation="; ".join(text for text in (ranker.explanation, no_fit) if text) or None,
+        explanation="; ".join(text for text in notes if text) or None,
     )
+
+
+def _resolve_target(run: Any, target: str) -> tuple[str, Task | None]:
+    """The target's id and task (None: an imported run's target, whose classes are unknown)."""
+    if run.kind == "imported":
+        if target not in run.target_ids:
+            from taskspace.errors import did_you_mean
+
+            raise ConfigError(f"'{target}' is not a target of this imported run{did_you_mean(target, run.target_ids)}"
+                              f" (targets: {', '.join(run.target_ids)}); an imported run holds no networks to score "
+                              "a new target with")
+        return target, None
+    if run.kind == "zoo" and target in run.target_ids:  # a whole dataset's id is no class pair
+        return target, next(item.task for item in run.target_list() if item.id == target)
+    task = Task.parse(target, class_names=run.dataset().class_names)
+    return task.id, task
+
+
+def _class_counts(run: Any, targets: Sequence[str], task: Task | None) -> dict[str, int] | None:
+    """Each target's class count (the accuracy line is fitted from chance to 1); None where unknown."""
+    if run.kind == "imported" or task is None:
+        return None
+    if run.kind == "zoo":
+        return {item.id: item.task.num_classes for item in run.target_list()} | {task.id: task.num_classes}
+    names = run.dataset().class_names
+    return {target: Task.parse(target, class_names=names).num_classes for target in targets}
+
+
+def _source_reason(run: Any, task: Task | None) -> Any:
+    """Why a source may serve the target: a trained source's classes against the target's; a module's
+    place in its network, its width and size."""
+    if run.kind == "trained":
+        space, groups = run.space, _groups(run.space)
+        return lambda source: explain(space.task(source), task, groups=groups)  # type: ignore[arg-type]
+    sizes = run.module_sizes()
+    return lambda module: module_reason(module, sizes.get(module, {}))
+
+
+def module_reason(module: str, size: Mapping[str, Any]) -> str:
+    """A module named by its layer and network, with its depth, width and parameters where known."""
+    from taskspace.zoo.spec import split_module_id
+
+    source, layer = split_module_id(module)
+    parts = [f"layer {layer} of {source}" if layer else source]
+    if size.get("depth") is not None:
+        parts.append(f"depth {size['depth']}/{size['depths']}")
+    if size.get("width") is not None:
+        parts.append(f"{size['width']} features")
+    if size.get("parameters"):
+        parts.append(f"{size['parameters'] / 1e6:.2f}M parameters")
+    return ", ".join(parts)
 
 
 #: Other targets with a measured truth the history ranker needs before recommend ranks by it by default.

@@ -139,7 +139,7 @@ def test_zoo_run_end_to_end_with_layers_truth_import_verdict_and_recommendation(
 
     # a target the run lacks is scored now, through the store, as a run with that target scores it
     assert main(["recommend", str(run), "--target", "0_vs_9", "--k", "2", "--estimator", "logme", "--measure"]) == 0
-    assert "not a target of the run" in capsys.readouterr().out
+    assert "(new task, " in capsys.readouterr().out
     fresh = json.loads((run / "recommendations" / "0_vs_9__logme.json").read_text())
     assert all(0.0 <= row["measured_accuracy"] <= 1.0 for row in fresh["ranking"])
     (zoo_folder / "new.toml").write_text('dataset = "digits"\npairs = [["0", "9"]]\n')

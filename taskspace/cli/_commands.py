@@ -15,7 +15,6 @@ from taskspace.cli._zoo import (
     wants_zoo,
     zoo_depth_plot,
     zoo_matrix,
-    zoo_recommend,
     zoo_truth,
 )
 from taskspace.errors import TaskspaceError, did_you_mean
@@ -230,12 +229,9 @@ def _run_evaluate(arguments: argparse.Namespace) -> int:
 
 def _run_recommend(arguments: argparse.Namespace) -> int:
     from taskspace.recommend import recommend
-    from taskspace.runner import Run
     from taskspace.runner.record import open_any_run
 
     run = open_any_run(run_folder(arguments, "recommend"), data_root=arguments.data_root)
-    if not isinstance(run, Run):
-        return zoo_recommend(arguments, run)
     result = recommend(run, arguments.target, k=arguments.k, estimator=arguments.estimator,
                        protocol=arguments.protocol, measure=arguments.measure)
     return save_recommendation(run, result, every_source=arguments.all)

@@ -12,10 +12,10 @@ import sys
 from typing import Any
 
 from taskspace.cli._arguments import check_execution_flags
-from taskspace.cli._output import print_import, save_recommendation, shown_path
+from taskspace.cli._output import print_import, shown_path
 from taskspace.errors import TaskspaceError
 
-__all__ = ["wants_zoo", "zoo_matrix", "zoo_truth", "zoo_recommend", "zoo_depth_plot",
+__all__ = ["wants_zoo", "zoo_matrix", "zoo_truth", "zoo_depth_plot",
            "import_run"]
 
 
@@ -121,14 +121,6 @@ def zoo_truth(arguments: argparse.Namespace, folder: str) -> int:
                        workers=arguments.workers, threads=arguments.threads, ray_address=arguments.ray_address)
     print(f"{len(rows)} ground-truth accuracies -> {shown_path(run.path('truth'))}")
     return 0
-
-
-def zoo_recommend(arguments: argparse.Namespace, run: Any) -> int:
-    from taskspace.zoo.recommend import recommend_module
-
-    result = recommend_module(run, arguments.target, k=arguments.k, estimator=arguments.estimator,
-                              protocol=arguments.protocol, measure=arguments.measure)
-    return save_recommendation(run, result, every_source=arguments.all)
 
 
 def zoo_depth_plot(arguments: argparse.Namespace, run: Any) -> int:

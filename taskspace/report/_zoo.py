@@ -179,11 +179,11 @@ def _mean_rows(matrix: TransferabilityMatrix, modules: Sequence[str]) -> np.ndar
 
 
 def _recommendation_section(run: Any, estimator: str | None, protocol: str | None) -> Section:
-    from taskspace.zoo.recommend import recommend_module
+    from taskspace.recommend import recommend
 
     rows, rankers = [], []
     for target in run.target_ids:
-        result = recommend_module(run, target, k=1, estimator=estimator)
+        result = recommend(run, target, k=1, estimator=estimator)
         rankers.append(result.estimator)
         top = result.ranking[0]
         measured = [row for row in result.ranking if row.measured_accuracy is not None]

@@ -23,7 +23,7 @@ from taskspace.zoo.forward import source_features, zoo_fingerprint
 from taskspace.zoo.spec import SourceSpec, module_id
 from taskspace.zoo.targets import Target
 
-__all__ = ["score_zoo", "measure_zoo", "frozen_record", "ZOO_PROTOCOLS", "check_zoo_protocol"]
+__all__ = ["score_zoo", "measure_zoo", "frozen_record", "score_new_target", "ZOO_PROTOCOLS", "check_zoo_protocol"]
 
 #: The ground truths a zoo run measures itself (``frozen_kK`` for any K >= 1).
 ZOO_PROTOCOLS = ("frozen_all", "frozen_kK", "finetune")
@@ -304,3 +304,51 @@ def probe_accuracy(train_features: np.ndarray, train_labels: np.ndarray, test_fe
     with torch.no_grad():
         predictions = linear(test_x).argmax(dim=1).numpy()
     return float((predictions == test_labels).mean())
+
+
+def score_new_target(run: Any, task: Any, estimators: Sequence[str], *, measure: bool, device: str = "cpu",
+                     batch_size: int = 256) -> tuple[dict[str, dict[str, float]], float, dict[str, float], list[str]]:
+    """Every module taskspace can run scored on ``task``, a target the zoo run lacks: its training images
+    (the run's ``score_samples``, drawn as for the run's own targets) through the run's store of forward
+    passes, with each of ``estimators``.
+
+    Returns:
+        ``{estimator: {module: score}}``, the seconds that took, each module's ``frozen_all`` accuracy on
+        the task (``measure``; else empty) and the ``features`` sources left out (they hold no images of
+        a new target).
+    """
+    import math
+    import time
+
+    from taskspace.scoring import score_source
+    from taskspace.zoo.targets import target_images
+
+    sources = [spec for spec in run.zoo.sources if spec.has_weights]
+    left_out = [spec.name for spec in run.zoo.sources if not spec.has_weights]
+    new = Target(task.id, task)
+    images = target_images(run.dataset(), task, score_samples=run.options.score_samples, seed=run.options.seed)
+    fingerprint = zoo_fingerprint(run)
+    values: dict[str, dict[str, float]] = {name: {} for name in estimators}
+    started = time.perf_counter()
+    for spec in sources:
+        features, probs, _ = source_features(run, spec, [new], {task.id: images}, split="train",
+                                             positions={task.id: images.scored}, device=device,
+                                             batch_size=batch_size, fingerprint=fingerprint)
+        for layer in spec.layers:
+            record = score_source(features[task.id][layer], images.train_labels[images.scored],
+                                  estimators=tuple(estimators), source_probs=probs[task.id],
+                                  source_accuracy=spec.accuracy)["scores"]
+            for name in estimators:
+                values[name][spec.module(layer)] = math.nan if record[name] is None else float(record[name])
+    seconds = time.perf_counter() - started
+    measured: dict[str, float] = {}
+    if measure:
+        every = {"train": np.arange(len(images.train)), "test": np.arange(len(images.test))}
+        for spec in sources:
+            train, test = (source_features(run, spec, [new], {task.id: images}, split=split,
+                                           positions={task.id: every[split]}, device=device, batch_size=batch_size,
+                                           fingerprint=fingerprint)[0][task.id] for split in ("train", "test"))
+            for layer in spec.layers:
+                measured[spec.module(layer)] = frozen_record(run.options, spec.module(layer), task.id, images,
+                                                             train[layer], test[layer], None)["accuracy"]
+    return values, seconds, measured, left_out
