@@ -73,6 +73,7 @@ def test_an_imported_history_is_evaluated_recommended_drawn_and_reported(tmp_pat
     assert main(["report", str(run)]) == 0
     report = (run / "report" / "report.md").read_text()
     assert "imported results of 5 sources on 5 targets" in report and "`history`" in report
+    assert "5. Structure: modules and targets that transfer alike" in report
 
 
 def test_a_history_of_truth_alone_ranks_by_the_prior(tmp_path, capsys) -> None:

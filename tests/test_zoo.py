@@ -168,9 +168,12 @@ def test_zoo_run_end_to_end_with_layers_truth_import_verdict_and_recommendation(
     assert main(["report", str(run)]) == 0
     report = (run / "report" / "report.md").read_text()
     for text in ("every (network, layer) is a module", "zoo_prior (baseline)", "Depth profiles",
-                 "The module to reuse for every target", "`0.5`", "digits"):
+                 "The module to reuse for every target", "`0.5`", "digits",
+                 "6. Structure: modules and targets that transfer alike", "community 1 ("):
         assert text in report, text
     assert list((run / "report" / "figures").glob("depth-profile*.png"))
+    assert list((run / "report" / "figures").glob("task-graph*.png"))
+    assert list((run / "report" / "figures").glob("clustermap*.png"))
     assert "data:image/png;base64" in (run / "report" / "report.html").read_text()
 
 

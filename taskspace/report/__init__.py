@@ -8,8 +8,10 @@ Sections: the run and its provenance; the transferability matrix of one estimato
 matrices; the structure of the task space (clustered matrices, task graph, communities, arborescence,
 recovery of the known task groups); module similarity and whether it predicts transfer; the verdict on
 each estimator; and the recommended sources for every target. A zoo run (``taskspace matrix RUN --zoo``)
-gets its own four: the zoo's networks and layers, the verdict beside the target-blind baselines, the
-depth profiles and the module to reuse for every target. A run without ground truth still gets a
+and an imported run get theirs: the zoo's networks and layers (or the imported files), the verdict
+beside the target-blind baselines, the depth profiles, the module to reuse for every target, the
+modules' similarity (a zoo run) and the structure of its matrix (clustered, its graph and communities).
+A run without ground truth still gets a
 report, whose sections that need it say so and name the command that measures it.
 
 The HTML embeds every figure as a base64 PNG data URI, styles itself inline and forbids any request by

@@ -1,7 +1,9 @@
 """The report of a zoo run (any model, any layer) or of a run imported from files: the zoo (or the
 imported files), the verdict with its baselines and the history ranker, the depth profiles (where a
-network has several layers), the module recommended for every target and, for a zoo run, the
-similarity of its modules (CKA, where ``taskspace similarity`` computed it).
+network has several layers), the module recommended for every target, for a zoo run the similarity of
+its modules (CKA, where ``taskspace similarity`` computed it), and the structure ``taskspace structure``
+finds (the clustered matrix, the graph of modules and targets, its communities; the task-by-task
+analyses are said to be absent, since no module is a target's own network).
 
 It reads only what the run holds; a part the run lacks (the ground truth, the verdict) is replaced by a
 note naming the command that computes it, as in the task-space report.
@@ -51,6 +53,7 @@ def zoo_sections(run: Any, *, estimator: str | None, written_at: str) -> list[Se
     sections.append(_recommendation_section(run, estimator, protocol))
     if not imported:
         sections.append(_similarity_section(run))
+    sections.append(_structure_section(run, estimator, number=6 if not imported else 5))
     return sections
 
 
@@ -233,3 +236,44 @@ def _similarity_section(run: Any) -> Section:
                                   caption="Module similarity, clustered.")),
     ]
     return Section(title, "similarity", tuple(blocks))
+
+
+# 6. Structure -----------------------------------------------------------------------------------------------
+
+
+def _structure_section(run: Any, estimator: str | None, *, number: int) -> Section:
+    """What ``taskspace structure`` finds on the run, with the clustered matrix and the graph drawn."""
+    from taskspace.plotting import clustermap, task_graph_plot
+    from taskspace.structure.of_run import run_structure
+
+    title = f"{number}. Structure: modules and targets that transfer alike"
+    estimates, truths = run.estimates(), run.truths()
+    if not estimates and not truths:
+        return Section(title, "structure", (Paragraph(("The run holds no matrix to cluster.",), note=True),))
+    structure = run_structure(run, estimator=estimator)
+    record = structure.record
+    name = record["estimator"]
+    matrix = estimates[name] if name in estimates else truths[name]
+    blocks: list[Block] = [
+        Paragraph(("The matrix of ", Code(name), " with its modules (rows) and targets (columns) reordered by "
+                   "hierarchical clustering (average linkage) of their profiles, and the graph of each target's "
+                   f"{record['top_k']} best modules ({record['edges']} edges), as ", Code(f"taskspace structure "
+                   f"{run.folder}"), " finds them.",)),
+        FigureBlock(render_figure(clustermap(matrix), name=figure_name("clustermap", name),
+                                  caption=f"Clustered matrix of {name}.")),
+        FigureBlock(render_figure(task_graph_plot(structure.graph, title=f"top-{record['top_k']} modules per "
+                                                  f"target by {name}"),
+                                  name=figure_name("task-graph", name),
+                                  caption=f"Graph of {name}: an arrow module → target for each target's "
+                                          f"{record['top_k']} best modules; wider arrows score higher.")),
+        Paragraph(("Communities of the graph (Louvain on the symmetrised graph, seed 0):",)),
+        BulletList(tuple((f"community {index} ({len(members)} node{'s' if len(members) > 1 else ''}): "
+                          + ", ".join(members),)
+                         for index, members in enumerate(record["communities"], start=1))),
+        Paragraph(("The task-by-task analyses (the maximum spanning arborescence, the affinity clustering, the "
+                   "recovery of known task groups) need every source to be a target's own network, as in a "
+                   "trained run; here the sources are modules of networks (or rows imported from files), not "
+                   "the targets' own networks, so they are left out.",),
+                  note=True),
+    ]
+    return Section(title, "structure", tuple(blocks))
