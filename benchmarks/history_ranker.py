@@ -38,8 +38,11 @@ from taskspace.history import (
     history_protocol,
     leave_one_source_out,
     rank_dispersion,
+    rank_with_history,
+    raw_prior,
     read_history,
     summarise,
+    target_result,
 )
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "model-selection" / "model-spider"
@@ -92,6 +95,68 @@ def space_history(name: str, protocol: str) -> tuple[np.ndarray, dict[str, np.nd
     return matrix(document["truth"][protocol]), evidence, ids, ids
 
 
+def open_zoo_history(document: dict[str, Any], seed: str) -> tuple[np.ndarray, dict[str, np.ndarray],
+                                                                     tuple[str, ...], tuple[str, ...]]:
+    """One seed of the open zoo's fine-tuning results (benchmarks/results/open_zoo_finetune.json): its truth
+    and estimator matrices (higher is better), a modular net's cells on its own training task left out."""
+    measured = document["seeds"][seed]
+    sources, targets = tuple(measured["sources"]), tuple(measured["targets"])
+    own = {(sources.index(module), targets.index(target)) for module, target in measured["own_task"]}
+
+    def matrix(values: list[list[float | None]], sign: float = 1.0) -> np.ndarray:
+        array = sign * np.array([[np.nan if v is None else v for v in row] for row in values], dtype=np.float64)
+        for row, column in own:
+            array[row, column] = np.nan
+        return array
+
+    evidence = {name: matrix(entry["scores"], 1.0 if entry["greater_is_better"] else -1.0)
+                for name, entry in measured["matrices"].items()}
+    return matrix(measured["truth"]), evidence, sources, targets
+
+
+def noise_ceiling(first: np.ndarray, second: np.ndarray, targets: tuple[str, ...]) -> dict[str, Any]:
+    """Per target, Kendall τ and weighted τ between two measurements of the same truth; their means with a
+    t interval over targets."""
+    from scipy import stats
+
+    rows = []
+    for column, target in enumerate(targets):
+        result = target_result("remeasurement", target, first[:, column], second[:, column])
+        rows.append({"target": target, "kendall_tau": result.kendall_tau, "weighted_tau": result.weighted_tau})
+    summary: dict[str, Any] = {"per_target": rows}
+    for metric in ("kendall_tau", "weighted_tau"):
+        values = np.array([row[metric] for row in rows if math.isfinite(row[metric])])
+        half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
+        summary[metric] = float(values.mean())
+        summary[f"{metric}_t_low"], summary[f"{metric}_t_high"] = summary[metric] - half, summary[metric] + half
+    return summary
+
+
+def against_other_seed(truth: np.ndarray, evidence: dict[str, np.ndarray], other: np.ndarray,
+                       sources: tuple[str, ...], targets: tuple[str, ...]) -> dict[str, Any]:
+    """Every ranker read from one seed (its history, its estimators), and that seed's own truth as a ranker
+    (the re-measurement), judged against the other seed's truth; paired to the prior and to the
+    re-measurement."""
+    results = []
+    for column, target in enumerate(targets):
+        accuracy = other[:, column]
+        if np.isfinite(accuracy).sum() < 2:
+            continue
+        ranking = rank_with_history(truth, evidence, column, sources=sources, targets=targets)
+        results.append(target_result(HISTORY, target, ranking.scores, accuracy))
+        results.append(target_result(ZOO_PRIOR, target, raw_prior(truth, column), accuracy))
+        results.append(target_result("remeasurement", target, truth[:, column], accuracy))
+        for name, values in evidence.items():
+            results.append(target_result(name, target, values[:, column], accuracy))
+    to_prior = sorted(summarise(results), key=lambda row: -_sortable(row["weighted_tau"]))
+    to_remeasurement = {row["ranker"]: {key.replace("_vs_prior", "_vs_remeasurement"): value
+                                        for key, value in row.items() if "_vs_prior" in key}
+                        for row in summarise(results, baseline="remeasurement")}
+    for row in to_prior:
+        row.update(to_remeasurement.get(row["ranker"], {}))
+    return {"summary": to_prior, "per_target": [dataclasses.asdict(result) for result in results]}
+
+
 def recommend_cost(truth: Path, scores: Path) -> dict[str, Any]:
     """Seconds to import the files as a run and write its verdict, and of ``recommend`` on every target, by
     history and by LogME alone, in this process (the run is made in a temporary folder)."""
@@ -141,6 +206,18 @@ def main() -> int:
             truth, evidence, sources, targets = space_history(space, protocol)
             payload[f"{space}_{protocol}"] = evaluate_history(truth, evidence, sources, targets, newcomers=False)
 
+    open_zoo = RESULTS / "open_zoo_finetune.json"
+    seeds = json.loads(open_zoo.read_text()).get("seeds", {}) if open_zoo.is_file() else {}
+    for seed in sorted(seeds):
+        truth, evidence, sources, targets = open_zoo_history(json.loads(open_zoo.read_text()), seed)
+        payload[f"open_zoo_finetune_seed{seed}"] = evaluate_history(truth, evidence, sources, targets, newcomers=True)
+    if {"0", "1"} <= set(seeds):
+        document = json.loads(open_zoo.read_text())
+        first, evidence, sources, targets = open_zoo_history(document, "0")
+        second = open_zoo_history(document, "1")[0]
+        payload["open_zoo_finetune_ceiling"] = {"between_seeds": noise_ceiling(first, second, targets),
+                                                "seed0_rankers_on_seed1_truth": against_other_seed(
+                                                    first, evidence, second, sources, targets)}
     path = save("history_ranker", payload)
     headers = ["data", "ranker", "weighted τ [95% CI]", "Δ vs prior (t 95%)", "Kendall τ", "top-1 regret", "targets"]
     table = []

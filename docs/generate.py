@@ -41,6 +41,10 @@ PRODUCERS: dict[str, tuple[str, str]] = {
                            "Candidate kernel-family scores, chosen on the default space."),
     "open_zoo_training": ("python benchmarks/train_open_zoo.py",
                           "The open zoo's seven torchvision networks, each trained from scratch on its own classes."),
+    "open_zoo_finetune": ("python benchmarks/open_zoo_finetune.py",
+                          "The open zoo against fine-tuning on all 16 targets: the learning rate chosen on a "
+                          "validation split by the rule of docs/history.md, then every module measured at it "
+                          "under two seeds, with every estimator's matrix; benchmarks/history_ranker.py reads it."),
     "open_zoo": ("python benchmarks/open_zoo.py",
                  "Any model, any layer: every estimator and the target-blind baselines on an open zoo of seven "
                  "architectures and two modular nets, layer by layer, against frozen and fine-tuned truths. Its "
@@ -374,6 +378,8 @@ _HISTORY_DATA = {
     "default_frozen_k10": "default space, frozen probe, 10 labels per class",
     "confirm_frozen_all": "confirmation space (15 tasks), frozen probe, all labels",
     "confirm_frozen_k10": "confirmation space, frozen probe, 10 labels per class",
+    "open_zoo_finetune_seed0": "open zoo (29 modules x 16 CIFAR-10 targets), fine-tuning at the chosen rate, seed 0",
+    "open_zoo_finetune_seed1": "open zoo, fine-tuning, seed 1 (a second measurement)",
 }
 
 
@@ -421,6 +427,22 @@ def render_history_results(document: Mapping[str, Any]) -> str:
                              f"others' mean); the newcomer lands {entries['history']['newcomer_rank_error']:.2f} "
                              f"ranks from its true place (history) against "
                              f"{entries['zoo_prior']['newcomer_rank_error']:.2f} (prior).")
+    ceiling = document.get("open_zoo_finetune_ceiling")
+    if ceiling:
+        between = ceiling["between_seeds"]
+        sentences.append(f"- The open zoo's noise ceiling: its two fine-tuning seeds agree with weighted τ "
+                         f"{between['weighted_tau']:.3f} [{between['weighted_tau_t_low']:.3f}, "
+                         f"{between['weighted_tau_t_high']:.3f}] and Kendall τ {between['kendall_tau']:.3f} "
+                         f"[{between['kendall_tau_t_low']:.3f}, {between['kendall_tau_t_high']:.3f}] (mean over "
+                         "targets, t 95%).")
+        rows = {row["ranker"]: row for row in ceiling["seed0_rankers_on_seed1_truth"]["summary"]}
+        for name in ("history", "zoo_prior"):
+            row = rows[name]
+            low, high = row["weighted_tau_vs_remeasurement_t_low"], row["weighted_tau_vs_remeasurement_t_high"]
+            reach = "within the ceiling's reach" if high >= 0 else "short of the ceiling"
+            sentences.append(f"- Judged on seed 1's truth, {name} read from seed 0 reaches weighted τ "
+                             f"{row['weighted_tau']:.3f}; minus seed 0's own truth (the re-measurement) "
+                             f"{row['weighted_tau_vs_remeasurement']:+.3f} [{low:+.3f}, {high:+.3f}]: {reach}.")
     spider = document.get("model_spider")
     if spider:
         cost = spider["cost"]
