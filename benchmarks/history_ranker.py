@@ -56,6 +56,7 @@ def evaluate_history(truth: np.ndarray, evidence: dict[str, np.ndarray], sources
     started = time.perf_counter()
     results = history_protocol(truth, evidence, sources=sources, targets=targets)
     seconds = time.perf_counter() - started
+    results += one_estimator_history(truth, evidence, sources, targets)
     document: dict[str, Any] = {
         "sources": len(sources), "targets": len(targets), "cells": int(np.isfinite(truth).sum()),
         "estimators": list(evidence), "rank_dispersion": rank_dispersion(truth),
@@ -72,6 +73,26 @@ def evaluate_history(truth: np.ndarray, evidence: dict[str, np.ndarray], sources
         document["leave_one_source_out"] = {"summary": rows,
                                             "per_cell": [dataclasses.asdict(result) for result in loso]}
     return document
+
+
+#: The declared one-estimator variant (docs/history.md): the history rule with LogME's values alone.
+HISTORY_LOGME = "history_logme"
+
+
+def one_estimator_history(truth: np.ndarray, evidence: dict[str, np.ndarray], sources: tuple[str, ...],
+                          targets: tuple[str, ...]) -> list[Any]:
+    """``history_logme`` on every target with a truth (none where the data holds no LogME values)."""
+    logme = {name: values for name, values in evidence.items() if name.lower() == "logme"}
+    if not logme:
+        return []
+    results = []
+    for column, target in enumerate(targets):
+        if np.isfinite(truth[:, column]).sum() < 2:
+            continue
+        ranking = rank_with_history(truth, logme, column, sources=sources, targets=targets)
+        results.append(target_result(HISTORY_LOGME, target, ranking.scores, truth[:, column],
+                                     weights=ranking.weights))
+    return results
 
 
 def _sortable(value: float) -> float:
@@ -144,6 +165,10 @@ def against_other_seed(truth: np.ndarray, evidence: dict[str, np.ndarray], other
             continue
         ranking = rank_with_history(truth, evidence, column, sources=sources, targets=targets)
         results.append(target_result(HISTORY, target, ranking.scores, accuracy))
+        logme = {name: values for name, values in evidence.items() if name.lower() == "logme"}
+        if logme:
+            one = rank_with_history(truth, logme, column, sources=sources, targets=targets)
+            results.append(target_result(HISTORY_LOGME, target, one.scores, accuracy))
         results.append(target_result(ZOO_PRIOR, target, raw_prior(truth, column), accuracy))
         results.append(target_result("remeasurement", target, truth[:, column], accuracy))
         for name, values in evidence.items():
@@ -224,8 +249,9 @@ def main() -> int:
     for data, document in payload.items():
         if not isinstance(document, dict) or "summary" not in document:
             continue
-        estimators = [row for row in document["summary"] if row["ranker"] not in (HISTORY, ZOO_PRIOR)]
-        shown = [row for row in document["summary"] if row["ranker"] in (HISTORY, ZOO_PRIOR)] + estimators[:1]
+        estimators = [row for row in document["summary"] if row["ranker"] not in (HISTORY, ZOO_PRIOR, HISTORY_LOGME)]
+        shown = [row for row in document["summary"] if row["ranker"] in (HISTORY, ZOO_PRIOR, HISTORY_LOGME)] + (
+            estimators[:1])
         for row in shown:
             difference = (f"{row['weighted_tau_vs_prior']:+.3f} [{row['weighted_tau_vs_prior_t_low']:+.3f}, "
                           f"{row['weighted_tau_vs_prior_t_high']:+.3f}]" if "weighted_tau_vs_prior" in row else "")

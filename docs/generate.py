@@ -387,6 +387,21 @@ def _interval(row: Mapping[str, Any], key: str) -> str:
     return f"{row[key]:.3f} [{row[key + '_low']:.3f}, {row[key + '_high']:.3f}]"
 
 
+def _paired_difference(data: Mapping[str, Any], first: str, second: str) -> str:
+    """Mean weighted τ of ``first`` minus ``second`` over the targets both rank, with a 95% t interval."""
+    import statistics
+
+    from scipy import stats
+
+    per_target = {(row["ranker"], row["target"]): row["weighted_tau"] for row in data["per_target"]}
+    differences = [per_target[(first, target)] - per_target[(second, target)]
+                   for ranker, target in per_target if ranker == first and (second, target) in per_target
+                   and math.isfinite(per_target[(first, target)]) and math.isfinite(per_target[(second, target)])]
+    mean = statistics.mean(differences)
+    half = float(stats.t.ppf(0.975, len(differences) - 1)) * statistics.stdev(differences) / math.sqrt(len(differences))
+    return f"{mean:+.3f} [{mean - half:+.3f}, {mean + half:+.3f}] over {len(differences)} targets"
+
+
 def render_history_results(document: Mapping[str, Any]) -> str:
     """The results of docs/history.md: every dataset's history ranker, zoo prior and best estimator."""
     lines = [HISTORY_BEGIN, "", "| data | ranker | weighted τ [95% bootstrap] | minus the zoo prior [t 95%] | "
@@ -400,9 +415,11 @@ def render_history_results(document: Mapping[str, Any]) -> str:
         rows = data["summary"]
         history = next(row for row in rows if row["ranker"] == "history")
         prior = next(row for row in rows if row["ranker"] == "zoo_prior")
-        estimators = [row for row in rows if row["ranker"] not in ("history", "zoo_prior")]
+        variant = next((row for row in rows if row["ranker"] == "history_logme"), None)
+        estimators = [row for row in rows if row["ranker"] not in ("history", "zoo_prior", "history_logme")]
         best = max(estimators, key=lambda row: row["weighted_tau"]) if estimators else None
         for row, name in ((history, "history"), (prior, "zoo prior"),
+                          *(((variant, "history_logme (declared variant)"),) if variant else ()),
                           *(((best, f"{best['ranker']} (best single estimator)"),) if best else ())):
             paired = "weighted_tau_vs_prior" in row
             verdict = ""
@@ -414,6 +431,10 @@ def render_history_results(document: Mapping[str, Any]) -> str:
             lines.append(f"| {label if row is history else ''} | {name} | {_interval(row, 'weighted_tau')} | "
                          f"{difference} | {verdict} | {row['kendall_tau']:.3f} | {row['top1_regret']:.4f} | "
                          f"{row['targets']} | {data['rank_dispersion']:.3f} |")
+        if variant is not None:
+            seen = "a confirmation" if key.startswith("open_zoo") else "data seen while the variant was designed"
+            sentences.append(f"- {label}: history_logme minus history, paired by target: "
+                             f"{_paired_difference(data, 'history_logme', 'history')} ({seen}).")
         if best is not None:
             gap = history["weighted_tau"] - best["weighted_tau"]
             sentences.append(f"- {label}: the history ranker's weighted τ is {gap:+.3f} from the best single "
