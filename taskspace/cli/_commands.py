@@ -7,16 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from taskspace.cli._arguments import check_execution_flags, run_folder, train_options
+from taskspace.cli._arguments import run_folder, train_options
+from taskspace.cli._filling import check_protocols, execution, open_for_filling, refuse_import_without_run
 from taskspace.cli._output import print_import, print_verdict, save_recommendation, shown_path
 from taskspace.cli._parsers import PLOT_KINDS
-from taskspace.cli._zoo import (
-    import_run,
-    wants_zoo,
-    zoo_depth_plot,
-    zoo_matrix,
-    zoo_truth,
-)
 from taskspace.errors import TaskspaceError, did_you_mean
 
 __all__ = ["COMMANDS"]
@@ -116,59 +110,6 @@ def _run_demo(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _open_for_filling(arguments: argparse.Namespace, command: str) -> Any:
-    """The run a ``matrix`` or ``truth`` command fills: created, or reopened when the folder holds one.
-
-    Every option is checked before anything is written; options given on a reopened run must agree
-    with it (the run's identity), and a space is compared by its content, not by its file name.
-    """
-    from taskspace.config import GridConfig, load_toml_options
-    from taskspace.runner import Run
-    from taskspace.runner.run import replace_grid
-    from taskspace.tasks import TaskSpace
-
-    folder = run_folder(arguments, command)
-    check_execution_flags(arguments)
-    options = {name: getattr(arguments, name) for name in ("seed", "score_samples", "finetune_epochs", "finetune_lr")
-               if getattr(arguments, name) is not None}
-    train = load_toml_options(arguments.train_config) if arguments.train_config else {}
-    train.update({name: getattr(arguments, name) for name in ("epochs", "seed", "device")
-                  if getattr(arguments, name, None) is not None})
-    if Run.exists(folder):
-        existing = Run.open(folder, data_root=arguments.data_root)
-        space = (TaskSpace.resolve(arguments.space, data_root=existing.data_root) if arguments.space is not None
-                 else existing.space)
-        grid = replace_grid(existing.grid, **options, train=train)
-        _check_training(grid, space)
-        return Run.create(folder, grid, space=space, data_root=arguments.data_root or existing.data_root)
-    grid = GridConfig(space=arguments.space or "default", train={"epochs": 10, "seed": 0, **train}, **options)
-    _check_training(grid, TaskSpace.resolve(grid.space, data_root=arguments.data_root))
-    return Run.create(folder, grid, data_root=arguments.data_root)
-
-
-def _check_training(grid: Any, space: Any) -> None:
-    """The source networks' training options, checked (and the device found) before anything is written."""
-    from taskspace.training.run import resolve_device
-
-    config = grid.source_config(space.ids[0], space.dataset)
-    resolve_device(config.device)
-
-
-def _refuse_import_without_run(arguments: argparse.Namespace, folder: str) -> None:
-    """``--import`` adds to a run's truth: without a run there is nothing to check the file's names against."""
-    from taskspace.runner import Run
-
-    if getattr(arguments, "import_file", None) is not None and arguments.zoo is None and not Run.exists(folder):
-        raise TaskspaceError(f"'{folder}' holds no run to import into; make a run of the results alone with "
-                             f"`taskspace import {folder} --truth FILE`, or a run with `taskspace matrix {folder}` "
-                             "first")
-
-
-def _execution(arguments: argparse.Namespace) -> dict[str, Any]:
-    return {"executor": arguments.executor, "workers": arguments.workers, "threads": arguments.threads,
-            "show_progress": not arguments.quiet, "ray_address": arguments.ray_address}
-
-
 def _run_matrix(arguments: argparse.Namespace) -> int:
     from taskspace.scoring import get_estimator, list_estimators
 
@@ -178,34 +119,42 @@ def _run_matrix(arguments: argparse.Namespace) -> int:
     names = arguments.estimators or list_estimators()
     for name in names:
         get_estimator(name)
-    folder = run_folder(arguments, "matrix")
-    if wants_zoo(arguments, folder):
-        return zoo_matrix(arguments, folder, names)
-    run = _open_for_filling(arguments, "matrix")
-    matrices = run.score(names, **_execution(arguments))
-    size = len(run.space.ids)
-    print(f"{len(matrices)} matrices of {size}x{size} tasks -> {shown_path(run.path('matrix'))}.{{csv,json,npz}}")
+    run = open_for_filling(arguments, "matrix")
+    matrices = run.score(names, **execution(arguments, run))
+    shape = (f"{len(run.modules)} modules ({len(run.zoo.sources)} sources) x {len(run.target_ids)} targets"
+             if run.kind == "zoo" else f"{len(run.space.ids)}x{len(run.space.ids)} tasks")
+    print(f"{len(matrices)} matrices of {shape} -> {shown_path(run.path('matrix'))}.{{csv,json,npz}}")
     return 0
 
 
 def _run_truth(arguments: argparse.Namespace) -> int:
-    from taskspace.transfer import get_protocol
-
     if not arguments.protocols:
         raise TaskspaceError("no ground-truth protocol given; name one or more with --protocols, e.g. frozen_all")
     folder = run_folder(arguments, "truth")
-    _refuse_import_without_run(arguments, folder)
-    if wants_zoo(arguments, folder):
-        return zoo_truth(arguments, folder)
-    if arguments.import_file is None:
-        for protocol in arguments.protocols:
-            get_protocol(protocol)
-    run = _open_for_filling(arguments, "truth")
+    refuse_import_without_run(arguments, folder)
+    check_protocols(arguments, folder)
+    run = open_for_filling(arguments, "truth")
     if arguments.import_file is not None:
         print_import(run, run.import_truth(arguments.import_file))
         return 0
-    rows = run.measure(arguments.protocols, targets=arguments.targets, **_execution(arguments))
+    rows = run.measure(arguments.protocols, targets=arguments.targets, **execution(arguments, run))
     print(f"{len(rows)} ground-truth accuracies -> {shown_path(run.path('truth'))}")
+    return 0
+
+
+def _run_import(arguments: argparse.Namespace) -> int:
+    """``taskspace import RUN --truth F --scores F``: a run made from results measured elsewhere."""
+    from taskspace.runner.imported import ImportedRun
+
+    folder = run_folder(arguments, "import")
+    if arguments.truth is None and arguments.scores is None:
+        raise TaskspaceError("give --truth FILE, --scores FILE or both")
+    run = ImportedRun.create(folder, truth=arguments.truth, scores=arguments.scores, percent=arguments.percent)
+    truths, estimates = run.truths(), run.estimates()
+    cells = sum(int((matrix.scores == matrix.scores).sum()) for matrix in truths.values())
+    print(f"{len(run.modules)} sources x {len(run.target_ids)} targets: {cells} measured accuracies "
+          f"({', '.join(truths) or 'no truth'}), {len(estimates)} estimators ({', '.join(estimates) or 'none'}) "
+          f"-> {shown_path(run.folder)}")
     return 0
 
 
@@ -336,7 +285,7 @@ def _run_plot(arguments: argparse.Namespace) -> int:
     folder, kind = _plot_target(arguments)
     run = open_any_run(folder, data_root=arguments.data_root)
     if kind == "depth-profile":
-        return zoo_depth_plot(arguments, run)
+        return _depth_profile(arguments, run)
     estimate = run.estimates()[run.default_estimator(arguments.estimator)]
     truth = _truth_to_plot(run, arguments.protocol, kind) if kind in ("truth-heatmap", "estimate-vs-truth") else None
     if kind == "heatmap":
@@ -354,6 +303,25 @@ def _run_plot(arguments: argparse.Namespace) -> int:
     else:
         assert truth is not None
         figure = estimate_vs_truth(estimate, truth)
+    paths = save_figure(figure, arguments.out, formats=tuple(arguments.formats))
+    print(" ".join(str(path) for path in paths))
+    return 0
+
+
+def _depth_profile(arguments: argparse.Namespace, run: Any) -> int:
+    """A depth profile: a run whose sources have two or more layers each (a zoo run's, or an imported one's)."""
+    from taskspace.plotting import depth_profiles, save_figure
+
+    if run.kind == "trained":
+        raise TaskspaceError(f"a depth profile needs modules at several layers of one network, and the networks of "
+                             f"'{run.folder}' are read at one layer each; score them at every module boundary in a "
+                             f"zoo run (a zoo file with a [[source]] checkpoint = \"{run.folder}/zoo/TASK/model.pt\" "
+                             "per network: docs/zoo.md), or plot heatmap, clustermap, graph or estimate-vs-truth here")
+    estimate = run.estimates()[run.default_estimator(arguments.estimator)]
+    truths = run.truths()
+    protocol = run.default_protocol(arguments.protocol)
+    truth = truths[protocol] if protocol is not None else None
+    figure = depth_profiles(estimate, truth, target=arguments.target)
     paths = save_figure(figure, arguments.out, formats=tuple(arguments.formats))
     print(" ".join(str(path) for path in paths))
     return 0
@@ -378,6 +346,6 @@ def _run_report(arguments: argparse.Namespace) -> int:
 
 COMMANDS = {"tasks": _run_tasks, "data": _run_data, "train": _run_train, "compose": _run_compose,
             "matrix": _run_matrix,
-            "truth": _run_truth, "import": import_run, "evaluate": _run_evaluate, "recommend": _run_recommend,
+            "truth": _run_truth, "import": _run_import, "evaluate": _run_evaluate, "recommend": _run_recommend,
             "structure": _run_structure, "similarity": _run_similarity, "plot": _run_plot, "report": _run_report,
             "demo": _run_demo}
