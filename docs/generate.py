@@ -298,6 +298,12 @@ def render_protocols() -> str:
     return ("# Ground-truth protocols and executors\n\n## Protocols\n\nHow a source is reused on a target to "
             "measure the truth (`taskspace.transfer`, one decorator adds another: `@register_protocol`).\n\n"
             + _table(["protocol", "what is measured"], rows)
+            + "\n\nOne name means one thing on every kind of run, carried out by the run's own recipe: on a trained "
+            "run a probe on the trunk's unit-norm features, and `finetune` the whole modular network with a new "
+            "output module; on a zoo run a probe on the module's standardised features, and `finetune` the network "
+            "cut at the layer with a new linear head (`--finetune-lr`, `--finetune-epochs`). Every truth cell "
+            "records its `recipe` (what is trained, the optimiser, steps or epochs, learning rate, labels per "
+            "class, draws); a zoo run measures the built-in protocols and imports others (`--import`)."
             + "\n\n## Executors\n\nHow the cells of a stage run (`--executor`).\n\n"
             + _registry_table(list_executors(), EXECUTORS.get, "executor") + "\n")
 

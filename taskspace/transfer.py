@@ -42,6 +42,7 @@ __all__ = [
     "probe_draws",
     "probe_predictions",
     "probe_accuracy",
+    "builtin_protocol",
 ]
 
 
@@ -167,6 +168,25 @@ def get_protocol(name: str) -> Protocol:
     )
 
 
+def builtin_protocol(name: str) -> tuple[str, int | None]:
+    """Which built-in protocol ``name`` is, checked against the one registry: ``("frozen", K)`` (K labels
+    per class, None = all) or ``("finetune", None)``. What a zoo run measures itself.
+
+    Raises:
+        ConfigError: an unknown name (as :func:`get_protocol` says it), or a protocol registered by a
+            user, which a zoo run cannot carry out (its results can be imported).
+    """
+    protocol = get_protocol(name)
+    if protocol.function is frozen_all_labels:
+        return "frozen", None
+    if protocol.function is frozen_few_labels:
+        return "frozen", protocol.params["k"]
+    if protocol.function is finetune:
+        return "finetune", None
+    raise ConfigError(f"protocol '{name}' is measured on a trained run only; a zoo run measures frozen_all, "
+                      "frozen_kK and finetune itself (import other results with `taskspace truth RUN --import FILE`)")
+
+
 # -- the frozen-trunk probes --------------------------------------------------------------------------
 
 
@@ -213,7 +233,10 @@ def _frozen(job: TransferJob, labels_per_class: int | None) -> dict[str, Any]:
                        weight_decay=job.config.output_weight_decay)
         for positions in probe_draws(job.seed, job.target, train.labels, labels_per_class, job.probe_draws)
     ]
-    return {"accuracy": float(np.mean(accuracies)), "draws": accuracies}
+    recipe = {"trains": "a linear output module on the frozen trunk's features (unit norm), L-BFGS",
+              "steps": job.config.output_steps, "weight_decay": job.config.output_weight_decay,
+              "labels_per_class": labels_per_class, "draws": len(accuracies)}
+    return {"accuracy": float(np.mean(accuracies)), "draws": accuracies, "recipe": recipe}
 
 
 @register_protocol("frozen_all", description="frozen trunk, linear probe trained on all target labels",
@@ -241,4 +264,8 @@ def finetune(job: TransferJob) -> dict[str, Any]:
         warmup_epochs=0.0,
     )
     metrics = train_task(config, out_dir=job.work_dir, dataset=job.dataset)
-    return {"accuracy": float(metrics["test_accuracy"]), "train_seconds": metrics["train_seconds"]}
+    recipe = {"trains": "the whole network from the source's hidden modules, with a new output module",
+              "optimizer": f"SGD, momentum {config.momentum}, weight decay {config.weight_decay}",
+              "lr": config.lr, "epochs": config.epochs, "warmup_epochs": config.warmup_epochs,
+              "batch_size": config.batch_size}
+    return {"accuracy": float(metrics["test_accuracy"]), "train_seconds": metrics["train_seconds"], "recipe": recipe}

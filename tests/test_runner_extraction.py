@@ -157,6 +157,9 @@ def test_the_frozen_truth_reads_the_scores_store_and_measures_what_a_pass_of_its
                 assert measured == get_protocol(protocol).measure(own), (protocol, source, target)
                 recorded = shared_run.read_cell(shared_run.truth_file(protocol, source, target), source, target)
                 assert recorded["accuracy"] == measured["accuracy"]
+                # every truth cell records how it was measured
+                assert recorded["recipe"]["labels_per_class"] == (None if protocol == "frozen_all" else 10)
+                assert recorded["recipe"]["steps"] == job.config.output_steps
 
 
 def _assert_one_sampler(run, samples, *, zoo_seed):

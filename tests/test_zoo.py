@@ -493,6 +493,11 @@ def test_finetune_truth_cuts_the_network_at_the_layer_and_is_seeded(zoo_folder: 
     rows = [line.split(",") for line in first.splitlines()[1:]]
     assert {(row[0], row[1]) for row in rows} == {("mine", "0.2"), ("mine", "0.5"), ("other", "0"), ("other", "3")}
     assert all(row[2] == "1_vs_7" and 0.0 <= float(row[4]) <= 1.0 for row in rows)
+    # each cell records its recipe; the protocol names are the one registry's
+    cells = [json.loads(path.read_text()) for path in (zoo_folder / "first" / "truth").rglob("*.json")]
+    assert cells and all(cell["recipe"]["lr"] == 0.01 and cell["recipe"]["epochs"] == 2 for cell in cells)
+    assert main(["truth", str(zoo_folder / "first"), "--protocols", "finetuen", "--quiet"]) == 2
+    assert main(["truth", str(zoo_folder / "first"), "--protocols", "frozen_k0", "--quiet"]) == 2
 
 
 def test_finetune_learning_rate_is_an_option_of_the_run_and_a_recipe_is_chosen_on_validation(

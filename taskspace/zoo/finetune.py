@@ -106,8 +106,12 @@ def finetune_module(spec: SourceSpec, layer: str, target: str, images: Any, *, d
             batch = _prepare(dataset.test.images[images.test[start : start + 256]], loaded).to(device)
             predictions = model(batch).argmax(dim=1).cpu().numpy()
             correct += int((predictions == images.test_labels[start : start + 256]).sum())
+    recipe = {"trains": "the network up to the layer, with a new linear head",
+              "optimizer": "SGD, momentum 0.9, weight decay 5e-4, one-cycle", "lr": options.finetune_lr,
+              "epochs": options.finetune_epochs, "samples": options.finetune_samples, "batch_size": batch_size,
+              "augment": "horizontal flips"}
     return {"accuracy": correct / max(1, len(images.test)), "train_seconds": seconds,
-            "train_images": int(len(train_x))}
+            "train_images": int(len(train_x)), "recipe": recipe}
 
 
 def validation_accuracy(spec: SourceSpec, layer: str, target: str, images: Any, *, dataset: Any, options: Any,

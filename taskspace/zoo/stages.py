@@ -30,15 +30,12 @@ ZOO_PROTOCOLS = ("frozen_all", "frozen_kK", "finetune")
 
 
 def check_zoo_protocol(name: str) -> int | None:
-    """The labels per class of a frozen protocol (None = all), or -1 for ``finetune``; else ConfigError."""
-    if name == "frozen_all":
-        return None
-    if name == "finetune":
-        return -1
-    if name.startswith("frozen_k") and name[8:].isdigit() and int(name[8:]) >= 1:
-        return int(name[8:])
-    raise ConfigError(f"unknown ground-truth protocol '{name}' for a zoo run (choose from frozen_all, frozen_kK "
-                      "with K >= 1, finetune; or import results with --import)")
+    """The labels per class of a frozen protocol (None = all), or -1 for ``finetune``, read from the one
+    protocol registry (:func:`taskspace.transfer.builtin_protocol`); else ConfigError."""
+    from taskspace.transfer import builtin_protocol
+
+    kind, labels_per_class = builtin_protocol(name)
+    return -1 if kind == "finetune" else labels_per_class
 
 
 def score_zoo(run: ZooRunHandle, estimators: Sequence[str], *, device: str = "cpu", batch_size: int = 256,
@@ -281,7 +278,10 @@ def frozen_record(options: Any, module: str, target: str, images: Any, train: np
     accuracies = [probe_accuracy(train[positions], images.train_labels[positions], test, images.test_labels,
                                  steps=options.probe_steps, weight_decay=options.probe_weight_decay)
                   for positions in draws]
-    return {"accuracy": float(np.mean(accuracies)), "draws": accuracies}
+    recipe = {"trains": "a linear probe on the module's frozen features (standardised), L-BFGS",
+              "steps": options.probe_steps, "weight_decay": options.probe_weight_decay,
+              "labels_per_class": labels_per_class, "draws": len(accuracies)}
+    return {"accuracy": float(np.mean(accuracies)), "draws": accuracies, "recipe": recipe}
 
 
 def probe_accuracy(train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray,
