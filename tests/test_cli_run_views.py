@@ -135,18 +135,30 @@ def test_a_trained_run_measures_chosen_targets_and_imports_results(run, tmp_path
     assert main(["evaluate", str(folder), "--resamples", "50"]) == 0
 
 
-def test_a_trained_runs_depth_profile_is_one_zoo_file_away(run, tmp_path, capsys) -> None:
-    """plot depth-profile on a trained run names the fix, and the fix works: a zoo of the run's checkpoints
-    is read at every module boundary."""
+def test_a_trained_runs_depth_profile_reads_its_networks_at_every_module_boundary(run, digits_run, tmp_path,
+                                                                                 capsys) -> None:
+    """plot depth-profile on a trained run scores its own networks at every module boundary, in a zoo run kept
+    inside the run (RUN/depth), with the same scores as a zoo file of the run's checkpoints would give."""
     figure = tmp_path / "depth"
-    assert main(["plot", str(run), "depth-profile", "--out", str(figure)]) == 2
-    error = capsys.readouterr().err
-    assert "checkpoint = " in error and "zoo/TASK/model.pt" in error
+    assert main(["plot", str(run), "depth-profile", "--estimator", "logme", "--out", str(figure), "--formats",
+                 "png"]) == 0
+    assert "at every module boundary" in capsys.readouterr().out and (tmp_path / "depth.png").is_file()
+    inside = json.loads((run / "depth" / "matrix.json").read_text())["matrices"][0]
+    assert len([module for module in inside["sources"] if module.startswith("1_vs_7:")]) >= 2
+    # the same numbers as the zoo file a user would write, scored with the run's images and seed
+    from taskspace.runner import Run
+
+    grid = Run.open(run).grid
     zoo = tmp_path / "zoo.toml"
     zoo.write_text("".join(f'[[source]]\nname = "{task}"\ncheckpoint = "{run}/zoo/{task}/model.pt"\n\n'
-                           for task in ("1_vs_7", "3_vs_8")))
-    assert main(["matrix", str(tmp_path / "depths"), "--zoo", str(zoo), "--space", "digits", "--score-samples", "40",
-                 "--estimators", "logme", "--quiet"]) == 0
-    modules = json.loads((tmp_path / "depths" / "matrix.json").read_text())["matrices"][0]["sources"]
-    assert len([module for module in modules if module.startswith("1_vs_7:")]) >= 2  # every module boundary
-    assert main(["plot", str(tmp_path / "depths"), "depth-profile", "--out", str(figure), "--formats", "png"]) == 0
+                           for task in Run.open(run).space.ids))
+    samples = ["--score-samples", str(grid.score_samples)] if grid.score_samples else []
+    space = digits_run.parent / "space.toml"  # the run's own space
+    assert main(["matrix", str(tmp_path / "depths"), "--zoo", str(zoo), "--space", str(space), *samples,
+                 "--seed", str(grid.seed), "--estimators", "logme", "--quiet"]) == 0
+    outside = json.loads((tmp_path / "depths" / "matrix.json").read_text())["matrices"][0]
+    assert (outside["sources"], outside["targets"]) == (inside["sources"], inside["targets"])
+    assert outside["scores"] == inside["scores"]
+    # a second plot reads the scores kept inside the run
+    assert main(["plot", str(run), "depth-profile", "--estimator", "logme", "--target", "1_vs_7", "--out",
+                 str(figure), "--formats", "png"]) == 0

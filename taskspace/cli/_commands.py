@@ -309,18 +309,24 @@ def _run_plot(arguments: argparse.Namespace) -> int:
 
 
 def _depth_profile(arguments: argparse.Namespace, run: Any) -> int:
-    """A depth profile: a run whose sources have two or more layers each (a zoo run's, or an imported one's)."""
+    """A depth profile: each network's score (and accuracy, where measured) at each of its layers. A trained
+    run's networks are read at every module boundary first, in a zoo run kept inside it (``RUN/depth``)."""
     from taskspace.plotting import depth_profiles, save_figure
 
+    truth = None
     if run.kind == "trained":
-        raise TaskspaceError(f"a depth profile needs modules at several layers of one network, and the networks of "
-                             f"'{run.folder}' are read at one layer each; score them at every module boundary in a "
-                             f"zoo run (a zoo file with a [[source]] checkpoint = \"{run.folder}/zoo/TASK/model.pt\" "
-                             "per network: docs/zoo.md), or plot heatmap, clustermap, graph or estimate-vs-truth here")
-    estimate = run.estimates()[run.default_estimator(arguments.estimator)]
-    truths = run.truths()
-    protocol = run.default_protocol(arguments.protocol)
-    truth = truths[protocol] if protocol is not None else None
+        from taskspace.zoo.depth import depth_run
+
+        name = run.default_estimator(arguments.estimator)
+        depths = depth_run(run, data_root=arguments.data_root)
+        depths.score([name], show_progress=False)
+        estimate = depths.estimates()[name]
+        print(f"{len(depths.modules)} modules of {len(run.space.ids)} networks scored by {name} at every module "
+              f"boundary -> {shown_path(depths.folder)}")
+    else:
+        estimate = run.estimates()[run.default_estimator(arguments.estimator)]
+        protocol = run.default_protocol(arguments.protocol)
+        truth = run.truths()[protocol] if protocol is not None else None
     figure = depth_profiles(estimate, truth, target=arguments.target)
     paths = save_figure(figure, arguments.out, formats=tuple(arguments.formats))
     print(" ".join(str(path) for path in paths))

@@ -50,6 +50,7 @@ LAYOUT: dict[str, str] = {
     "structure_record": "structure/structure.json",  # communities, arborescence, group recovery
     "similarity": "similarity",              # module similarity matrices, cached by their inputs
     "report": "report",                      # report.html, report.md, figures/
+    "depth": "depth",                        # a trained run's networks at every module boundary (a zoo run)
 }
 
 
