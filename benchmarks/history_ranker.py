@@ -233,6 +233,7 @@ def main() -> int:
 
     open_zoo = RESULTS / "open_zoo_finetune.json"
     seeds = json.loads(open_zoo.read_text()).get("seeds", {}) if open_zoo.is_file() else {}
+    seeds = {seed: measured for seed, measured in seeds.items() if measured.get("complete")}  # every target measured
     for seed in sorted(seeds):
         truth, evidence, sources, targets = open_zoo_history(json.loads(open_zoo.read_text()), seed)
         payload[f"open_zoo_finetune_seed{seed}"] = evaluate_history(truth, evidence, sources, targets, newcomers=True)

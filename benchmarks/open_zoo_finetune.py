@@ -11,7 +11,7 @@ ran. Two steps, each resumable (every cell is a file in benchmarks/work/open-zoo
    validation accuracy is chosen (ties, within 0.005, to the smaller rate);
 2. **measure**: a zoo run per seed (0 and 1) at the chosen rate, through the CLI: every estimator's
    matrix (``taskspace matrix``) and the fine-tuning truth on every module and target (``taskspace
-   truth --protocols finetune``).
+   truth --protocols finetune``), target by target (``--targets`` measures some of them: a part).
 
 Writes ``results/open_zoo_finetune.json`` after each step (a long measurement can be committed in parts):
 every validation cell, the chosen rate, per seed every estimator's matrix and the truth (module x
@@ -100,28 +100,43 @@ def run_command(command: list[str]) -> float:
     return seconds
 
 
-def measure(zoo_file: Path, data_root: str, rate: float, seed: int) -> dict[str, Any]:
-    """One seed's zoo run at ``rate``: every estimator's matrix and the fine-tuning truth, module x target."""
+def measure(zoo_file: Path, data_root: str, rate: float, seed: int, document: dict[str, Any],
+            targets: list[str] | None) -> None:
+    """One seed's zoo run at ``rate``: every estimator's matrix, then the fine-tuning truth target by target
+    (``targets``, default all), the results written after each target so that a measurement stopped
+    part-way keeps (and can commit) what it finished; the truth of a target not measured yet is null."""
     from taskspace.zoo.run import ZooRun
 
     folder = FOLDER / f"seed{seed}" / "run"
     base = [str(folder), "--data-root", data_root, "--quiet"]
-    seconds = {"matrix": run_command(["matrix", *base, "--zoo", str(zoo_file), "--space", "default",
-                                      "--target-dataset", "cifar10", "--score-samples", str(SCORE_SAMPLES),
-                                      "--seed", str(seed), "--finetune-lr", str(rate)]),
-               "truth_finetune": run_command(["truth", *base, "--protocols", "finetune"])}
+    entry = document.setdefault("seeds", {}).setdefault(str(seed), {"seed": seed, "lr": rate, "seconds": {}})
+    if entry["lr"] != rate:
+        raise SystemExit(f"seed {seed} was measured at lr {entry['lr']}, and the rule now chooses {rate}")
+    entry["seconds"]["matrix"] = entry["seconds"].get("matrix") or run_command([
+        "matrix", *base, "--zoo", str(zoo_file), "--space", "default", "--target-dataset", "cifar10",
+        "--score-samples", str(SCORE_SAMPLES), "--seed", str(seed), "--finetune-lr", str(rate)])
     run = ZooRun.open(folder)
-    truth, estimates = run.truths()["finetune"], run.estimates()
-    assert all(m.sources == truth.sources and m.targets == truth.targets for m in estimates.values())
+    estimates = run.estimates()
+    sources, every = list(run.modules), list(run.target_ids)
+    entry.update({"sources": sources, "targets": every, "own_task": own_task_cells(sources, every),
+                  "matrices": {name: {"greater_is_better": m.greater_is_better, "scores": _json_matrix(m.scores)}
+                               for name, m in estimates.items()}})
+    assert all(list(m.sources) == sources and list(m.targets) == every for m in estimates.values())
+    for target in targets or every:
+        seconds = run_command(["truth", *base, "--protocols", "finetune", "--targets", target])
+        entry["seconds"].setdefault("truth_finetune", {})[target] = seconds
+        truth = ZooRun.open(folder).truths()["finetune"]
+        measured = np.full((len(sources), len(every)), np.nan)
+        for column, name in enumerate(every):
+            if name in truth.targets:
+                measured[:, column] = [truth.score(module, name) for module in sources]
+        entry["truth"] = _json_matrix(measured)
+        entry["complete"] = bool(np.isfinite(measured).all())
+        save("open_zoo_finetune", document)
 
-    def matrix(values: Any) -> list[list[float | None]]:
-        return [[float(v) if np.isfinite(v) else None for v in row] for row in np.asarray(values, dtype=float)]
 
-    return {"seed": seed, "lr": rate, "seconds": seconds, "sources": list(truth.sources),
-            "targets": list(truth.targets), "truth": matrix(truth.scores),
-            "matrices": {name: {"greater_is_better": m.greater_is_better, "scores": matrix(m.scores)}
-                         for name, m in estimates.items()},
-            "own_task": own_task_cells(list(truth.sources), list(truth.targets))}
+def _json_matrix(values: Any) -> list[list[float | None]]:
+    return [[float(v) if np.isfinite(v) else None for v in row] for row in np.asarray(values, dtype=float)]
 
 
 def own_task_cells(modules: list[str], targets: list[str]) -> list[list[str]]:
@@ -138,6 +153,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", default="choose,measure", help="comma-separated: choose, measure")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="seeds to measure (default: 0,1)")
+    parser.add_argument("--targets", default=None,
+                        help="measure the truth of these targets only (comma-separated; default: all): a long "
+                             "measurement in parts, each part's results written as it ends")
     arguments = parser.parse_args()
     data_root = require_cifar()
     FOLDER.mkdir(parents=True, exist_ok=True)
@@ -160,15 +178,19 @@ def main() -> int:
                 [(rate_, value) for rate_, value in document["choice"]["mean_validation_accuracy"].items()])
     print(f"chosen: {rate}")
     if "measure" in steps:
+        targets = arguments.targets.split(",") if arguments.targets else None
         for seed in (int(text) for text in arguments.seeds.split(",")):
-            document.setdefault("seeds", {})[str(seed)] = measure(zoo_file, data_root, rate, seed)
-            save("open_zoo_finetune", document)
+            measure(zoo_file, data_root, rate, seed, document, targets)
     rows = []
     for seed, measured in sorted(document.get("seeds", {}).items()):
+        if "truth" not in measured:
+            continue
         truth = np.array([[np.nan if v is None else v for v in row] for row in measured["truth"]])
-        rows.append((seed, measured["lr"], float(np.nanmean(truth)), float(np.nanmin(truth)), float(np.nanmax(truth)),
-                     measured["seconds"]["truth_finetune"]))
-    print_table(["seed", "lr", "mean fine-tuned accuracy", "min", "max", "truth seconds"], rows)
+        done = int(np.isfinite(truth).any(axis=0).sum())
+        rows.append((seed, measured["lr"], f"{done}/{truth.shape[1]}", float(np.nanmean(truth)),
+                     float(np.nanmin(truth)), float(np.nanmax(truth)),
+                     float(sum(measured["seconds"].get("truth_finetune", {}).values()))))
+    print_table(["seed", "lr", "targets measured", "mean fine-tuned accuracy", "min", "max", "truth seconds"], rows)
     return 0
 
 
