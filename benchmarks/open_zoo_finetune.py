@@ -46,8 +46,10 @@ SCORE_SAMPLES = 500
 FOLDER = WORK / "open-zoo-finetune"
 
 
-def choose(zoo_file: Path, data_root: str) -> dict[str, Any]:
-    """Every (module, choosing target, rate) validation cell, and the rate the rule chooses."""
+def choose(zoo_file: Path, data_root: str, *, limit_seconds: float | None = None) -> dict[str, Any]:
+    """Every (module, choosing target, rate) validation cell, and the rate the rule chooses once every cell is
+    measured; ``limit_seconds``: measure no new cell after that long, and return the cells measured so far
+    (a part: ``chosen_lr`` is then None)."""
     from taskspace.tasks import TaskSpace
     from taskspace.zoo import read_zoo_file
     from taskspace.zoo.finetune import validation_accuracy
@@ -64,6 +66,8 @@ def choose(zoo_file: Path, data_root: str) -> dict[str, Any]:
         for target in chosen_targets:
             for rate in GRID:
                 path = FOLDER / "choose" / "cells" / f"{module.replace(':', '__')}__{target.id}__{rate}.json"
+                if not path.is_file() and limit_seconds is not None and time.perf_counter() - began > limit_seconds:
+                    continue
                 if not path.is_file():
                     options = dataclasses.replace(run.options, finetune_lr=rate)
                     record = validation_accuracy(run.zoo.source(source), layer, target.id, run.images(target),
@@ -72,6 +76,10 @@ def choose(zoo_file: Path, data_root: str) -> dict[str, Any]:
                     write_json(path, {"module": module, "target": target.id, "lr": rate, **record})
                     print(f"{module} -> {target.id} at {rate}: {record['accuracy']:.4f}", flush=True)
                 cells.append(read_json(path))
+    expected = len(run.modules) * len(chosen_targets) * len(GRID)
+    if len(cells) < expected:
+        return {"grid": list(GRID), "targets": list(CHOOSING_TARGETS), "validation_images": VALIDATION_IMAGES,
+                "tie": TIE, "chosen_lr": None, "cells_expected": expected, "cells": cells}
     by_rate = {rate: float(np.mean([cell["accuracy"] for cell in cells if cell["lr"] == rate])) for rate in GRID}
     best = max(by_rate.values())
     chosen = min(rate for rate, value in by_rate.items() if value >= best - TIE)
@@ -153,6 +161,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", default="choose,measure", help="comma-separated: choose, measure")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="seeds to measure (default: 0,1)")
+    parser.add_argument("--limit-seconds", type=float, default=None,
+                        help="choose: measure no new validation cell after this long (a part; 0 gathers the cells "
+                             "measured so far)")
     parser.add_argument("--targets", default=None,
                         help="measure the truth of these targets only (comma-separated; default: all): a long "
                              "measurement in parts, each part's results written as it ends")
@@ -171,8 +182,12 @@ def main() -> int:
                      "weights_sha256": digests, "score_samples": SCORE_SAMPLES})
     steps = arguments.steps.split(",")
     if "choose" in steps or "choice" not in document:
-        document["choice"] = choose(zoo_file, data_root)
+        document["choice"] = choose(zoo_file, data_root, limit_seconds=arguments.limit_seconds)
         save("open_zoo_finetune", document)
+    if document["choice"]["chosen_lr"] is None:
+        print(f"the rate is not chosen yet: {len(document['choice']['cells'])} of "
+              f"{document['choice']['cells_expected']} validation cells measured; run again to go on")
+        return 0
     rate = float(document["choice"]["chosen_lr"])
     print_table(["learning rate", "mean validation accuracy"],
                 [(rate_, value) for rate_, value in document["choice"]["mean_validation_accuracy"].items()])
