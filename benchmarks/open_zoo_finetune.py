@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 from _common import WORK, print_table, require_cifar, save
-from open_zoo import ZOOS, write_zoo_file
+from open_zoo import ZOOS, modular_checkpoints, write_zoo_file
 
 from taskspace.cli import main as taskspace
 from taskspace.io import read_json, sha256_of_file, write_json
@@ -153,8 +153,11 @@ def own_task_cells(modules: list[str], targets: list[str]) -> list[list[str]]:
             if module.partition(":")[0] == f"modular_{target}"]
 
 
-def weights_digests() -> dict[str, str]:
-    return {path.name: sha256_of_file(path) for path in sorted((ZOOS / "weights").glob("*.pt"))}
+def weights_digests(data_root: str) -> dict[str, str]:
+    """SHA-256 of every network the zoo file reads: the open zoo's weights and the modular nets' checkpoints."""
+    digests = {path.name: sha256_of_file(path) for path in sorted((ZOOS / "weights").glob("*.pt"))}
+    digests.update({f"modular_{task}": sha256_of_file(path) for task, path in modular_checkpoints(data_root).items()})
+    return digests
 
 
 def main() -> int:
@@ -174,7 +177,7 @@ def main() -> int:
     results_path = Path(__file__).resolve().parent / "results" / "open_zoo_finetune.json"
     document: dict[str, Any] = read_json(results_path) if results_path.is_file() else {}
     document.pop("environment", None)  # save() writes this call's
-    digests = weights_digests()
+    digests = weights_digests(data_root)
     if document.get("weights_sha256") not in (None, digests):
         raise SystemExit("the open zoo's weights differ from those the results were measured with; train them "
                          "again with benchmarks/train_open_zoo.py or start the results afresh")
