@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -374,7 +374,7 @@ def _class_counts(run: Any, targets: Sequence[str], task: Task | None) -> dict[s
     return {target: Task.parse(target, class_names=names).num_classes for target in targets}
 
 
-def _source_reason(run: Any, task: Task | None) -> Any:
+def _source_reason(run: Any, task: Task | None) -> Callable[[str], str]:
     """Why a source may serve the target: a trained source's classes against the target's; a module's
     place in its network, its width and size."""
     if run.kind == "trained":
