@@ -208,7 +208,9 @@ def main() -> int:
         rows.append((seed, measured["lr"], f"{done}/{truth.shape[1]}", float(np.nanmean(truth)),
                      float(np.nanmin(truth)), float(np.nanmax(truth)),
                      float(sum(measured["seconds"].get("truth_finetune", {}).values()))))
-    print_table(["seed", "lr", "targets measured", "mean fine-tuned accuracy", "min", "max", "truth seconds"], rows)
+    if rows:
+        print_table(["seed", "lr", "targets measured", "mean fine-tuned accuracy", "min", "max", "truth seconds"],
+                    rows)
     return 0
 
 
