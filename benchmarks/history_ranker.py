@@ -79,10 +79,15 @@ def evaluate_history(truth: np.ndarray, evidence: dict[str, np.ndarray], sources
 HISTORY_LOGME = "history_logme"
 
 
+def logme_evidence(evidence: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The declared variant's only evidence: LogME's values, spelled ``logme`` or ``LogME`` (none if absent)."""
+    return {name: values for name, values in evidence.items() if name.lower() == "logme"}
+
+
 def one_estimator_history(truth: np.ndarray, evidence: dict[str, np.ndarray], sources: tuple[str, ...],
                           targets: tuple[str, ...]) -> list[Any]:
     """``history_logme`` on every target with a truth (none where the data holds no LogME values)."""
-    logme = {name: values for name, values in evidence.items() if name.lower() == "logme"}
+    logme = logme_evidence(evidence)
     if not logme:
         return []
     results = []
@@ -165,7 +170,7 @@ def against_other_seed(truth: np.ndarray, evidence: dict[str, np.ndarray], other
             continue
         ranking = rank_with_history(truth, evidence, column, sources=sources, targets=targets)
         results.append(target_result(HISTORY, target, ranking.scores, accuracy))
-        logme = {name: values for name, values in evidence.items() if name.lower() == "logme"}
+        logme = logme_evidence(evidence)
         if logme:
             one = rank_with_history(truth, logme, column, sources=sources, targets=targets)
             results.append(target_result(HISTORY_LOGME, target, one.scores, accuracy))
