@@ -4,7 +4,8 @@
 
 Trains the default space's zoo once (10 epochs, seed 0, as transfer_grid.py does; reused from
 benchmarks/work/grid-default when it is there), then scores every source on every target with every
-estimator from scratch (forward passes into the feature banks, then the 225 score cells) in a fresh copy
+estimator from scratch (forward passes into the feature banks, then the score cells: one per source, 15;
+results/ray_cluster.json was measured with one per (source, target), 225) in a fresh copy
 of the run for each way of running the cells, in one process and one run of this script:
 
 - ``process``: the local process pool, 2 workers of 1 torch thread;

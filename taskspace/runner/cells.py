@@ -3,10 +3,12 @@
 - :class:`TrainCell` trains one source network (the zoo).
 - :class:`ExtractCell` passes every image some target scores through one source network, once
   (the source's feature bank, see :mod:`taskspace.runner.extraction`).
-- :class:`ScoreCell` scores one source on one target with every requested estimator, on the
-  target's rows of the source's bank.
+- :class:`ScoreCell` scores one source on every target it lacks scores of, with every requested
+  estimator (a trained source on each target's rows of its bank; a zoo source at each of its layers).
 - :class:`TruthCell` measures one ground truth: target test accuracy after reusing the source
   (:mod:`taskspace.transfer`).
+- :class:`FinetuneCell` measures the ``finetune`` truth of one zoo module (a network cut at a layer) on
+  one target (:mod:`taskspace.zoo.finetune`).
 
 Each cell derives its seed from the grid's root seed and its own name, so the order in which cells
 run, and the executor that runs them, does not change any result. A cell's files live where its
@@ -42,7 +44,6 @@ from taskspace.runner.extraction import (
     checkpoint_digest,
     extract_bank,
     gather,
-    gather_rows,
     read_bank,
     record_bank_seconds,
     score_positions,
@@ -52,11 +53,14 @@ from taskspace.runner.extraction import (
     store_rows,
     truth_indices,
 )
+from taskspace.runner.folder import read_cell
 from taskspace.runner.handles import TrainedRun
 from taskspace.training import train_task
 from taskspace.transfer import TransferJob, get_protocol
+from taskspace.zoo.spec import module_id
 
-__all__ = ["Cell", "Share", "TrainCell", "ExtractCell", "ScoreCell", "TruthCell", "score_one", "transfer_job"]
+__all__ = ["Cell", "Share", "TrainCell", "ExtractCell", "ScoreCell", "TruthCell", "FinetuneCell", "score_one",
+           "transfer_job"]
 
 #: ``share(key, make)``: a handle to ``make()`` that workers resolve, made once per key and stage.
 Share = Callable[[str, Callable[[], Any]], Any]
@@ -224,63 +228,85 @@ def _test_accuracy(run: TrainedRun, source: str) -> float:
 
 @dataclass(frozen=True)
 class ScoreCell(Cell):
-    """Score ``source`` on ``target`` with ``estimators``; keeps scores already in the cell's file."""
+    """Every pending (module, target) of one source scored with ``estimators``, on every kind of run: a
+    trained source's targets (its φ, gathered from its bank), a zoo source's (layer, target) pairs. The
+    forward passes are made before the stage (a trained run's :class:`ExtractCell` stage, a zoo run's
+    driver) and read from the store; scores already in a record are kept, and each record is written
+    atomically on its own."""
 
     source: str
-    target: str
     estimators: tuple[str, ...]
 
     @property
     def name(self) -> str:
-        return f"score {self.source} -> {self.target}"
+        return f"score {self.source}"
 
-    def _existing(self, run: TrainedRun) -> dict[str, Any]:
-        """The scores already measured, if measured on the source's network as it is now (a cell written
-        before the checkpoint's digest was recorded is taken as it is)."""
-        record = run.read_cell(run.score_file(self.source, self.target), self.source, self.target) or {}
-        if not _valid_scores(record):
-            return {}
-        recorded = record.get("checkpoint_sha256")
-        if recorded is not None and recorded != checkpoint_digest(run, self.source):
-            return {}  # the network changed since: every score is measured again, none mixed with the new ones
-        return record
+    def is_done(self, run: Any) -> bool:
+        if run.kind == "zoo":
+            from taskspace.zoo.forward import pending_pairs
 
-    def is_done(self, run: TrainedRun) -> bool:
-        return set(self.estimators) <= set(self._existing(run).get("scores", {}))
+            return not pending_pairs(run, self.source, self.estimators)
+        return not _pending_targets(run, self.source, self.estimators)
 
-    def run(self, run: TrainedRun) -> None:
-        existing = self._existing(run)
-        self.commit(run, score_one(run, self.source, self.target, self.estimators, known=existing))
+    def run(self, run: Any) -> None:
+        self.commit(run, self.compute(self.prepare(run, lambda key, make: make())))
 
-    def prepare(self, run: TrainedRun, share: Share) -> dict[str, Any]:
-        bank = read_bank(run, self.source)
-        if bank is None:
-            raise TaskspaceError(
-                f"the feature bank of '{self.source}' is missing; run the stage's forward passes first"
-            )
-        splits = run.splits(self.target)
-        positions = score_positions(run, splits)
-        return {"bank": share(f"bank {self.source}", lambda: bank), "rows": gather_rows(bank, splits, positions),
-                "labels": splits.train.labels[positions], "source_accuracy": _test_accuracy(run, self.source),
-                "known": self._existing(run), "checkpoint_sha256": checkpoint_digest(run, self.source)}
+    def prepare(self, run: Any, share: Share) -> dict[str, Any]:
+        if run.kind == "zoo":
+            from taskspace.zoo.forward import score_inputs
 
-    def compute(self, inputs: dict[str, Any]) -> dict[str, Any]:
+            return score_inputs(run, self.source, self.estimators)
+        return _trained_score_inputs(run, self.source, self.estimators)
+
+    def compute(self, inputs: dict[str, Any]) -> list[dict[str, Any]]:
         from taskspace.scoring import score_source
 
-        bank, rows = inputs["bank"], inputs["rows"]
-        outputs = SourceOutputs(bank["features"][rows], bank["logits"][rows],
-                                np.asarray(inputs["labels"], dtype=np.int64))
-        record = score_source(outputs.features, outputs.labels, estimators=self.estimators,
-                              source_probs=outputs.probabilities(), source_accuracy=inputs["source_accuracy"],
-                              known=inputs["known"])
-        return {**record, "source": self.source, "target": self.target, "samples": int(len(outputs.labels)),
-                "checkpoint_sha256": inputs["checkpoint_sha256"]}
+        return [{**cell["record"], **score_source(cell["features"], cell["labels"], estimators=self.estimators,
+                                                  source_probs=cell["probs"], source_accuracy=inputs["accuracy"],
+                                                  known=cell["known"])}
+                for cell in inputs["cells"]]
 
-    def commit(self, run: TrainedRun, result: dict[str, Any]) -> None:
-        existing = self._existing(run)
-        if "extract_seconds" in existing:
-            result = {**result, "extract_seconds": existing["extract_seconds"]}
-        write_json(run.score_file(self.source, self.target), result)
+    def commit(self, run: Any, result: list[dict[str, Any]]) -> None:
+        for record in result:
+            write_json(run.score_file(record.get("module", record["source"]), record["target"]), record)
+
+
+def _existing_scores(run: TrainedRun, source: str, target: str) -> dict[str, Any]:
+    """The scores of a trained run's cell already measured, if measured on the source's network as it is
+    now (a cell written before the checkpoint's digest was recorded is taken as it is)."""
+    record = run.read_cell(run.score_file(source, target), source, target) or {}
+    if not _valid_scores(record):
+        return {}
+    recorded = record.get("checkpoint_sha256")
+    if recorded is not None and recorded != checkpoint_digest(run, source):
+        return {}  # the network changed since: every score is measured again, none mixed with the new ones
+    return record
+
+
+def _pending_targets(run: TrainedRun, source: str, estimators: tuple[str, ...]) -> list[str]:
+    return [target for target in run.space.ids
+            if not set(estimators) <= set(_existing_scores(run, source, target).get("scores", {}))]
+
+
+def _trained_score_inputs(run: TrainedRun, source: str, estimators: tuple[str, ...]) -> dict[str, Any]:
+    """What a trained source's score cell computes from: per pending target, the target's rows of the
+    source's bank (:mod:`taskspace.runner.extraction`), its labels and probabilities, the scores already
+    measured; and the network's own test accuracy."""
+    bank = read_bank(run, source)
+    if bank is None:
+        raise TaskspaceError(f"the feature bank of '{source}' is missing; run the stage's forward passes first")
+    digest, cells = checkpoint_digest(run, source), []
+    for target in _pending_targets(run, source, estimators):
+        splits = run.splits(target)
+        positions = score_positions(run, splits)
+        outputs = gather(bank, splits, positions)
+        known = _existing_scores(run, source, target)
+        record = {"source": source, "target": target, "samples": int(len(outputs.labels)), "checkpoint_sha256": digest}
+        if "extract_seconds" in known:
+            record["extract_seconds"] = known["extract_seconds"]
+        cells.append({"record": record, "features": outputs.features, "labels": outputs.labels,
+                      "probs": outputs.probabilities(), "known": known})
+    return {"cells": cells, "accuracy": _test_accuracy(run, source)}
 
 
 def transfer_job(run: TrainedRun, protocol: str, source: str, target: str) -> TransferJob:
@@ -345,6 +371,71 @@ class TruthCell(Cell):
 
     def commit(self, run: TrainedRun, result: dict[str, Any]) -> None:
         write_json(run.truth_file(self.protocol, self.source, self.target), result)
+
+
+@dataclass(frozen=True)
+class FinetuneCell(Cell):
+    """The ``finetune`` ground truth of one module (``source`` at ``layer``) on one target: the network cut
+    at the layer and trained with a new head (:func:`taskspace.zoo.finetune.finetune_module`).
+
+    Where the worker sees the source's files it reads them there (:meth:`run`); on a cluster the driver
+    sends their bytes and the dataset (:meth:`prepare`), the worker writes the files to a folder of its
+    own and trains (:meth:`compute`), and the driver writes the record (:meth:`commit`). Seeded by the
+    module and the target, so every executor gives the same accuracy.
+    """
+
+    protocol: str
+    source: str
+    layer: str
+    target: str
+    device: str = "cpu"
+
+    @property
+    def module(self) -> str:
+        return module_id(self.source, self.layer)
+
+    @property
+    def name(self) -> str:
+        return f"truth {self.protocol} {self.module} -> {self.target}"
+
+    def is_done(self, run: Any) -> bool:
+        record = read_cell(run.truth_file(self.protocol, self.module, self.target), module=self.module,
+                           target=self.target)
+        return record is not None and _is_accuracy(record.get("accuracy"))
+
+    def run(self, run: Any) -> None:
+        spec, target = run.zoo.source(self.source), self._target(run)
+        self.commit(run, self._measure(spec, target, run.images(target), run.dataset(), run.options))
+
+    def prepare(self, run: Any, share: Share) -> dict[str, Any]:
+        spec, target = run.zoo.source(self.source), self._target(run)
+        return {"spec": spec, "files": {str(path): path.read_bytes() for path in spec.files()}, "target": target,
+                "images": run.images(target), "dataset": share("dataset", run.dataset), "options": run.options}
+
+    def compute(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        spec = inputs["spec"]
+        with tempfile.TemporaryDirectory(prefix="taskspace-finetune-") as folder:
+            local = {name: Path(folder) / f"{index}{Path(name).suffix}" for index, name in enumerate(inputs["files"])}
+            for name, data in inputs["files"].items():
+                local[name].write_bytes(data)
+            moved = replace(
+                spec, weights=local[str(spec.weights)] if spec.weights is not None else None,
+                reference=str(local[spec.reference]) if spec.reference in local else spec.reference)
+            return self._measure(moved, inputs["target"], inputs["images"], inputs["dataset"], inputs["options"])
+
+    def commit(self, run: Any, result: dict[str, Any]) -> None:
+        write_json(run.truth_file(self.protocol, self.module, self.target), result)
+
+    def _target(self, run: Any) -> Any:
+        return next(target for target in run.target_list() if target.id == self.target)
+
+    def _measure(self, spec: Any, target: Any, images: Any, dataset: Any, options: Any) -> dict[str, Any]:
+        from taskspace.zoo.finetune import finetune_module
+
+        record = finetune_module(spec, self.layer, target.id, images, dataset=dataset, options=options,
+                                 device=self.device)
+        return {"module": self.module, "source": self.source, "layer": self.layer, "target": self.target,
+                "protocol": self.protocol, **record}
 
 
 def _valid_scores(record: dict[str, Any]) -> bool:

@@ -80,7 +80,7 @@ def compute_matrix(
     with run.writing():
         zoo_seconds = train_zoo(run, **execution)
         ids = run.space.ids
-        cells = [ScoreCell(source, target, tuple(estimators)) for source in ids for target in ids]
+        cells = [ScoreCell(source, tuple(estimators)) for source in ids]
         if any(not cell.is_done(run) for cell in cells):
             _run_stage([ExtractCell(source) for source in ids], run, what="forward passes", **execution)
         score_seconds = _run_stage(cells, run, what="scores", **execution)

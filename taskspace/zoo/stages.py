@@ -1,16 +1,17 @@
 """The stages of a zoo run: score every (module, target), measure its ground truth.
 
 Per source, the forward passes over every image some target needs are done once, every layer at
-once (:func:`taskspace.zoo.store.layer_features`); each (module, target) cell then reads its rows.
-A cell's record is written atomically as soon as it is computed, so an interrupted stage resumes
-where it stopped; a rerun with more estimators computes only the missing ones.
+once (:func:`taskspace.zoo.store.layer_features`); the source's score cell then reads its rows
+(:class:`~taskspace.runner.cells.ScoreCell`, the cell of a trained run's sources too). Each (module,
+target) record is written atomically as soon as it is computed, so an interrupted stage resumes where
+it stopped; a rerun with more estimators computes only the missing ones.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -43,67 +44,57 @@ def score_zoo(run: ZooRunHandle, estimators: Sequence[str], *, device: str = "cp
               threads: int | None = None, ray_address: str | None = None) -> list[Any]:
     """Score every (module, target) with ``estimators``; write the cells, the matrices and the module sizes.
 
-    With ``executor`` ``serial`` each source's cells are scored as soon as its forward passes are
-    made. With ``process`` or ``ray`` every source's forward passes are made here first (on
-    ``device``, one source at a time), then the sources are scored side by side
-    (:class:`~taskspace.zoo.cells.SourceScoreCell`); the scores are the same numbers either way (the
-    records' measured seconds differ).
+    Every source's missing forward passes are made here first (on ``device``, one source at a time, into
+    the store); then each source with a pending (layer, target) is a :class:`~taskspace.runner.cells.ScoreCell`
+    on ``executor`` (``serial``, ``process`` or ``ray``), the cell a trained run's sources are scored by
+    too. The scores are the same numbers on every executor (the records' measured seconds differ).
 
     Returns the matrices (one per estimator, modules x targets).
     """
     from taskspace.matrix import TransferabilityMatrix
-    from taskspace.runner.executors import check_execution
-    from taskspace.scoring import get_estimator, score_source
+    from taskspace.runner.cells import ScoreCell
+    from taskspace.runner.executors import check_execution, run_cells
+    from taskspace.scoring import get_estimator
 
     for name in estimators:
         get_estimator(name)
     check_execution(executor, workers, threads)
+    estimators = tuple(estimators)
     targets = run.target_list()
     images = {target.id: run.images(target) for target in targets}
+    positions = {target.id: images[target.id].scored for target in targets}
     fingerprint = zoo_fingerprint(run)
-    cells = {(module, target.id): read_cell(run.score_file(module, target.id), module=module, target=target.id)
-             for module in run.modules for target in targets}
     forward_seconds: dict[str, float] = {}
     sizes = run.module_sizes()
     failures: dict[str, set[str]] = {}
-    with run.writing(), stage_progress("score", total=len(cells), unit="cell", enabled=show_progress) as advance:
-        if executor != "serial":
-            _score_side_by_side(run, tuple(estimators), cells, images, targets, forward_seconds, sizes, advance,
-                                device=device, batch_size=batch_size, fingerprint=fingerprint, executor=executor,
-                                workers=workers, threads=threads, ray_address=ray_address)
+    with run.writing(), stage_progress("score", total=len(run.modules) * len(targets), unit="cell",
+                                       enabled=show_progress) as advance:
+        cells = []
         for spec in run.zoo.sources:
-            pending = [(layer, target) for layer in spec.layers for target in targets
-                       if not _complete(cells[(module_id(spec.name, layer), target.id)], estimators)]
-            if not pending and all(module in sizes for module in spec.modules):
-                if executor == "serial":  # the side-by-side scoring has counted its cells
-                    advance(len(spec.layers) * len(targets))
-                continue
-            positions = {target.id: images[target.id].scored for target in targets}
-            features, probs, seconds = source_features(
-                run, spec, targets, images, split="train", positions=positions, device=device,
-                batch_size=batch_size, fingerprint=fingerprint)
-            forward_seconds[spec.name] = seconds
-            sizes.update(_sizes(spec, features[targets[0].id]))
-            for layer, target in pending:
-                module = module_id(spec.name, layer)
-                labels = images[target.id].train_labels[positions[target.id]]
-                known = cells[(module, target.id)]
-                scored = score_source(features[target.id][layer], labels, estimators=estimators,
-                                      source_probs=probs[target.id], source_accuracy=spec.accuracy,
-                                      known=known if known is not None else None)
-                cell: dict[str, Any] = {"module": module, "source": spec.name, "layer": layer, "target": target.id,
-                                        "images": int(len(labels)),
-                                        "width": int(features[target.id][layer].shape[1]), **scored}
-                write_json(run.score_file(module, target.id), cell)
-                cells[(module, target.id)] = cell
-                advance()
+            cell = ScoreCell(spec.name, estimators)
+            pending = not cell.is_done(run)
+            if pending or not all(module in sizes for module in spec.modules):
+                features, _, seconds = source_features(run, spec, targets, images, split="train",
+                                                       positions=positions, device=device, batch_size=batch_size,
+                                                       fingerprint=fingerprint)
+                forward_seconds[spec.name] = seconds
+                sizes.update(_sizes(spec, features[targets[0].id]))
+            if pending:
+                cells.append(cell)
+            else:
+                advance(len(spec.layers) * len(targets))
+        layers = {spec.name: len(spec.layers) for spec in run.zoo.sources}
+        run_cells(cells, run, executor=executor, workers=workers, threads=threads, address=ray_address,
+                  on_done=lambda cell: advance(layers[cast(ScoreCell, cell).source] * len(targets)))
         write_json(run.path("sizes"), sizes)
+        records = {(module, target.id): read_cell(run.score_file(module, target.id), module=module, target=target.id)
+                   for module in run.modules for target in targets}
         matrices = []
         for name in estimators:
             scores = np.full((len(run.modules), len(targets)), np.nan)
             for i, module in enumerate(run.modules):
                 for j, target in enumerate(targets):
-                    found = cells[(module, target.id)]
+                    found = records[(module, target.id)]
                     value = found["scores"].get(name) if found is not None else None
                     if value is not None:
                         scores[i, j] = value
@@ -116,50 +107,8 @@ def score_zoo(run: ZooRunHandle, estimators: Sequence[str], *, device: str = "cp
         run.write_estimates(matrices)
     for name, sources in sorted(failures.items()):
         print(f"taskspace: note: {name} scored no cell of {', '.join(sorted(sources))} (NaN): "
-              f"{_first_error(cells, name)}", file=sys.stderr)
+              f"{_first_error(records, name)}", file=sys.stderr)
     return matrices
-
-
-def _score_side_by_side(run: ZooRunHandle, estimators: tuple[str, ...], cells: dict[tuple[str, str], Any],
-                        images: dict[str, Any], targets: list[Target], forward_seconds: dict[str, float],
-                        sizes: dict[str, Any], advance: Callable[..., None], *, device: str, batch_size: int,
-                        fingerprint: str, executor: str, workers: int | None, threads: int | None,
-                        ray_address: str | None) -> None:
-    """Forward passes here, source by source; then each source's pending cells on the executor's workers.
-    ``cells`` is refreshed from the records written."""
-    from taskspace.runner.executors import run_cells
-    from taskspace.zoo.cells import SourceScoreCell
-
-    work = []
-    positions = {target.id: images[target.id].scored for target in targets}
-    for spec in run.zoo.sources:
-        pending = [(layer, target) for layer in spec.layers for target in targets
-                   if not _complete(cells[(module_id(spec.name, layer), target.id)], estimators)]
-        if not pending and all(module in sizes for module in spec.modules):
-            advance(len(spec.layers) * len(targets))
-            continue
-        features, _, seconds = source_features(run, spec, targets, images, split="train", positions=positions,
-                                               device=device, batch_size=batch_size, fingerprint=fingerprint)
-        forward_seconds[spec.name] = seconds
-        sizes.update(_sizes(spec, features[targets[0].id]))
-        if pending:
-            work.append(SourceScoreCell(spec.name, estimators))
-        else:
-            advance(len(spec.layers) * len(targets))
-
-    def finished(cell: Any) -> None:
-        for layer in run.zoo.source(cell.source).layers:
-            for target in targets:
-                module = module_id(cell.source, layer)
-                cells[(module, target.id)] = read_cell(run.score_file(module, target.id), module=module,
-                                                       target=target.id)
-                advance()
-
-    run_cells(work, run, executor=executor, workers=workers, threads=threads, on_done=finished, address=ray_address)
-
-
-def _complete(record: dict[str, Any] | None, estimators: Sequence[str]) -> bool:
-    return record is not None and all(name in record.get("scores", {}) for name in estimators)
 
 
 def _first_error(cells: dict[Any, Any], name: str) -> str:
@@ -197,8 +146,8 @@ def measure_zoo(run: ZooRunHandle, protocols: Sequence[str], *, targets: Sequenc
 
     Returns the rows of ``truth.csv`` (every cell measured so far, and the imported rows).
     """
+    from taskspace.runner.cells import FinetuneCell
     from taskspace.runner.executors import check_execution, run_cells
-    from taskspace.zoo.cells import FinetuneCell
 
     check_execution(executor, workers, threads)
     kinds = {protocol: check_zoo_protocol(protocol) for protocol in protocols}
