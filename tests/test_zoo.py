@@ -16,6 +16,7 @@ import torch
 
 from taskspace.cli import main
 from taskspace.errors import TaskspaceError
+from taskspace.runner.record import open_any_run
 from taskspace.zoo import read_zoo_file
 
 ZOO = """
@@ -284,6 +285,31 @@ def test_changed_weights_refuse_to_reopen_the_run(zoo_folder: Path, capsys: pyte
     capsys.readouterr()
     assert main(["evaluate", str(zoo_folder / "run")]) == 2
     assert "source(s) mine changed" in capsys.readouterr().err
+
+
+def test_moved_weights_reopen_the_run_through_a_zoo_file_that_names_where_they_are(
+        zoo_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _matrix(zoo_folder) == 0
+    before = (zoo_folder / "run" / "matrix.json").read_text()
+    cells = sorted((zoo_folder / "run" / "scores").iterdir())
+    stamps = [cell.stat().st_mtime_ns for cell in cells]
+    moved = zoo_folder / "moved"
+    moved.mkdir()
+    for name in ("mine.pt", "other.pt", "zoo.toml", "space.toml"):
+        (zoo_folder / name).rename(moved / name)
+    (moved / "run").symlink_to(zoo_folder / "run")
+    capsys.readouterr()
+    assert main(["evaluate", str(zoo_folder / "run")]) == 2  # the recorded files are gone: said, with the fix
+    assert "are gone; restore them, or name where they are now with `taskspace matrix" in capsys.readouterr().err
+    assert _matrix(moved) == 0  # the same contents elsewhere: the same run, nothing scored again
+    assert [cell.stat().st_mtime_ns for cell in cells] == stamps
+    assert [m["scores"] for m in json.loads((zoo_folder / "run" / "matrix.json").read_text())["matrices"]] == \
+        [m["scores"] for m in json.loads(before)["matrices"]]
+    assert open_any_run(zoo_folder / "run").zoo.source("mine").weights == moved / "mine.pt"  # the record follows
+    _save_weights(moved / "mine.pt", 7, num_classes=3)
+    capsys.readouterr()
+    assert _matrix(moved) == 2  # other contents under the same name: another run, refused
+    assert "mine" in capsys.readouterr().err
 
 
 def test_safetensors_weights_score_like_the_same_state_dict_saved_by_torch(

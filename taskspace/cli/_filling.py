@@ -123,22 +123,24 @@ def _open_zoo(arguments: argparse.Namespace, folder: str) -> Any:
     from taskspace.zoo.run import ZooRun, is_zoo_run
     from taskspace.zoo.targets import ZooTargets
 
-    existing = ZooRun.open(folder, data_root=arguments.data_root) if is_zoo_run(folder) else None
     if arguments.zoo is None:
-        if existing is None:
+        if not is_zoo_run(folder):
             raise TaskspaceError(f"'{folder}' holds no zoo run; create one with `taskspace matrix {folder} --zoo "
                                  "zoo.toml --space default`")
+        existing = ZooRun.open(folder, data_root=arguments.data_root)
         if arguments.space is not None or arguments.target_dataset is not None:
             raise TaskspaceError("the targets of a zoo run are set when it is made; pass --zoo with them, or use "
                                  "another run folder")
         return ZooRun.create(folder, existing.zoo, existing.targets, _zoo_options(arguments, existing.options),
                              data_root=arguments.data_root or existing.data_root)
     zoo = read_zoo_file(arguments.zoo)
+    # the recorded plan without its sources: the zoo file may name where they are now
+    recorded_targets, recorded = ZooRun.recorded_plan(folder) if is_zoo_run(folder) else (None, None)
     if arguments.space is None and arguments.target_dataset is None:
-        if existing is None:
+        if recorded_targets is None:
             raise TaskspaceError("name the targets: --space (default, digits or a TOML file) and/or --target-dataset "
                                  "(a whole dataset, e.g. cifar10)")
-        targets = existing.targets
+        targets = recorded_targets
     else:
         space = TaskSpace.resolve(arguments.space, data_root=arguments.data_root) if arguments.space else None
         dataset = arguments.target_dataset or (space.dataset if space is not None else "cifar10")
@@ -147,5 +149,4 @@ def _open_zoo(arguments: argparse.Namespace, folder: str) -> Any:
 
             dataset_class_names(dataset, data_root=arguments.data_root)
         targets = ZooTargets(dataset, space, whole_dataset=arguments.target_dataset is not None)
-    recorded = existing.options if existing is not None else None
     return ZooRun.create(folder, zoo, targets, _zoo_options(arguments, recorded), data_root=arguments.data_root)

@@ -188,6 +188,7 @@ class ZooRun(RunResults):
         if any(not spec.has_weights for spec in zoo.sources):  # features are the source: part of its identity
             run = dataclasses.replace(run, features_files=run.read_features_files(check=True))
         if (path / ZOO_LAYOUT["record"]).is_file():
+            run._follow_moved_sources()
             existing = cls.open(path, data_root=data_root)
             problems = existing.differences(run)
             if problems:
@@ -216,6 +217,10 @@ class ZooRun(RunResults):
         except (KeyError, TypeError, ValueError) as error:
             raise TaskspaceError(f"'{record_file}' is not a zoo run record ({type(error).__name__}: {error}); "
                                  f"{fix}") from None
+        gone = [f"{source.name} ('{file}')" for source in sources for file in source.files() if not file.exists()]
+        if gone:
+            raise TaskspaceError(f"'{folder}': the files of source(s) {', '.join(gone)} are gone; restore them, or "
+                                 f"name where they are now with `taskspace matrix {folder} --zoo ZOO_FILE`")
         if record.get("identity") != run.identity:
             changed = [source.name for source, entry in zip(sources, record["zoo"], strict=False)
                        if _safe_record(source) != entry]
@@ -231,6 +236,29 @@ class ZooRun(RunResults):
                                      "since the run was made; restore them, or score the new files in another run "
                                      "folder")
         return run
+
+    def _follow_moved_sources(self) -> None:
+        """Where the folder's record has this run's identity (its sources' contents) but names other places
+        for their files (the weights were moved), the record is made to name where they are now, so the run
+        reopens; a record of another run is left as it is."""
+        record_file = self.path("record")
+        record = read_json(record_file)
+        sources = [_source_to_record(source) for source in self.zoo.sources]
+        if isinstance(record, dict) and record.get("identity") == self.identity and record.get("sources") != sources:
+            with self.writing():
+                write_json(record_file, {**record, "sources": sources})
+
+    @staticmethod
+    def recorded_plan(folder: str | os.PathLike[str]) -> tuple[ZooTargets, ZooOptions]:
+        """The targets and options a zoo run's record holds, read without opening its sources (whose files
+        may have moved)."""
+        record_file = Path(folder).expanduser().absolute() / ZOO_LAYOUT["record"]
+        try:
+            record = read_json(record_file)
+            return ZooTargets.from_record(record["targets"]), ZooOptions(**record["options"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise TaskspaceError(f"'{record_file}' is not a zoo run record ({type(error).__name__}: {error}); "
+                                 "restore it, or start the run in another folder") from None
 
     def differences(self, other: ZooRun) -> list[str]:
         mine, theirs = self.identity_record(), other.identity_record()
