@@ -192,9 +192,8 @@ def recommend_cost(truth: Path, scores: Path) -> dict[str, Any]:
     history and by LogME alone, in this process (the run is made in a temporary folder)."""
     import tempfile
 
-    from taskspace.runner.imported import ImportedRun
     from taskspace.baselines import run_verdict
-    from taskspace.recommend import recommend
+    from taskspace.runner.imported import ImportedRun
 
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
@@ -202,21 +201,48 @@ def recommend_cost(truth: Path, scores: Path) -> dict[str, Any]:
         with run.writing():
             run.write_verdict(run_verdict(run))
         import_and_evaluate = time.perf_counter() - started
-        seconds: dict[str, list[float]] = {"history": [], "LogME": []}
-        for _ in range(3):
-            for target in run.target_ids:
-                for ranker in seconds:
-                    started = time.perf_counter()
-                    recommend(run, target, k=3, estimator=None if ranker == "history" else ranker)
-                    seconds[ranker].append(time.perf_counter() - started)
+        return {"import_and_evaluate_run_seconds": import_and_evaluate, **recommend_seconds(run, "LogME")}
+
+
+def recommend_seconds(run: Any, estimator: str, repeats: int = 3) -> dict[str, Any]:
+    """Mean seconds of ``recommend`` on each of the run's targets, by history (the default) and by
+    ``estimator`` alone, called ``repeats`` times each, in this process."""
+    from taskspace.recommend import recommend
+
+    seconds: dict[str, list[float]] = {"history": [], estimator: []}
+    for _ in range(repeats):
+        for target in run.target_ids:
+            for ranker in seconds:
+                started = time.perf_counter()
+                recommend(run, target, k=3, estimator=None if ranker == "history" else ranker)
+                seconds[ranker].append(time.perf_counter() - started)
     mean = {ranker: float(np.mean(values)) for ranker, values in seconds.items()}
-    return {"import_and_evaluate_run_seconds": import_and_evaluate, "recommend_seconds": mean,
-            "history_adds_seconds": mean["history"] - mean["LogME"], "calls_each": len(seconds["history"])}
+    return {"recommend_seconds": mean, "history_adds_seconds": mean["history"] - mean[estimator],
+            "calls_each": len(seconds["history"])}
+
+
+#: Seed 0's run of the open zoo (benchmarks/open_zoo_finetune.py), where it was measured on this machine.
+OPEN_ZOO_RUN = Path(__file__).resolve().parent / "work" / "open-zoo-finetune" / "seed0" / "run"
+
+
+def open_zoo_recommend_cost() -> dict[str, Any] | None:
+    """``recommend``'s seconds on the open zoo's own run (29 modules, 16 targets, 18 estimators' matrices and
+    the fine-tuning truth), by history and by LogME alone; None where the run is not on this machine."""
+    from taskspace.runner.record import open_any_run
+
+    if not (OPEN_ZOO_RUN / "run.json").is_file():
+        return None
+    run = open_any_run(OPEN_ZOO_RUN)
+    truth = run.truths().get("finetune")
+    if truth is None or not np.isfinite(truth.scores).all():
+        return None
+    return {"run": "benchmarks/work/open-zoo-finetune/seed0/run", **recommend_seconds(run, "logme")}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-spider", type=Path, default=SHARED, help="folder of truth.csv, scores.csv, ftd_truth.csv")
+    parser.add_argument("--model-spider", type=Path, default=SHARED,
+                        help="folder of truth.csv, scores.csv, ftd_truth.csv")
     arguments = parser.parse_args()
     payload: dict[str, Any] = {"rule": "docs/history.md", "published_model_spider": PUBLISHED}
 
@@ -227,6 +253,9 @@ def main() -> int:
     payload["model_spider"]["read_and_evaluate_seconds"] = time.perf_counter() - started
     payload["model_spider"]["cost"] = recommend_cost(arguments.model_spider / "truth.csv",
                                                      arguments.model_spider / "scores.csv")
+    open_zoo_cost = open_zoo_recommend_cost()
+    if open_zoo_cost is not None:
+        payload["open_zoo_recommend_cost"] = open_zoo_cost
 
     ftd = read_history(arguments.model_spider / "ftd_truth.csv", percent=True)
     payload["model_spider_ftd"] = evaluate_history(ftd.truths["finetune"], {}, ftd.sources, ftd.targets,

@@ -478,6 +478,12 @@ def render_history_results(document: Mapping[str, Any]) -> str:
                          f"{cost['recommend_seconds']['history']:.3f} s a target by history against "
                          f"{cost['recommend_seconds']['LogME']:.3f} s by LogME alone (the history ranker adds "
                          f"{cost['history_adds_seconds']:.3f} s).")
+    open_zoo_cost = document.get("open_zoo_recommend_cost")
+    if open_zoo_cost:
+        seconds = open_zoo_cost["recommend_seconds"]
+        sentences.append(f"- On the open zoo's own run (29 modules, 16 targets), `recommend` took "
+                         f"{seconds['history']:.3f} s a target by history against {seconds['logme']:.3f} s by "
+                         f"LogME alone (the history ranker adds {open_zoo_cost['history_adds_seconds']:.3f} s).")
     published = document.get("published_model_spider", {})
     if published:
         sentences.append("- Published on the same Model Spider truth (its README): "
