@@ -45,7 +45,7 @@ def main() -> None:
         found = run.score(estimators, show_progress=False, executor=executor,
                           workers=arguments.workers if executor != "serial" else None)
         seconds = time.perf_counter() - began
-        matrices[executor] = {matrix.estimator: matrix.scores for matrix in found}
+        matrices[executor] = {name: matrix.scores for name, matrix in found.items()}
         rows.append({"executor": executor, "workers": arguments.workers if executor != "serial" else 1,
                      "seconds": seconds})
         print(f"{executor}: {seconds:.1f} s", flush=True)

@@ -1,13 +1,16 @@
-"""The stages of a run: train the zoo, score every source on every target, measure the truth.
+"""The stages of a run: train the zoo, score every module on every target, measure the truth.
 
-Stages run in order (zoo, then scores or truth); within a stage the cells are independent and run by
-the chosen executor. Each stage holds the run's lock (:meth:`Run.writing`) and writes its results
-through the :class:`~taskspace.runner.run.Run`, which knows where they go.
+The score stage is one for every kind of run (:func:`compute_matrix`); the training and a trained run's
+truth are here too, a zoo run's truth in :mod:`taskspace.zoo.stages`. Stages run in order (zoo, then
+scores or truth); within a stage the cells are independent and run by the chosen executor. Each stage
+holds the run's lock (:meth:`Run.writing`) and writes its results through the run, which knows where
+they go.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +25,7 @@ from taskspace.matrix import TransferabilityMatrix
 from taskspace.runner.cells import Cell, ExtractCell, ScoreCell, TrainCell, TruthCell
 from taskspace.runner.executors import check_execution, run_cells
 from taskspace.runner.extraction import bank_path
+from taskspace.runner.folder import read_cell
 from taskspace.runner.handles import TrainedRun
 from taskspace.transfer import get_protocol
 
@@ -60,7 +64,7 @@ def train_zoo(run: TrainedRun, *, executor: str = "serial", workers: int | None 
 
 
 def compute_matrix(
-    run: TrainedRun,
+    run: Any,
     *,
     estimators: Sequence[str],
     executor: str = "serial",
@@ -68,48 +72,90 @@ def compute_matrix(
     threads: int | None = None,
     show_progress: bool = False,
     ray_address: str | None = None,
+    device: str = "cpu",
+    batch_size: int = 256,
 ) -> dict[str, TransferabilityMatrix]:
-    """Scores of every source on every target; writes the run's matrix files."""
+    """Scores of every module on every target, on every kind of run; writes the run's matrix files.
+
+    The stage trains the networks the run trains (a task space's), makes every source's missing forward
+    passes into the store (a trained run's :class:`ExtractCell` per source on ``executor``; a zoo run's
+    here, one source at a time on ``device`` in batches of ``batch_size``), then scores each source in one
+    :class:`ScoreCell` on ``executor``. The scores are the same numbers on every executor at equal
+    ``threads`` (the records' measured seconds differ).
+    """
     from taskspace.scoring import get_estimator
 
     for name in estimators:
         get_estimator(name)  # unknown names fail before any work
     if not estimators:
         raise TaskspaceError("no estimator to score with; name one or more with --estimators")
+    estimators = tuple(estimators)
     execution = _execution(executor, workers, threads, show_progress, ray_address)
     with run.writing():
-        zoo_seconds = train_zoo(run, **execution)
-        ids = run.space.ids
-        cells = [ScoreCell(source, tuple(estimators)) for source in ids]
-        if any(not cell.is_done(run) for cell in cells):
-            _run_stage([ExtractCell(source) for source in ids], run, what="forward passes", **execution)
+        if run.kind == "zoo":
+            from taskspace.zoo.stages import forward_passes
+
+            cells = [ScoreCell(spec.name, estimators) for spec in run.zoo.sources]
+            provenance = {"run": run.identity, "zoo": run.zoo.identity(), "options": run.options.__dict__,
+                          "forward_seconds": forward_passes(run, cells, device=device, batch_size=batch_size,
+                                                             show_progress=show_progress)}
+        else:
+            zoo_seconds = train_zoo(run, **execution)
+            cells = [ScoreCell(source, estimators) for source in run.space.ids]
+            if any(not cell.is_done(run) for cell in cells):
+                _run_stage([ExtractCell(source) for source in run.space.ids], run, what="forward passes",
+                           **execution)
+            provenance = {**_provenance(run), "zoo_seconds_this_call": zoo_seconds}
         score_seconds = _run_stage(cells, run, what="scores", **execution)
-        records = {(s, t): _score_record(run, s, t) for s in ids for t in ids}
-        provenance = _provenance(run)
-        provenance.update({"zoo_seconds_this_call": zoo_seconds, "score_seconds_this_call": score_seconds})
-        matrices = []
-        for name in estimators:
-            scores = np.array([[_number(records[(s, t)]["scores"].get(name)) for t in ids] for s in ids])
-            matrices.append(TransferabilityMatrix(scores, ids, ids, name, True, provenance))
+        row = "module" if run.kind == "zoo" else "source"
+        records = {(module, target): _score_record(run, module, target, row)
+                   for module in run.modules for target in run.target_ids}
+        if run.kind != "zoo":
+            provenance["score_seconds_this_call"] = score_seconds
+        matrices = [TransferabilityMatrix(np.array([[_number(records[(module, target)]["scores"].get(name))
+                                                      for target in run.target_ids] for module in run.modules]),
+                                          run.modules, run.target_ids, name, True, provenance)
+                    for name in estimators]
         run.write_estimates(matrices)
-        timing = {
-            name: float(sum(records[key]["seconds"].get(name, 0.0) for key in records)) for name in estimators
-        }
-        # Forward passes: the banks' measured seconds; cells scored before banks existed kept their own.
-        timing["feature_extraction"] = float(
-            sum(records[key].get("extract_seconds", 0.0) for key in records)
-            + sum(_bank_seconds(run, source) for source in ids
-                  if any("extract_seconds" not in records[(source, target)] for target in ids))
-        )
-        write_json(run.path("score_seconds"), timing)
+        if run.kind != "zoo":
+            write_json(run.path("score_seconds"), _score_timing(run, records, estimators))
+    _say_failures(records, estimators)
     return {matrix.estimator: matrix for matrix in matrices}
 
 
-def _score_record(run: TrainedRun, source: str, target: str) -> dict[str, Any]:
-    record = run.read_cell(run.score_file(source, target), source, target)
+def _score_timing(run: TrainedRun, records: dict[tuple[str, str], dict[str, Any]],
+                  estimators: Sequence[str]) -> dict[str, float]:
+    """A trained run's measured seconds of each estimator, and of its forward passes: the banks' measured
+    seconds (cells scored before banks existed kept their own)."""
+    timing = {name: float(sum(record["seconds"].get(name, 0.0) for record in records.values()))
+              for name in estimators}
+    ids = run.space.ids
+    timing["feature_extraction"] = float(
+        sum(record.get("extract_seconds", 0.0) for record in records.values())
+        + sum(_bank_seconds(run, source) for source in ids
+              if any("extract_seconds" not in records[(source, target)] for target in ids))
+    )
+    return timing
+
+
+def _say_failures(records: dict[tuple[str, str], dict[str, Any]], estimators: Sequence[str]) -> None:
+    """One note per estimator that scored no cell of some source (NaN there), with its first error."""
+    for name in estimators:
+        sources, first = set(), ""
+        for (module, _), record in records.items():
+            if record["scores"].get(name) is None and name in record.get("errors", {}):
+                sources.add(module.split(":")[0])
+                first = first or str(record["errors"][name])
+        if sources:
+            print(f"taskspace: note: {name} scored no cell of {', '.join(sorted(sources))} (NaN): {first}",
+                  file=sys.stderr)
+
+
+def _score_record(run: Any, module: str, target: str, row: str) -> dict[str, Any]:
+    record = read_cell(run.score_file(module, target), **{row: module, "target": target})
     if record is None:
         raise TaskspaceError(
-            f"the score cell {source} -> {target} of '{run.folder}' was not written; rerun the command"
+            f"the score cell {module} -> {target} of '{run.folder}' was not written; rerun the command"
         )
     return record
 

@@ -324,13 +324,14 @@ class ZooRun(RunResults):
     # -- stages --------------------------------------------------------------------------------------
 
     def score(self, estimators: Sequence[str], *, device: str = "cpu", batch_size: int = 256,
-              show_progress: bool = True, **execution: Any) -> list[Any]:
-        """Every estimator on every (module, target); see :func:`taskspace.zoo.stages.score_zoo`
-        (``execution``: its ``executor``, ``workers``, ``threads`` and ``ray_address``)."""
-        from taskspace.zoo.stages import score_zoo
+              show_progress: bool = True, **execution: Any) -> dict[str, Any]:
+        """Every estimator on every (module, target), by estimator name; see
+        :func:`taskspace.runner.grid.compute_matrix`, the score stage of every kind of run (``execution``:
+        its ``executor``, ``workers``, ``threads`` and ``ray_address``)."""
+        from taskspace.runner.grid import compute_matrix
 
-        return score_zoo(self, estimators, device=device, batch_size=batch_size, show_progress=show_progress,
-                         **execution)
+        return compute_matrix(self, estimators=estimators, device=device, batch_size=batch_size,
+                              show_progress=show_progress, **execution)
 
     def measure(self, protocols: Sequence[str], *, targets: Sequence[str] | None = None, device: str = "cpu",
                 batch_size: int = 256, show_progress: bool = True, **execution: Any) -> list[dict[str, Any]]:

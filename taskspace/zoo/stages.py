@@ -1,17 +1,18 @@
-"""The stages of a zoo run: score every (module, target), measure its ground truth.
+"""What a zoo run's stages do that a trained run's do not: its forward passes for the score stage, and
+its ground truth.
 
 Per source, the forward passes over every image some target needs are done once, every layer at
-once (:func:`taskspace.zoo.store.layer_features`); the source's score cell then reads its rows
-(:class:`~taskspace.runner.cells.ScoreCell`, the cell of a trained run's sources too). Each (module,
-target) record is written atomically as soon as it is computed, so an interrupted stage resumes where
-it stopped; a rerun with more estimators computes only the missing ones.
+once (:func:`taskspace.zoo.store.layer_features`); the score stage
+(:func:`taskspace.runner.grid.compute_matrix`, the one of every kind of run) then scores each source in
+one :class:`~taskspace.runner.cells.ScoreCell`, which reads its rows from the store. Each record is
+written atomically as soon as it is computed, so an interrupted stage resumes where it stopped; a
+rerun with more estimators computes only the missing ones.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from taskspace.zoo.forward import source_features, zoo_fingerprint
 from taskspace.zoo.spec import SourceSpec, module_id
 from taskspace.zoo.targets import Target
 
-__all__ = ["score_zoo", "measure_zoo", "frozen_record", "score_new_target", "ZOO_PROTOCOLS", "check_zoo_protocol"]
+__all__ = ["forward_passes", "measure_zoo", "frozen_record", "score_new_target", "ZOO_PROTOCOLS", "check_zoo_protocol"]
 
 #: The ground truths a zoo run measures itself (``frozen_kK`` for any K >= 1).
 ZOO_PROTOCOLS = ("frozen_all", "frozen_kK", "finetune")
@@ -39,83 +40,29 @@ def check_zoo_protocol(name: str) -> int | None:
     return -1 if kind == "finetune" else labels_per_class
 
 
-def score_zoo(run: ZooRunHandle, estimators: Sequence[str], *, device: str = "cpu", batch_size: int = 256,
-              show_progress: bool = True, executor: str = "serial", workers: int | None = None,
-              threads: int | None = None, ray_address: str | None = None) -> list[Any]:
-    """Score every (module, target) with ``estimators``; write the cells, the matrices and the module sizes.
-
-    Every source's missing forward passes are made here first (on ``device``, one source at a time, into
-    the store); then each source with a pending (layer, target) is a :class:`~taskspace.runner.cells.ScoreCell`
-    on ``executor`` (``serial``, ``process`` or ``ray``), the cell a trained run's sources are scored by
-    too. The scores are the same numbers on every executor (the records' measured seconds differ).
-
-    Returns the matrices (one per estimator, modules x targets).
-    """
-    from taskspace.matrix import TransferabilityMatrix
-    from taskspace.runner.cells import ScoreCell
-    from taskspace.runner.executors import check_execution, run_cells
-    from taskspace.scoring import get_estimator
-
-    for name in estimators:
-        get_estimator(name)
-    check_execution(executor, workers, threads)
-    estimators = tuple(estimators)
+def forward_passes(run: ZooRunHandle, cells: Sequence[Any], *, device: str = "cpu", batch_size: int = 256,
+                   show_progress: bool = False) -> dict[str, float]:
+    """The forward passes a zoo run's score stage needs: each source whose score cell (``cells``, one per
+    source in the zoo's order) is pending, or whose modules' sizes are not recorded, is passed over its
+    targets' score samples here (on ``device``, one source at a time) into the store; each module's width
+    and size are written to ``sizes.json``. Returns the seconds of each source's passes made here."""
     targets = run.target_list()
     images = {target.id: run.images(target) for target in targets}
     positions = {target.id: images[target.id].scored for target in targets}
     fingerprint = zoo_fingerprint(run)
-    forward_seconds: dict[str, float] = {}
-    sizes = run.module_sizes()
-    failures: dict[str, set[str]] = {}
-    with run.writing(), stage_progress("score", total=len(run.modules) * len(targets), unit="cell",
-                                       enabled=show_progress) as advance:
-        cells = []
-        for spec in run.zoo.sources:
-            cell = ScoreCell(spec.name, estimators)
-            pending = not cell.is_done(run)
-            if pending or not all(module in sizes for module in spec.modules):
-                features, _, seconds = source_features(run, spec, targets, images, split="train",
-                                                       positions=positions, device=device, batch_size=batch_size,
-                                                       fingerprint=fingerprint)
-                forward_seconds[spec.name] = seconds
-                sizes.update(_sizes(spec, features[targets[0].id]))
-            if pending:
-                cells.append(cell)
-            else:
-                advance(len(spec.layers) * len(targets))
-        layers = {spec.name: len(spec.layers) for spec in run.zoo.sources}
-        run_cells(cells, run, executor=executor, workers=workers, threads=threads, address=ray_address,
-                  on_done=lambda cell: advance(layers[cast(ScoreCell, cell).source] * len(targets)))
-        write_json(run.path("sizes"), sizes)
-        records = {(module, target.id): read_cell(run.score_file(module, target.id), module=module, target=target.id)
-                   for module in run.modules for target in targets}
-        matrices = []
-        for name in estimators:
-            scores = np.full((len(run.modules), len(targets)), np.nan)
-            for i, module in enumerate(run.modules):
-                for j, target in enumerate(targets):
-                    found = records[(module, target.id)]
-                    value = found["scores"].get(name) if found is not None else None
-                    if value is not None:
-                        scores[i, j] = value
-                    elif found is not None and name in found.get("errors", {}):
-                        failures.setdefault(name, set()).add(module.split(":")[0])
-            matrices.append(TransferabilityMatrix(scores, run.modules, tuple(t.id for t in targets), name,
-                                                  provenance={"run": run.identity, "zoo": run.zoo.identity(),
-                                                              "options": run.options.__dict__,
-                                                              "forward_seconds": forward_seconds}))
-        run.write_estimates(matrices)
-    for name, sources in sorted(failures.items()):
-        print(f"taskspace: note: {name} scored no cell of {', '.join(sorted(sources))} (NaN): "
-              f"{_first_error(records, name)}", file=sys.stderr)
-    return matrices
-
-
-def _first_error(cells: dict[Any, Any], name: str) -> str:
-    for record in cells.values():
-        if record is not None and name in record.get("errors", {}):
-            return str(record["errors"][name])
-    return ""
+    sizes, seconds = run.module_sizes(), {}
+    needed = [spec for spec, cell in zip(run.zoo.sources, cells, strict=True)
+              if not cell.is_done(run) or not all(module in sizes for module in spec.modules)]
+    with stage_progress("forward passes", total=len(needed), unit="source",
+                        enabled=show_progress and bool(needed)) as advance:
+        for spec in needed:
+            features, _, seconds[spec.name] = source_features(run, spec, targets, images, split="train",
+                                                              positions=positions, device=device,
+                                                              batch_size=batch_size, fingerprint=fingerprint)
+            sizes.update(_sizes(spec, features[targets[0].id]))
+            advance()
+    write_json(run.path("sizes"), sizes)
+    return seconds
 
 
 def _sizes(spec: SourceSpec, features: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
